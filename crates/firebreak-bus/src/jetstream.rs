@@ -1,0 +1,386 @@
+//! The real bus: NATS JetStream streams, durable pull consumers and a KV bucket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, AckKind, consumer::pull, message::PublishMessage, stream};
+use async_nats::{HeaderMap, connection::State};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tracing::{debug, info, warn};
+
+use crate::port::{
+    AckFuture, Bus, BusError, Consumer, ConsumerOptions, Delivery, DeliveryAcker, Envelope, Kv,
+    KvEntry, PublishAck,
+};
+use crate::topology::{self, StreamSpec};
+
+/// How long a publish may wait for the stream's ack before ingest gives up with 503.
+const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(3);
+
+#[derive(Clone, Debug)]
+pub struct JetStreamOptions {
+    /// Stream replicas; 3 on a production cluster, 1 on a single server.
+    pub replicas: usize,
+    pub storage_memory: bool,
+}
+
+impl Default for JetStreamOptions {
+    fn default() -> Self {
+        JetStreamOptions {
+            replicas: 1,
+            storage_memory: false,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct JetStreamBus {
+    client: async_nats::Client,
+    context: jetstream::Context,
+    kv: Arc<JetStreamKv>,
+}
+
+impl std::fmt::Debug for JetStreamBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JetStreamBus").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+impl JetStreamBus {
+    /// Connects (retrying in the background if the server is not up yet) and creates the
+    /// streams and the KV bucket if they are missing. Safe to run from many replicas at
+    /// once: creation races end with every replica seeing the same streams.
+    pub async fn connect(url: &str, options: JetStreamOptions) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("firebreak")
+            .retry_on_initial_connect()
+            .connection_timeout(Duration::from_secs(2))
+            .event_callback(|event| async move {
+                match event {
+                    async_nats::Event::Disconnected => warn!("nats disconnected"),
+                    async_nats::Event::Connected => info!("nats connected"),
+                    other => debug!(event = %other, "nats event"),
+                }
+            })
+            .connect(url)
+            .await
+            .map_err(unavailable)?;
+        let context = jetstream::ContextBuilder::new()
+            .timeout(PUBLISH_ACK_TIMEOUT)
+            .max_ack_inflight(16_384)
+            .backpressure_on_inflight(true)
+            .build(client.clone());
+        let bus = JetStreamBus {
+            kv: Arc::new(JetStreamKv {
+                context: context.clone(),
+                store: tokio::sync::OnceCell::new(),
+                replicas: options.replicas,
+            }),
+            client,
+            context,
+        };
+        bus.ensure_topology(&options).await?;
+        Ok(bus)
+    }
+
+    async fn ensure_topology(&self, options: &JetStreamOptions) -> Result<(), BusError> {
+        for spec in topology::streams() {
+            self.ensure_stream(&spec, options).await?;
+        }
+        self.kv.store().await?;
+        Ok(())
+    }
+
+    async fn ensure_stream(
+        &self,
+        spec: &StreamSpec,
+        options: &JetStreamOptions,
+    ) -> Result<(), BusError> {
+        let config = stream::Config {
+            name: spec.name.to_string(),
+            subjects: spec.subjects.clone(),
+            max_age: spec.max_age,
+            max_bytes: spec.max_bytes,
+            duplicate_window: spec.duplicate_window,
+            discard: stream::DiscardPolicy::New,
+            storage: if options.storage_memory {
+                stream::StorageType::Memory
+            } else {
+                stream::StorageType::File
+            },
+            num_replicas: options.replicas,
+            ..Default::default()
+        };
+        // Two replicas may race to create; the loser sees "already in use" and the
+        // stream exists, so one retry of get_or_create settles it.
+        for attempt in 0..3 {
+            match self.context.get_or_create_stream(config.clone()).await {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt < 2 => {
+                    debug!(stream = spec.name, error = %e, "stream creation raced, retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(unavailable(format!("stream {}: {e}", spec.name))),
+            }
+        }
+        Ok(())
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.connection_state() == State::Connected
+    }
+}
+
+#[async_trait]
+impl Bus for JetStreamBus {
+    async fn publish(&self, envelope: Envelope) -> Result<AckFuture, BusError> {
+        // While disconnected the client would buffer the publish and we would answer
+        // only after a timeout; refusing at once lets ingest say 503 quickly.
+        if !self.is_connected() {
+            return Err(BusError::Unavailable("not connected to nats".into()));
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &envelope.headers {
+            headers.insert(name.as_str(), value.as_str());
+        }
+        let mut message = PublishMessage::build()
+            .payload(envelope.payload)
+            .headers(headers);
+        if let Some(id) = &envelope.msg_id {
+            message = message.message_id(id);
+        }
+        let pending = self
+            .context
+            .send_publish(envelope.subject, message)
+            .await
+            .map_err(unavailable)?;
+        Ok(Box::pin(async move {
+            let ack = pending.await.map_err(|e| {
+                let text = e.to_string();
+                if text.contains("maximum") || text.contains("resource limits") {
+                    BusError::Full(text)
+                } else {
+                    BusError::Unavailable(text)
+                }
+            })?;
+            Ok(PublishAck {
+                stream: ack.stream,
+                sequence: ack.sequence,
+                duplicate: ack.duplicate,
+            })
+        }))
+    }
+
+    async fn consumer(
+        &self,
+        stream: &str,
+        durable: &str,
+        options: ConsumerOptions,
+    ) -> Result<Box<dyn Consumer>, BusError> {
+        let stream = self.context.get_stream(stream).await.map_err(unavailable)?;
+        let config = pull::Config {
+            durable_name: Some(durable.to_string()),
+            ack_policy: jetstream::consumer::AckPolicy::Explicit,
+            max_deliver: options.max_deliver,
+            ack_wait: options.ack_wait,
+            max_ack_pending: options.max_ack_pending,
+            ..Default::default()
+        };
+        let consumer = stream
+            .get_or_create_consumer(durable, config)
+            .await
+            .map_err(unavailable)?;
+        Ok(Box::new(JetStreamConsumer { consumer }))
+    }
+
+    async fn ready(&self) -> Result<(), BusError> {
+        if !self.is_connected() {
+            return Err(BusError::Unavailable("not connected to nats".into()));
+        }
+        for spec in topology::streams() {
+            self.context
+                .get_stream_no_info(spec.name)
+                .await
+                .map_err(unavailable)?
+                .get_info()
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    fn kv(&self) -> Arc<dyn Kv> {
+        self.kv.clone()
+    }
+
+    async fn stream_len(&self, stream: &str) -> Result<u64, BusError> {
+        let mut stream = self.context.get_stream(stream).await.map_err(unavailable)?;
+        let info = stream.info().await.map_err(unavailable)?;
+        Ok(info.state.messages)
+    }
+}
+
+struct JetStreamConsumer {
+    consumer: jetstream::consumer::Consumer<pull::Config>,
+}
+
+#[async_trait]
+impl Consumer for JetStreamConsumer {
+    async fn fetch(&mut self, max: usize, expires: Duration) -> Result<Vec<Delivery>, BusError> {
+        let mut batch = self
+            .consumer
+            .fetch()
+            .max_messages(max)
+            .expires(expires)
+            .messages()
+            .await
+            .map_err(unavailable)?;
+        let mut deliveries = Vec::with_capacity(max);
+        while let Some(next) = batch.next().await {
+            let message = match next {
+                Ok(message) => message,
+                // A batch cut short (timeout, reconnect) still hands over what arrived.
+                Err(e) => {
+                    debug!(error = %e, "fetch ended early");
+                    break;
+                }
+            };
+            let (delivered, stream_sequence) = match message.info() {
+                Ok(info) => (info.delivered.max(1) as u64, info.stream_sequence),
+                Err(_) => (1, 0),
+            };
+            let headers = message
+                .headers
+                .as_ref()
+                .map(|h| {
+                    h.iter()
+                        .flat_map(|(name, values)| {
+                            values
+                                .iter()
+                                .map(move |v| (name.to_string(), v.as_str().to_string()))
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            deliveries.push(Delivery {
+                subject: message.subject.to_string(),
+                payload: message.payload.clone(),
+                headers,
+                delivered,
+                stream_sequence,
+                acker: Box::new(JetStreamAcker { message }),
+            });
+        }
+        Ok(deliveries)
+    }
+}
+
+struct JetStreamAcker {
+    message: jetstream::Message,
+}
+
+#[async_trait]
+impl DeliveryAcker for JetStreamAcker {
+    async fn ack(&self) -> Result<(), BusError> {
+        // A double ack waits for the server's confirmation, so "acked" means the
+        // consumer really moved on, not that a packet left this process.
+        self.message.double_ack().await.map_err(unavailable)
+    }
+
+    async fn nak(&self, delay: Option<Duration>) -> Result<(), BusError> {
+        self.message
+            .ack_with(AckKind::Nak(delay))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn term(&self) -> Result<(), BusError> {
+        self.message
+            .ack_with(AckKind::Term)
+            .await
+            .map_err(unavailable)
+    }
+}
+
+struct JetStreamKv {
+    context: jetstream::Context,
+    store: tokio::sync::OnceCell<jetstream::kv::Store>,
+    replicas: usize,
+}
+
+impl JetStreamKv {
+    async fn store(&self) -> Result<&jetstream::kv::Store, BusError> {
+        self.store.get_or_try_init(|| self.open_bucket()).await
+    }
+
+    /// Opens the control bucket, creating it when missing. A replica that loses the
+    /// creation race opens the one the winner made.
+    async fn open_bucket(&self) -> Result<jetstream::kv::Store, BusError> {
+        let bucket = firebreak_core::subjects::KV_CONTROL;
+        if let Ok(store) = self.context.get_key_value(bucket).await {
+            return Ok(store);
+        }
+        let config = jetstream::kv::Config {
+            bucket: bucket.to_string(),
+            history: 16,
+            num_replicas: self.replicas,
+            ..Default::default()
+        };
+        match self.context.create_key_value(config).await {
+            Ok(store) => Ok(store),
+            Err(_) => self
+                .context
+                .get_key_value(bucket)
+                .await
+                .map_err(unavailable),
+        }
+    }
+}
+
+#[async_trait]
+impl Kv for JetStreamKv {
+    async fn get(&self, key: &str) -> Result<Option<KvEntry>, BusError> {
+        let entry = self.store().await?.entry(key).await.map_err(unavailable)?;
+        Ok(entry
+            .filter(|e| e.operation == jetstream::kv::Operation::Put)
+            .map(|e| KvEntry {
+                key: e.key,
+                value: e.value,
+                revision: e.revision,
+            }))
+    }
+
+    async fn put(&self, key: &str, value: Bytes) -> Result<u64, BusError> {
+        self.store()
+            .await?
+            .put(key, value)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn watch(&self, key: &str) -> Result<BoxStream<'static, KvEntry>, BusError> {
+        let watch = self
+            .store()
+            .await?
+            .watch_with_history(key)
+            .await
+            .map_err(unavailable)?;
+        Ok(watch
+            .filter_map(|entry| async move {
+                let entry = entry.ok()?;
+                (entry.operation == jetstream::kv::Operation::Put).then(|| KvEntry {
+                    key: entry.key,
+                    value: entry.value,
+                    revision: entry.revision,
+                })
+            })
+            .boxed())
+    }
+}

@@ -1,0 +1,454 @@
+//! The embedded bus: JetStream's semantics (streams, msg-id dedup, durable consumers with
+//! explicit ack, nak with delay, ack-wait redelivery, max deliveries) in one process, for
+//! `firebreak run` without a NATS server.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use parking_lot::Mutex;
+use tokio::sync::{Notify, broadcast};
+
+use crate::port::{
+    AckFuture, Bus, BusError, Consumer, ConsumerOptions, Delivery, DeliveryAcker, Envelope, Kv,
+    KvEntry, PublishAck,
+};
+use crate::topology;
+
+/// Past this many stored messages a stream refuses publishes, as a JetStream stream with
+/// `discard: new` does at its byte limit.
+const MAX_MESSAGES_PER_STREAM: usize = 2_000_000;
+
+#[derive(Clone, Default)]
+pub struct MemoryBus {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for MemoryBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBus").finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    streams: Mutex<HashMap<String, StreamState>>,
+    /// Woken on every publish, nak and ack so waiting fetches look again.
+    changed: Notify,
+    kv: Arc<MemoryKv>,
+}
+
+struct Stored {
+    subject: String,
+    payload: Bytes,
+    headers: Vec<(String, String)>,
+}
+
+struct StreamState {
+    patterns: Vec<String>,
+    duplicate_window: Duration,
+    messages: BTreeMap<u64, Stored>,
+    last_sequence: u64,
+    recent_ids: HashMap<String, (u64, Instant)>,
+    consumers: HashMap<String, ConsumerState>,
+}
+
+struct ConsumerState {
+    options: ConsumerOptions,
+    /// The first sequence never delivered.
+    next_sequence: u64,
+    /// Delivered and not yet settled: sequence → (deliveries so far, redeliver at).
+    pending: BTreeMap<u64, (u64, Instant)>,
+}
+
+impl MemoryBus {
+    pub fn new() -> Self {
+        let bus = MemoryBus::default();
+        {
+            let mut streams = bus.inner.streams.lock();
+            for spec in topology::streams() {
+                streams.insert(
+                    spec.name.to_string(),
+                    StreamState {
+                        patterns: spec.subjects.clone(),
+                        duplicate_window: spec.duplicate_window,
+                        messages: BTreeMap::new(),
+                        last_sequence: 0,
+                        recent_ids: HashMap::new(),
+                        consumers: HashMap::new(),
+                    },
+                );
+            }
+        }
+        bus
+    }
+}
+
+/// NATS subject matching: `*` matches one token, `>` the rest.
+fn subject_matches(pattern: &str, subject: &str) -> bool {
+    let mut pattern_tokens = pattern.split('.');
+    let mut subject_tokens = subject.split('.');
+    loop {
+        match (pattern_tokens.next(), subject_tokens.next()) {
+            (Some(">"), Some(_)) => return true,
+            (Some("*"), Some(_)) => {}
+            (Some(p), Some(s)) if p == s => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+impl Inner {
+    fn publish(&self, envelope: Envelope) -> Result<PublishAck, BusError> {
+        let mut streams = self.streams.lock();
+        let (name, stream) = streams
+            .iter_mut()
+            .find(|(_, s)| {
+                s.patterns
+                    .iter()
+                    .any(|p| subject_matches(p, &envelope.subject))
+            })
+            .ok_or_else(|| BusError::Other(format!("no stream for {}", envelope.subject)))?;
+        let now = Instant::now();
+        let window = stream.duplicate_window;
+        stream
+            .recent_ids
+            .retain(|_, (_, at)| now.duration_since(*at) < window);
+        if let Some(id) = &envelope.msg_id
+            && let Some((sequence, _)) = stream.recent_ids.get(id)
+        {
+            return Ok(PublishAck {
+                stream: name.clone(),
+                sequence: *sequence,
+                duplicate: true,
+            });
+        }
+        if stream.messages.len() >= MAX_MESSAGES_PER_STREAM {
+            return Err(BusError::Full(name.clone()));
+        }
+        stream.last_sequence += 1;
+        let sequence = stream.last_sequence;
+        if let Some(id) = envelope.msg_id {
+            stream.recent_ids.insert(id, (sequence, now));
+        }
+        stream.messages.insert(
+            sequence,
+            Stored {
+                subject: envelope.subject,
+                payload: envelope.payload,
+                headers: envelope.headers,
+            },
+        );
+        let ack = PublishAck {
+            stream: name.clone(),
+            sequence,
+            duplicate: false,
+        };
+        drop(streams);
+        self.changed.notify_waiters();
+        Ok(ack)
+    }
+
+    /// Takes what is due for one consumer: timed-out or nak'd redeliveries first (oldest
+    /// first), then new messages. Returns when the next redelivery falls due otherwise.
+    fn take(
+        self: &Arc<Self>,
+        stream_name: &str,
+        durable: &str,
+        max: usize,
+    ) -> (Vec<Delivery>, Option<Instant>) {
+        let mut streams = self.streams.lock();
+        let Some(stream) = streams.get_mut(stream_name) else {
+            return (Vec::new(), None);
+        };
+        let Some(consumer) = stream.consumers.get_mut(durable) else {
+            return (Vec::new(), None);
+        };
+        let now = Instant::now();
+        let mut taken = Vec::new();
+        let mut next_due = None;
+        let pending: Vec<u64> = consumer.pending.keys().copied().collect();
+        for sequence in pending {
+            if taken.len() >= max {
+                break;
+            }
+            let (delivered, due) = consumer.pending[&sequence];
+            if due > now {
+                next_due = Some(next_due.map_or(due, |d: Instant| d.min(due)));
+                continue;
+            }
+            if delivered >= consumer.options.max_deliver as u64
+                || !stream.messages.contains_key(&sequence)
+            {
+                // JetStream stops redelivering after max_deliver; the worker has
+                // dead-lettered it on its last delivery.
+                consumer.pending.remove(&sequence);
+                continue;
+            }
+            consumer
+                .pending
+                .insert(sequence, (delivered + 1, now + consumer.options.ack_wait));
+            taken.push((sequence, delivered + 1));
+        }
+        while taken.len() < max && consumer.next_sequence <= stream.last_sequence {
+            let sequence = consumer.next_sequence;
+            consumer.next_sequence += 1;
+            if stream.messages.contains_key(&sequence) {
+                consumer
+                    .pending
+                    .insert(sequence, (1, now + consumer.options.ack_wait));
+                taken.push((sequence, 1));
+            }
+        }
+        let deliveries = taken
+            .into_iter()
+            .map(|(sequence, delivered)| {
+                let stored = &stream.messages[&sequence];
+                Delivery {
+                    subject: stored.subject.clone(),
+                    payload: stored.payload.clone(),
+                    headers: stored.headers.clone(),
+                    delivered,
+                    stream_sequence: sequence,
+                    acker: Box::new(MemoryAcker {
+                        inner: self.clone(),
+                        stream: stream_name.to_string(),
+                        durable: durable.to_string(),
+                        sequence,
+                        delivered,
+                    }),
+                }
+            })
+            .collect();
+        (deliveries, next_due)
+    }
+
+    fn settle(
+        &self,
+        stream: &str,
+        durable: &str,
+        sequence: u64,
+        delivered: u64,
+        redeliver_at: Option<Instant>,
+    ) {
+        let mut streams = self.streams.lock();
+        let Some(consumer) = streams
+            .get_mut(stream)
+            .and_then(|s| s.consumers.get_mut(durable))
+        else {
+            return;
+        };
+        // A settle for an older delivery of a message already redelivered is stale.
+        if consumer
+            .pending
+            .get(&sequence)
+            .is_some_and(|(d, _)| *d != delivered)
+        {
+            return;
+        }
+        match redeliver_at {
+            Some(at) => {
+                consumer.pending.insert(sequence, (delivered, at));
+            }
+            None => {
+                consumer.pending.remove(&sequence);
+            }
+        }
+        drop(streams);
+        self.changed.notify_waiters();
+    }
+}
+
+#[async_trait]
+impl Bus for MemoryBus {
+    async fn publish(&self, envelope: Envelope) -> Result<AckFuture, BusError> {
+        let ack = self.inner.publish(envelope);
+        Ok(Box::pin(async move { ack }))
+    }
+
+    async fn consumer(
+        &self,
+        stream: &str,
+        durable: &str,
+        options: ConsumerOptions,
+    ) -> Result<Box<dyn Consumer>, BusError> {
+        let mut streams = self.inner.streams.lock();
+        let state = streams
+            .get_mut(stream)
+            .ok_or_else(|| BusError::Other(format!("no stream {stream}")))?;
+        state
+            .consumers
+            .entry(durable.to_string())
+            .or_insert_with(|| ConsumerState {
+                options,
+                next_sequence: 1,
+                pending: BTreeMap::new(),
+            });
+        Ok(Box::new(MemoryConsumer {
+            inner: self.inner.clone(),
+            stream: stream.to_string(),
+            durable: durable.to_string(),
+        }))
+    }
+
+    async fn ready(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    fn kv(&self) -> Arc<dyn Kv> {
+        self.inner.kv.clone()
+    }
+
+    async fn stream_len(&self, stream: &str) -> Result<u64, BusError> {
+        let streams = self.inner.streams.lock();
+        let state = streams
+            .get(stream)
+            .ok_or_else(|| BusError::Other(format!("no stream {stream}")))?;
+        Ok(state.messages.len() as u64)
+    }
+}
+
+struct MemoryConsumer {
+    inner: Arc<Inner>,
+    stream: String,
+    durable: String,
+}
+
+#[async_trait]
+impl Consumer for MemoryConsumer {
+    async fn fetch(&mut self, max: usize, expires: Duration) -> Result<Vec<Delivery>, BusError> {
+        let deadline = tokio::time::Instant::now() + expires;
+        loop {
+            // Register interest before looking, so a publish between the look and the
+            // wait is not missed.
+            let changed = self.inner.changed.notified();
+            let (deliveries, next_due) = self.inner.take(&self.stream, &self.durable, max);
+            if !deliveries.is_empty() {
+                return Ok(deliveries);
+            }
+            let mut wake = deadline;
+            if let Some(due) = next_due {
+                wake = wake.min(tokio::time::Instant::from_std(due));
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(Vec::new());
+            }
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+}
+
+struct MemoryAcker {
+    inner: Arc<Inner>,
+    stream: String,
+    durable: String,
+    sequence: u64,
+    delivered: u64,
+}
+
+#[async_trait]
+impl DeliveryAcker for MemoryAcker {
+    async fn ack(&self) -> Result<(), BusError> {
+        self.inner.settle(
+            &self.stream,
+            &self.durable,
+            self.sequence,
+            self.delivered,
+            None,
+        );
+        Ok(())
+    }
+
+    async fn nak(&self, delay: Option<Duration>) -> Result<(), BusError> {
+        let at = Instant::now() + delay.unwrap_or_default();
+        self.inner.settle(
+            &self.stream,
+            &self.durable,
+            self.sequence,
+            self.delivered,
+            Some(at),
+        );
+        Ok(())
+    }
+
+    async fn term(&self) -> Result<(), BusError> {
+        self.ack().await
+    }
+}
+
+#[derive(Default)]
+struct MemoryKv {
+    entries: Mutex<(u64, HashMap<String, KvEntry>)>,
+    changes: std::sync::OnceLock<broadcast::Sender<KvEntry>>,
+}
+
+impl MemoryKv {
+    fn sender(&self) -> &broadcast::Sender<KvEntry> {
+        self.changes.get_or_init(|| broadcast::channel(256).0)
+    }
+}
+
+#[async_trait]
+impl Kv for MemoryKv {
+    async fn get(&self, key: &str) -> Result<Option<KvEntry>, BusError> {
+        Ok(self.entries.lock().1.get(key).cloned())
+    }
+
+    async fn put(&self, key: &str, value: Bytes) -> Result<u64, BusError> {
+        let entry = {
+            let mut entries = self.entries.lock();
+            entries.0 += 1;
+            let entry = KvEntry {
+                key: key.to_string(),
+                value,
+                revision: entries.0,
+            };
+            entries.1.insert(key.to_string(), entry.clone());
+            entry
+        };
+        let revision = entry.revision;
+        let _ = self.sender().send(entry);
+        Ok(revision)
+    }
+
+    async fn watch(&self, key: &str) -> Result<BoxStream<'static, KvEntry>, BusError> {
+        // Subscribe before reading the current value so no change falls in between.
+        let receiver = self.sender().subscribe();
+        let current = self.get(key).await?;
+        let key = key.to_string();
+        let last_seen = current.as_ref().map_or(0, |e| e.revision);
+        let changes =
+            tokio_stream::wrappers::BroadcastStream::new(receiver).filter_map(move |change| {
+                let key = key.clone();
+                async move {
+                    change
+                        .ok()
+                        .filter(|e| e.key == key && e.revision > last_seen)
+                }
+            });
+        Ok(futures::stream::iter(current).chain(changes).boxed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_matches;
+
+    #[test]
+    fn subjects_match_like_nats() {
+        assert!(subject_matches("fb.in.>", "fb.in.x"));
+        assert!(subject_matches("fb.in.>", "fb.in.x.y"));
+        assert!(!subject_matches("fb.in.>", "fb.in"));
+        assert!(subject_matches("fb.*.x", "fb.in.x"));
+        assert!(subject_matches("fb.audit", "fb.audit"));
+        assert!(!subject_matches("fb.audit", "fb.audit.x"));
+    }
+}

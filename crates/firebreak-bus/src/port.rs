@@ -1,0 +1,169 @@
+//! The traits every bus adapter implements, and the values that cross them.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The bus cannot be reached or did not answer in time; the caller may retry later.
+    #[error("bus unavailable: {0}")]
+    Unavailable(String),
+    /// The stream refused the message because it is full.
+    #[error("stream full: {0}")]
+    Full(String),
+    #[error("bus error: {0}")]
+    Other(String),
+}
+
+/// A message to publish. `msg_id` is the JetStream dedup id (`Nats-Msg-Id`).
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    pub subject: String,
+    pub payload: Bytes,
+    pub msg_id: Option<String>,
+    /// Extra headers, e.g. W3C `traceparent`.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Envelope {
+    pub fn new(subject: impl Into<String>, payload: impl Into<Bytes>) -> Self {
+        Envelope {
+            subject: subject.into(),
+            payload: payload.into(),
+            msg_id: None,
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn with_msg_id(mut self, id: impl Into<String>) -> Self {
+        self.msg_id = Some(id.into());
+        self
+    }
+
+    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishAck {
+    pub stream: String,
+    pub sequence: u64,
+    /// The stream already had a message with this `msg_id`.
+    pub duplicate: bool,
+}
+
+/// Resolves when the stream has durably stored the message.
+pub type AckFuture = BoxFuture<'static, Result<PublishAck, BusError>>;
+
+#[derive(Clone, Debug)]
+pub struct ConsumerOptions {
+    /// Deliveries after which a failing message is given up (and dead-lettered by the
+    /// worker loop).
+    pub max_deliver: i64,
+    /// How long a delivery may stay unacknowledged before it is redelivered.
+    pub ack_wait: Duration,
+    /// Most unacknowledged deliveries outstanding at once.
+    pub max_ack_pending: i64,
+}
+
+impl Default for ConsumerOptions {
+    fn default() -> Self {
+        ConsumerOptions {
+            max_deliver: 5,
+            ack_wait: Duration::from_secs(30),
+            max_ack_pending: 10_000,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Sends a message and returns the future of its acknowledgment, so a caller can keep
+    /// many publishes in flight. Fails at once when the bus is known to be down.
+    async fn publish(&self, envelope: Envelope) -> Result<AckFuture, BusError>;
+
+    /// Binds to a durable pull consumer, creating it if needed.
+    async fn consumer(
+        &self,
+        stream: &str,
+        durable: &str,
+        options: ConsumerOptions,
+    ) -> Result<Box<dyn Consumer>, BusError>;
+
+    /// Ok when the bus answers and every stream exists.
+    async fn ready(&self) -> Result<(), BusError>;
+
+    /// The control KV bucket (crisis mode, active playbook).
+    fn kv(&self) -> std::sync::Arc<dyn Kv>;
+
+    /// Messages stored in a stream, for tests, metrics and operators.
+    async fn stream_len(&self, stream: &str) -> Result<u64, BusError>;
+}
+
+#[async_trait]
+pub trait Consumer: Send {
+    /// Up to `max` deliveries, waiting at most `expires` for the first one.
+    async fn fetch(&mut self, max: usize, expires: Duration) -> Result<Vec<Delivery>, BusError>;
+}
+
+/// Settles one delivery. Implementations must tolerate being called after the bus
+/// reconnected; the bus then redelivers if the settle was lost.
+#[async_trait]
+pub trait DeliveryAcker: Send + Sync {
+    async fn ack(&self) -> Result<(), BusError>;
+    /// Redeliver after `delay` (or at once).
+    async fn nak(&self, delay: Option<Duration>) -> Result<(), BusError>;
+    /// Never redeliver.
+    async fn term(&self) -> Result<(), BusError>;
+}
+
+pub struct Delivery {
+    pub subject: String,
+    pub payload: Bytes,
+    pub headers: Vec<(String, String)>,
+    /// 1 on first delivery.
+    pub delivered: u64,
+    pub stream_sequence: u64,
+    pub acker: Box<dyn DeliveryAcker>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("subject", &self.subject)
+            .field("delivered", &self.delivered)
+            .field("stream_sequence", &self.stream_sequence)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Delivery {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KvEntry {
+    pub key: String,
+    pub value: Bytes,
+    pub revision: u64,
+}
+
+#[async_trait]
+pub trait Kv: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<KvEntry>, BusError>;
+    /// Writes and returns the new revision.
+    async fn put(&self, key: &str, value: Bytes) -> Result<u64, BusError>;
+    /// The current value (if any) followed by every later change.
+    async fn watch(&self, key: &str) -> Result<BoxStream<'static, KvEntry>, BusError>;
+}

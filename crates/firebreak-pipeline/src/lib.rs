@@ -1,0 +1,13 @@
+//! The asynchronous pipeline. Ingest publishes to JetStream; each later stage is a
+//! durable pull consumer run by [`worker::run`], which acks only after the stage's side
+//! effects are recorded and dead-letters what keeps failing.
+
+pub mod classify;
+pub mod escalate;
+pub mod ingest;
+pub mod reply;
+pub mod worker;
+
+/// The header every pipeline publish carries, so a dead-lettered payload can still be
+/// tied to its message even when the payload itself is garbage.
+pub const MESSAGE_ID_HEADER: &str = "Fb-Message-Id";

@@ -1,0 +1,237 @@
+//! The loop every pipeline stage runs: fetch a batch from a durable pull consumer,
+//! handle each delivery, then settle it. A delivery is acked only after its handler
+//! returned, i.e. after its side effects are recorded. What fails is retried with a
+//! delay, and dead-lettered on its last allowed delivery, never dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use firebreak_bus::{Bus, ConsumerOptions, Delivery, Envelope};
+use firebreak_core::{MessageId, Outcome, subjects};
+use firebreak_store::MessageLog;
+use firebreak_telemetry::Metrics;
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+/// Why a delivery could not be handled.
+#[derive(Debug)]
+pub enum HandleError {
+    /// Worth another try later (store or bus hiccup, platform busy). `delay` overrides
+    /// the default backoff, e.g. a budget's next free slot.
+    Retry {
+        reason: String,
+        delay: Option<Duration>,
+    },
+    /// Will never succeed (garbage payload): dead-letter at once.
+    Permanent { reason: String },
+}
+
+impl HandleError {
+    pub fn retry(reason: impl std::fmt::Display) -> Self {
+        HandleError::Retry {
+            reason: reason.to_string(),
+            delay: None,
+        }
+    }
+
+    pub fn permanent(reason: impl std::fmt::Display) -> Self {
+        HandleError::Permanent {
+            reason: reason.to_string(),
+        }
+    }
+}
+
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// The stage's name, for logs, metrics and the dead-letter subject.
+    fn stage(&self) -> &'static str;
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandleError>;
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    pub stream: &'static str,
+    pub durable: &'static str,
+    pub batch: usize,
+    /// Deliveries of one batch handled at once.
+    pub concurrency: usize,
+    pub consumer: ConsumerOptions,
+}
+
+impl WorkerConfig {
+    pub fn new(stream: &'static str, durable: &'static str) -> Self {
+        WorkerConfig {
+            stream,
+            durable,
+            batch: 256,
+            concurrency: 64,
+            consumer: ConsumerOptions::default(),
+        }
+    }
+}
+
+/// Backoff before redelivering a failed delivery: grows with each attempt, capped.
+fn retry_delay(delivered: u64) -> Duration {
+    let exp = delivered.saturating_sub(1).min(6) as u32;
+    Duration::from_millis(250 * 2u64.pow(exp)).min(Duration::from_secs(10))
+}
+
+pub struct Worker {
+    pub bus: Arc<dyn Bus>,
+    pub log: Arc<dyn MessageLog>,
+    pub metrics: Metrics,
+    pub config: WorkerConfig,
+}
+
+impl Worker {
+    /// Runs until `shutdown` is cancelled. On cancel it stops fetching, finishes the
+    /// batch it holds and returns.
+    pub async fn run(self, handler: Arc<dyn Handler>, shutdown: CancellationToken) {
+        let stage = handler.stage();
+        let mut consumer = loop {
+            match self
+                .bus
+                .consumer(
+                    self.config.stream,
+                    self.config.durable,
+                    self.config.consumer.clone(),
+                )
+                .await
+            {
+                Ok(consumer) => break consumer,
+                Err(e) => {
+                    warn!(stage, error = %e, "cannot bind consumer, retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        info!(stage, stream = self.config.stream, "worker started");
+        let mut failures = 0u32;
+        while !shutdown.is_cancelled() {
+            let batch = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                batch = consumer.fetch(self.config.batch, Duration::from_secs(1)) => batch,
+            };
+            let deliveries = match batch {
+                Ok(deliveries) => {
+                    failures = 0;
+                    deliveries
+                }
+                Err(e) => {
+                    failures += 1;
+                    let pause = Duration::from_millis(200 * u64::from(failures.min(10)));
+                    debug!(stage, error = %e, "fetch failed");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                    continue;
+                }
+            };
+            let this = &self;
+            futures::stream::iter(deliveries)
+                .for_each_concurrent(self.config.concurrency, |delivery| {
+                    let handler = handler.clone();
+                    async move { this.process(handler.as_ref(), delivery).await }
+                })
+                .await;
+        }
+        info!(stage, "worker stopped");
+    }
+
+    async fn process(&self, handler: &dyn Handler, delivery: Delivery) {
+        let stage = handler.stage();
+        let _timer = self.metrics.stage_timer(stage);
+        let result = handler.handle(&delivery).await;
+        let settled = match result {
+            Ok(()) => delivery.acker.ack().await,
+            Err(HandleError::Retry { reason, delay })
+                if (delivery.delivered as i64) < self.config.consumer.max_deliver =>
+            {
+                debug!(
+                    stage,
+                    delivered = delivery.delivered,
+                    reason,
+                    "retrying delivery"
+                );
+                let delay = delay.unwrap_or_else(|| retry_delay(delivery.delivered));
+                delivery.acker.nak(Some(delay)).await
+            }
+            Err(HandleError::Retry { reason, .. }) | Err(HandleError::Permanent { reason }) => {
+                self.dead_letter(stage, &delivery, &reason).await;
+                return;
+            }
+        };
+        if let Err(e) = settled {
+            // The bus redelivers after ack_wait; handlers are idempotent.
+            warn!(stage, error = %e, "could not settle delivery");
+        }
+    }
+
+    /// Moves a delivery to the dead-letter stream, records the outcome, then terms it.
+    /// If the dead-letter publish fails the delivery is nak'd instead: kept, not lost.
+    async fn dead_letter(&self, stage: &'static str, delivery: &Delivery, reason: &str) {
+        let message_id = delivery
+            .header(crate::MESSAGE_ID_HEADER)
+            .map(str::to_string);
+        error!(
+            stage,
+            message_id = message_id.as_deref().unwrap_or("unknown"),
+            reason,
+            "dead-lettering delivery"
+        );
+        let mut envelope = Envelope::new(subjects::dead_letter(stage), delivery.payload.clone())
+            .with_header("Fb-Dead-Letter-Reason", reason)
+            .with_header("Fb-Original-Subject", delivery.subject.clone())
+            .with_msg_id(format!("dlq:{stage}:{}", delivery.stream_sequence));
+        if let Some(id) = &message_id {
+            envelope = envelope.with_header(crate::MESSAGE_ID_HEADER, id.clone());
+        }
+        let published = match self.bus.publish(envelope).await {
+            Ok(ack) => ack.await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = published {
+            warn!(stage, error = %e, "dead-letter publish failed, keeping delivery");
+            let _ = delivery.acker.nak(Some(Duration::from_secs(5))).await;
+            return;
+        }
+        self.metrics.dead_lettered(stage);
+        if let Some(id) = message_id.as_deref().and_then(MessageId::parse) {
+            let outcome = Outcome::DeadLettered {
+                stage: stage.to_string(),
+                reason: reason.to_string(),
+            };
+            match self
+                .log
+                .record_outcome(id, &outcome, time::OffsetDateTime::now_utc())
+                .await
+            {
+                Ok(true) => self.metrics.outcome("dead_lettered"),
+                Ok(false) => {}
+                Err(e) => warn!(stage, error = %e, "could not record dead-letter outcome"),
+            }
+        }
+        if let Err(e) = delivery.acker.term().await {
+            warn!(stage, error = %e, "could not terminate dead-lettered delivery");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::retry_delay;
+    use std::time::Duration;
+
+    #[test]
+    fn retry_delay_grows_and_is_capped() {
+        assert_eq!(retry_delay(1), Duration::from_millis(250));
+        assert_eq!(retry_delay(2), Duration::from_millis(500));
+        assert!(retry_delay(50) <= Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,270 @@
+//! Bearer tokens with roles. A tokens file holds `<role> <name> <sha256 hex of secret>`
+//! per line; only the hash is ever stored, and comparison is constant-time.
+
+use std::fmt;
+
+use firebreak_core::{ErrorCode, FirebreakError};
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Role {
+    Admin,
+    Crisis,
+    Moderator,
+    Ingest,
+    Viewer,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Crisis,
+        Role::Moderator,
+        Role::Ingest,
+        Role::Viewer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Crisis => "crisis",
+            Role::Moderator => "moderator",
+            Role::Ingest => "ingest",
+            Role::Viewer => "viewer",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Whether a token of this role may do what `required` guards. Admin may do
+    /// everything; crisis teams and moderators may also read; ingest may only submit.
+    pub fn grants(self, required: Role) -> bool {
+        self == required
+            || self == Role::Admin
+            || (required == Role::Viewer && matches!(self, Role::Crisis | Role::Moderator))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who made a request, as proven by their token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub role: Role,
+}
+
+struct Entry {
+    role: Role,
+    name: String,
+    hash: [u8; 32],
+}
+
+/// The known tokens. Debug never shows hashes.
+#[derive(Default)]
+pub struct Tokens {
+    entries: Vec<Entry>,
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens")
+            .field("count", &self.entries.len())
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("tokens file line {line}: {message}")]
+pub struct TokensFileError {
+    pub line: usize,
+    pub message: String,
+}
+
+fn hash(secret: &str) -> [u8; 32] {
+    Sha256::digest(secret.as_bytes()).into()
+}
+
+/// A fresh random secret (256 bits, hex).
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("fb_{}", hex::encode(bytes))
+}
+
+/// The tokens-file line for a secret.
+pub fn tokens_file_line(role: Role, name: &str, secret: &str) -> String {
+    format!("{} {} {}", role, name, hex::encode(hash(secret)))
+}
+
+impl Tokens {
+    pub fn parse(text: &str) -> Result<Self, TokensFileError> {
+        let mut entries = Vec::new();
+        for (index, raw) in text.lines().enumerate() {
+            let line = index + 1;
+            let content = raw.split('#').next().unwrap_or("").trim();
+            if content.is_empty() {
+                continue;
+            }
+            let fields: Vec<&str> = content.split_whitespace().collect();
+            let err = |message: String| TokensFileError { line, message };
+            let [role, name, digest] = fields[..] else {
+                return Err(err("expected `<role> <name> <sha256 hex>`".into()));
+            };
+            let role = Role::parse(role).ok_or_else(|| {
+                err(format!(
+                    "unknown role {role:?} (admin, crisis, moderator, ingest, viewer)"
+                ))
+            })?;
+            let bytes = hex::decode(digest).map_err(|_| err("hash is not hex".into()))?;
+            let hash: [u8; 32] = bytes
+                .try_into()
+                .map_err(|_| err("hash must be 64 hex characters (sha256)".into()))?;
+            entries.push(Entry {
+                role,
+                name: name.to_string(),
+                hash,
+            });
+        }
+        Ok(Tokens { entries })
+    }
+
+    /// One fresh token per role, for the embedded default. Returns the secrets so the
+    /// caller can print them once.
+    pub fn generate() -> (Self, Vec<(Role, String)>) {
+        let mut entries = Vec::new();
+        let mut secrets = Vec::new();
+        for role in Role::ALL {
+            let secret = new_secret();
+            entries.push(Entry {
+                role,
+                name: format!("generated-{role}"),
+                hash: hash(&secret),
+            });
+            secrets.push((role, secret));
+        }
+        (Tokens { entries }, secrets)
+    }
+
+    /// Finds the token's owner. Every entry is compared, in constant time, so timing
+    /// reveals neither which entry matched nor how much of a hash did.
+    pub fn authenticate(&self, secret: &str) -> Option<Principal> {
+        let presented = hash(secret);
+        let mut found = None;
+        for entry in &self.entries {
+            if bool::from(entry.hash.ct_eq(&presented)) && found.is_none() {
+                found = Some(Principal {
+                    name: entry.name.clone(),
+                    role: entry.role,
+                });
+            }
+        }
+        found
+    }
+
+    /// Checks an `Authorization` header value against the role an action needs.
+    pub fn authorize(
+        &self,
+        authorization: Option<&str>,
+        required: Role,
+    ) -> Result<Principal, FirebreakError> {
+        let secret = authorization
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| {
+                FirebreakError::new(ErrorCode::Unauthenticated, "missing bearer token")
+            })?;
+        let principal = self
+            .authenticate(secret)
+            .ok_or_else(|| FirebreakError::new(ErrorCode::Unauthenticated, "invalid token"))?;
+        if !principal.role.grants(required) {
+            return Err(FirebreakError::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "role {} may not do this; it needs {required}",
+                    principal.role
+                ),
+            ));
+        }
+        Ok(principal)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_from_a_file_line_authenticates_with_its_role() {
+        let secret = new_secret();
+        let file = format!(
+            "# crisis team\n{}\n",
+            tokens_file_line(Role::Crisis, "alice", &secret)
+        );
+        let tokens = Tokens::parse(&file).unwrap();
+        let who = tokens
+            .authorize(Some(&format!("Bearer {secret}")), Role::Crisis)
+            .unwrap();
+        assert_eq!(
+            who,
+            Principal {
+                name: "alice".into(),
+                role: Role::Crisis
+            }
+        );
+    }
+
+    #[test]
+    fn missing_bad_and_wrong_role_tokens_are_refused_distinctly() {
+        let (tokens, secrets) = Tokens::generate();
+        let moderator = &secrets
+            .iter()
+            .find(|(r, _)| *r == Role::Moderator)
+            .unwrap()
+            .1;
+        assert_eq!(
+            tokens.authorize(None, Role::Crisis).unwrap_err().code,
+            ErrorCode::Unauthenticated
+        );
+        assert_eq!(
+            tokens
+                .authorize(Some("Bearer nope"), Role::Crisis)
+                .unwrap_err()
+                .code,
+            ErrorCode::Unauthenticated
+        );
+        assert_eq!(
+            tokens
+                .authorize(Some(&format!("Bearer {moderator}")), Role::Crisis)
+                .unwrap_err()
+                .code,
+            ErrorCode::PermissionDenied
+        );
+        assert!(
+            tokens
+                .authorize(Some(&format!("Bearer {moderator}")), Role::Viewer)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn malformed_lines_name_their_line() {
+        let err = Tokens::parse("admin root\n").unwrap_err();
+        assert_eq!(err.line, 1);
+        let err = Tokens::parse("\nwizard x 00\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("unknown role"));
+    }
+}

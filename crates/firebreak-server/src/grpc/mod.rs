@@ -1,0 +1,89 @@
+//! The gRPC services, plus standard health and reflection so any client works unaided.
+
+mod classifier;
+mod ingest;
+
+pub use classifier::ClassifierService;
+pub use ingest::IngestService;
+
+use firebreak_core::FirebreakError;
+
+use crate::AppState;
+use crate::auth::{Principal, Role};
+use crate::error::to_status;
+
+/// Checks the `authorization` metadata for `role`.
+pub fn require(
+    state: &AppState,
+    metadata: &tonic::metadata::MetadataMap,
+    role: Role,
+) -> Result<Principal, tonic::Status> {
+    let authorization = metadata.get("authorization").and_then(|v| v.to_str().ok());
+    state
+        .tokens
+        .authorize(authorization, role)
+        .map_err(to_status)
+}
+
+/// The reflection service for every firebreak.v1 service, plus gRPC health.
+pub fn reflection() -> Result<
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    FirebreakError,
+> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(firebreak_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| FirebreakError::new(firebreak_core::ErrorCode::Internal, e.to_string()))
+}
+
+/// Serves every gRPC service on `listener` until `shutdown`; health turns NOT_SERVING
+/// as soon as shutdown begins so clients move away before the port closes.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: tokio_util::sync::CancellationToken,
+) {
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    let services = ["firebreak.v1.Ingest", "firebreak.v1.Classifier"];
+    for service in services {
+        health_reporter
+            .set_service_status(service, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    health_reporter
+        .set_service_status("", tonic_health::ServingStatus::Serving)
+        .await;
+    let reflection = match reflection() {
+        Ok(reflection) => reflection,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot build grpc reflection");
+            return;
+        }
+    };
+    let drain = shutdown.clone();
+    let reporter = health_reporter.clone();
+    tokio::spawn(async move {
+        drain.cancelled().await;
+        for service in services.into_iter().chain([""]) {
+            reporter
+                .set_service_status(service, tonic_health::ServingStatus::NotServing)
+                .await;
+        }
+    });
+    let served = tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(IngestService::new(state.clone()).into_server())
+        .add_service(ClassifierService::new(state).into_server())
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            async move { shutdown.cancelled().await },
+        )
+        .await;
+    if let Err(e) = served {
+        tracing::warn!(error = %e, "grpc server failed");
+    }
+}

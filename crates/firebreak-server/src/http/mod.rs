@@ -1,0 +1,37 @@
+//! The HTTP API. Every route but health and webhooks requires a bearer token.
+
+mod body;
+mod health;
+mod messages;
+
+pub use body::{MAX_BODY_BYTES, parse_json, read_body};
+pub use messages::{accepted_response, decision_json, dry_run};
+
+use axum::Router;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+
+use crate::AppState;
+use crate::auth::{Principal, Role};
+use crate::error::ApiError;
+
+/// The routes every role serves: health, metrics, messages and the classifier dry run.
+/// Other crates merge their routes (webhooks, cases, crisis) into this one.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/v1/messages", post(messages::submit).get(messages::find))
+        .route("/v1/messages/{id}", get(messages::get_by_id))
+        .route("/v1/classify", post(messages::classify))
+        .with_state(state)
+}
+
+/// Checks the request's bearer token for `role`.
+pub fn require(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Principal, ApiError> {
+    let authorization = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    Ok(state.tokens.authorize(authorization, role)?)
+}

@@ -1,0 +1,63 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use firebreak_bus::Bus;
+use firebreak_core::rules::Triage;
+use firebreak_pipeline::ingest::Ingestor;
+use firebreak_store::MessageLog;
+use firebreak_telemetry::Metrics;
+
+use crate::auth::Tokens;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ingestor: Ingestor,
+    pub log: Arc<dyn MessageLog>,
+    pub bus: Arc<dyn Bus>,
+    pub triage: Arc<dyn Triage>,
+    pub crisis_active: Arc<AtomicBool>,
+    pub tokens: Arc<Tokens>,
+    pub metrics: Metrics,
+    pub readiness: Readiness,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").finish_non_exhaustive()
+    }
+}
+
+/// False once shutdown begins, so load balancers stop sending work before we stop.
+#[derive(Clone, Debug)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Readiness(Arc::new(AtomicBool::new(true)))
+    }
+}
+
+impl Readiness {
+    pub fn draining(&self) {
+        self.0.store(false, Ordering::SeqCst);
+    }
+
+    pub fn accepting(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl AppState {
+    /// Deep readiness: the bus answers with its streams in place and the store answers.
+    pub async fn check_ready(&self) -> Result<(), String> {
+        if !self.readiness.accepting() {
+            return Err("shutting down".into());
+        }
+        let (bus, store) = tokio::join!(self.bus.ready(), self.log.ping());
+        bus.map_err(|e| e.to_string())?;
+        store.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}

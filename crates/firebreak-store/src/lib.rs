@@ -1,0 +1,16 @@
+//! The state port. Services talk to [`MessageLog`] and [`CaseStore`]; the binary wires
+//! [`redis_store::RedisStore`] or [`memory::MemoryStore`] (the embedded default). One
+//! conformance suite (`tests/conformance.rs`) runs against both.
+//!
+//! Redis keys carry a hash tag (`fb:{m:ID}`, `fb:{case:ID}`) so every multi-key script
+//! touches one slot and works on Redis Cluster.
+
+pub mod memory;
+mod port;
+pub mod redis_store;
+
+pub use port::{CaseStore, CaseSummary, MessageLog, StoreError};
+
+/// How long message records (and so dedup) last. Meta retries failed deliveries for
+/// days; a week covers every platform's retry horizon.
+pub const MESSAGE_RETENTION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);

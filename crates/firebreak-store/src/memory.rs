@@ -1,0 +1,149 @@
+//! The embedded store: the same contract as Redis, in one process.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use firebreak_core::{
+    Classification, HistoryEntry, Message, MessageId, MessageRecord, Outcome, Stage,
+};
+use parking_lot::Mutex;
+
+use crate::port::{CaseStore, CaseSummary, MessageLog, StoreError, thread_key};
+
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    messages: Mutex<HashMap<MessageId, MessageRecord>>,
+    cases: Mutex<Cases>,
+}
+
+#[derive(Debug, Default)]
+struct Cases {
+    open_by_thread: HashMap<String, String>,
+    by_id: HashMap<String, CaseSummary>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl MessageLog for MemoryStore {
+    async fn is_known(&self, id: MessageId) -> Result<bool, StoreError> {
+        Ok(self.messages.lock().contains_key(&id))
+    }
+
+    async fn record_accepted(&self, message: &Message) -> Result<(), StoreError> {
+        self.messages
+            .lock()
+            .entry(message.id)
+            .or_insert_with(|| MessageRecord {
+                id: message.id,
+                channel: message.channel,
+                external_id: message.external_id.clone(),
+                thread_id: message.thread_id.clone(),
+                status: Stage::Accepted,
+                classification: None,
+                outcome: None,
+                history: vec![HistoryEntry {
+                    at: message.received_at,
+                    stage: Stage::Accepted,
+                    detail: String::new(),
+                }],
+            });
+        Ok(())
+    }
+
+    async fn record_stage(
+        &self,
+        id: MessageId,
+        entry: &HistoryEntry,
+        classification: Option<&Classification>,
+    ) -> Result<(), StoreError> {
+        let mut messages = self.messages.lock();
+        let Some(record) = messages.get_mut(&id) else {
+            return Ok(());
+        };
+        if record.outcome.is_none() {
+            record.status = entry.stage;
+        }
+        if let Some(c) = classification {
+            record.classification = Some(c.clone());
+        }
+        record.history.push(entry.clone());
+        Ok(())
+    }
+
+    async fn record_outcome(
+        &self,
+        id: MessageId,
+        outcome: &Outcome,
+        at: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut messages = self.messages.lock();
+        let Some(record) = messages.get_mut(&id) else {
+            return Ok(false);
+        };
+        if record.outcome.is_some() {
+            return Ok(false);
+        }
+        record.status = outcome.stage();
+        record.outcome = Some(outcome.clone());
+        record.history.push(HistoryEntry {
+            at,
+            stage: outcome.stage(),
+            detail: crate::redis_store::outcome_detail(outcome),
+        });
+        Ok(true)
+    }
+
+    async fn get(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        Ok(self.messages.lock().get(&id).cloned())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CaseStore for MemoryStore {
+    async fn escalate(
+        &self,
+        message: &Message,
+        classification: &Classification,
+    ) -> Result<String, StoreError> {
+        let key = thread_key(message);
+        let mut cases = self.cases.lock();
+        let id = cases
+            .open_by_thread
+            .entry(key.clone())
+            .or_insert_with(|| uuid::Uuid::now_v7().to_string())
+            .clone();
+        let case = cases
+            .by_id
+            .entry(id.clone())
+            .or_insert_with(|| CaseSummary {
+                id: id.clone(),
+                thread_key: key,
+                priority: classification.priority,
+                message_ids: Vec::new(),
+                reasons: Vec::new(),
+            });
+        if !case.message_ids.contains(&message.id) {
+            case.message_ids.push(message.id);
+            case.priority = case.priority.min(classification.priority);
+            for reason in &classification.reasons {
+                if !case.reasons.contains(reason) {
+                    case.reasons.push(reason.clone());
+                }
+            }
+        }
+        Ok(id)
+    }
+
+    async fn case(&self, id: &str) -> Result<Option<CaseSummary>, StoreError> {
+        Ok(self.cases.lock().by_id.get(id).cloned())
+    }
+}

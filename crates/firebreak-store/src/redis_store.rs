@@ -1,0 +1,332 @@
+//! The Redis adapter. Every multi-key operation stays inside one hash tag, so it runs
+//! unchanged on Redis Cluster.
+
+use std::sync::LazyLock;
+
+use async_trait::async_trait;
+use firebreak_core::{
+    Channel, Classification, HistoryEntry, Message, MessageId, MessageRecord, Outcome, Stage,
+};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
+
+use crate::MESSAGE_RETENTION;
+use crate::port::{CaseStore, CaseSummary, MessageLog, StoreError, thread_key};
+
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn corrupt(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(e.to_string())
+}
+
+fn message_key(id: MessageId) -> String {
+    format!("fb:{{m:{id}}}")
+}
+
+fn history_key(id: MessageId) -> String {
+    format!("fb:{{m:{id}}}:h")
+}
+
+fn case_key(id: &str) -> String {
+    format!("fb:{{case:{id}}}")
+}
+
+fn open_case_key(thread: &str) -> String {
+    format!("fb:{{t:{thread}}}:open")
+}
+
+/// Short, text-free detail for the history line of an outcome.
+pub(crate) fn outcome_detail(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Replied { variant, .. } => format!("variant {variant}"),
+        Outcome::Escalated { case_id } => format!("case {case_id}"),
+        Outcome::Ignored { reason } => reason.clone(),
+        Outcome::DeadLettered { stage, .. } => format!("failed in {stage}"),
+    }
+}
+
+/// Appends a history line and moves the status, unless a terminal outcome is set.
+static RECORD_STAGE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        if redis.call('HEXISTS', KEYS[1], 'outcome') == 0 then
+          redis.call('HSET', KEYS[1], 'status', ARGV[1])
+        end
+        if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'classification', ARGV[3]) end
+        redis.call('RPUSH', KEYS[2], ARGV[2])
+        return 1",
+    )
+});
+
+/// Sets the terminal outcome once; later calls change nothing and return 0.
+static RECORD_OUTCOME: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        if redis.call('HSETNX', KEYS[1], 'outcome', ARGV[1]) == 0 then return 0 end
+        redis.call('HSET', KEYS[1], 'status', ARGV[2])
+        redis.call('RPUSH', KEYS[2], ARGV[3])
+        return 1",
+    )
+});
+
+/// Adds a message to a case once, keeping the highest priority and the union of reasons.
+static ADD_TO_CASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        redis.call('HSETNX', KEYS[1], 'thread_key', ARGV[2])
+        local current = redis.call('HGET', KEYS[1], 'priority')
+        if (not current) or ARGV[3] < current then redis.call('HSET', KEYS[1], 'priority', ARGV[3]) end
+        if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
+          redis.call('RPUSH', KEYS[3], ARGV[1])
+          for i = 4, #ARGV do redis.call('SADD', KEYS[4], ARGV[i]) end
+        end
+        return 1",
+    )
+});
+
+impl RedisStore {
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
+            .set_response_timeout(Some(std::time::Duration::from_secs(2)))
+            .set_number_of_retries(2);
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(unavailable)?;
+        Ok(RedisStore { connection })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+}
+
+fn entry_json(entry: &HistoryEntry) -> Result<String, StoreError> {
+    serde_json::to_string(entry).map_err(corrupt)
+}
+
+#[async_trait]
+impl MessageLog for RedisStore {
+    async fn is_known(&self, id: MessageId) -> Result<bool, StoreError> {
+        self.conn()
+            .exists(message_key(id))
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn record_accepted(&self, message: &Message) -> Result<(), StoreError> {
+        let key = message_key(message.id);
+        let history = history_key(message.id);
+        let entry = entry_json(&HistoryEntry {
+            at: message.received_at,
+            stage: Stage::Accepted,
+            detail: String::new(),
+        })?;
+        let ttl = MESSAGE_RETENTION.as_secs() as i64;
+        let created: bool = self
+            .conn()
+            .hset_nx(&key, "status", Stage::Accepted.as_str())
+            .await
+            .map_err(unavailable)?;
+        if created {
+            redis::pipe()
+                .hset_multiple(
+                    &key,
+                    &[
+                        ("channel", message.channel.as_str()),
+                        ("external_id", message.external_id.as_str()),
+                        ("thread_id", message.thread_id.as_str()),
+                    ],
+                )
+                .rpush(&history, entry)
+                .expire(&key, ttl)
+                .expire(&history, ttl)
+                .exec_async(&mut self.conn())
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    async fn record_stage(
+        &self,
+        id: MessageId,
+        entry: &HistoryEntry,
+        classification: Option<&Classification>,
+    ) -> Result<(), StoreError> {
+        let classification = match classification {
+            Some(c) => serde_json::to_string(c).map_err(corrupt)?,
+            None => String::new(),
+        };
+        let _: i64 = RECORD_STAGE
+            .key(message_key(id))
+            .key(history_key(id))
+            .arg(entry.stage.as_str())
+            .arg(entry_json(entry)?)
+            .arg(classification)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn record_outcome(
+        &self,
+        id: MessageId,
+        outcome: &Outcome,
+        at: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let entry = HistoryEntry {
+            at,
+            stage: outcome.stage(),
+            detail: outcome_detail(outcome),
+        };
+        let first: i64 = RECORD_OUTCOME
+            .key(message_key(id))
+            .key(history_key(id))
+            .arg(serde_json::to_string(outcome).map_err(corrupt)?)
+            .arg(outcome.stage().as_str())
+            .arg(entry_json(&entry)?)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(first == 1)
+    }
+
+    async fn get(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError> {
+        let (fields, history): (std::collections::HashMap<String, String>, Vec<String>) =
+            redis::pipe()
+                .hgetall(message_key(id))
+                .lrange(history_key(id), 0, -1)
+                .query_async(&mut self.conn())
+                .await
+                .map_err(unavailable)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let field = |name: &str| fields.get(name).cloned().unwrap_or_default();
+        let status =
+            serde_json::from_value(serde_json::Value::String(field("status"))).map_err(corrupt)?;
+        let classification = fields
+            .get("classification")
+            .map(|c| serde_json::from_str(c))
+            .transpose()
+            .map_err(corrupt)?;
+        let outcome = fields
+            .get("outcome")
+            .map(|o| serde_json::from_str(o))
+            .transpose()
+            .map_err(corrupt)?;
+        let history = history
+            .iter()
+            .map(|h| serde_json::from_str(h))
+            .collect::<Result<_, _>>()
+            .map_err(corrupt)?;
+        Ok(Some(MessageRecord {
+            id,
+            channel: Channel::parse(&field("channel")).ok_or_else(|| corrupt("channel"))?,
+            external_id: field("external_id"),
+            thread_id: field("thread_id"),
+            status,
+            classification,
+            outcome,
+            history,
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = redis::cmd("PING")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CaseStore for RedisStore {
+    async fn escalate(
+        &self,
+        message: &Message,
+        classification: &Classification,
+    ) -> Result<String, StoreError> {
+        let thread = thread_key(message);
+        let pointer = open_case_key(&thread);
+        let fresh = uuid::Uuid::now_v7().to_string();
+        // Two messages of one thread racing: SET NX lets exactly one id win.
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&pointer)
+            .arg(&fresh)
+            .arg("NX")
+            .arg("GET")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        let id = set.unwrap_or(fresh);
+        let key = case_key(&id);
+        let mut script = ADD_TO_CASE.prepare_invoke();
+        script
+            .key(&key)
+            .key(format!("{key}:mset"))
+            .key(format!("{key}:m"))
+            .key(format!("{key}:r"))
+            .arg(message.id.to_string())
+            .arg(&thread)
+            .arg(classification.priority.as_str());
+        for reason in &classification.reasons {
+            script.arg(reason);
+        }
+        let _: i64 = script
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(id)
+    }
+
+    async fn case(&self, id: &str) -> Result<Option<CaseSummary>, StoreError> {
+        let key = case_key(id);
+        let (fields, messages, reasons): (
+            std::collections::HashMap<String, String>,
+            Vec<String>,
+            Vec<String>,
+        ) = redis::pipe()
+            .hgetall(&key)
+            .lrange(format!("{key}:m"), 0, -1)
+            .smembers(format!("{key}:r"))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(CaseSummary {
+            id: id.to_string(),
+            thread_key: fields.get("thread_key").cloned().unwrap_or_default(),
+            priority: fields
+                .get("priority")
+                .and_then(|p| firebreak_core::Priority::parse(p))
+                .ok_or_else(|| corrupt("priority"))?,
+            message_ids: messages
+                .iter()
+                .filter_map(|m| MessageId::parse(m))
+                .collect(),
+            reasons,
+        }))
+    }
+}

@@ -1,0 +1,8 @@
+//! Telemetry for every role: structured logs, OpenTelemetry traces and Prometheus
+//! metrics. Message text and secrets never reach any of them; callers log ids only.
+
+mod metrics;
+mod tracing_setup;
+
+pub use metrics::{Metrics, StageTimer};
+pub use tracing_setup::{LogFormat, TelemetryGuard, init};

@@ -1,0 +1,133 @@
+//! The command line: `firebreak run`, `firebreak token new`, and the tools for crisis
+//! teams. A bad configuration exits with code 64 and a message naming the option.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use firebreak_server::auth::{Role, new_secret, tokens_file_line};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{LogFormatArg, RunConfig};
+
+/// sysexits' EX_USAGE: the command or its configuration is wrong.
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "firebreak",
+    version,
+    about = "Crisis-response autoresponder: answers the common questions, escalates the sensitive ones"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server with the given roles (all in one process by default).
+    Run(Box<RunConfig>),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Print a fresh secret and the tokens-file line that grants it a role.
+    New {
+        /// admin, crisis, moderator, ingest or viewer.
+        #[arg(long)]
+        role: String,
+        /// Who holds the token; shown as the actor in the audit.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_CONFIG } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match cli.command {
+        Command::Run(config) => run(*config),
+        Command::Token(TokenCommand::New { role, name }) => token_new(&role, &name),
+    }
+}
+
+fn token_new(role: &str, name: &str) -> ExitCode {
+    let Some(role) = Role::parse(role) else {
+        eprintln!("error: --role {role:?}: expected admin, crisis, moderator, ingest or viewer");
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    if name.is_empty() || name.chars().any(char::is_whitespace) {
+        eprintln!("error: --name must be one word");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let secret = new_secret();
+    println!("secret: {secret}");
+    println!(
+        "tokens file line: {}",
+        tokens_file_line(role, name, &secret)
+    );
+    ExitCode::SUCCESS
+}
+
+fn run(config: RunConfig) -> ExitCode {
+    if let Err(why) = config.validate() {
+        eprintln!("error: {why}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    let format = match config.log_format {
+        LogFormatArg::Text => firebreak_telemetry::LogFormat::Text,
+        LogFormatArg::Json => firebreak_telemetry::LogFormat::Json,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let _telemetry = match firebreak_telemetry::init(format, config.otlp_endpoint.as_deref()) {
+            Ok(guard) => guard,
+            Err(e) => {
+                eprintln!("error: telemetry: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        };
+        let shutdown = CancellationToken::new();
+        crate::shutdown::on_signal(shutdown.clone());
+        let app = match crate::app::start(config, shutdown).await {
+            Ok(app) => app,
+            Err(e) => {
+                tracing::error!(error = format!("{e:#}"), "start-up failed");
+                return ExitCode::FAILURE;
+            }
+        };
+        print_generated_tokens(&app);
+        app.wait().await;
+        tracing::info!("stopped");
+        ExitCode::SUCCESS
+    })
+}
+
+/// Printed once, to stderr, never through the logger (logs are shipped elsewhere).
+fn print_generated_tokens(app: &crate::app::RunningApp) {
+    if app.generated_tokens.is_empty() {
+        return;
+    }
+    eprintln!("No --tokens-file: generated one token per role for this run (shown once):");
+    for (role, secret) in &app.generated_tokens {
+        eprintln!("  {:<10} {secret}", role.as_str());
+    }
+}

@@ -1,0 +1,133 @@
+//! `firebreak run` options. Each reads its `FIREBREAK_*` environment variable; the
+//! command line wins. `validate` runs before anything starts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
+pub enum RoleName {
+    All,
+    Ingest,
+    Classify,
+    Reply,
+    Escalation,
+    Control,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct RunConfig {
+    /// Address of the HTTP API, webhooks, health probes and metrics.
+    #[arg(long, env = "FIREBREAK_HTTP_ADDR", default_value = "0.0.0.0:8080")]
+    pub http_addr: SocketAddr,
+
+    /// Address of the gRPC services (with health and reflection).
+    #[arg(long, env = "FIREBREAK_GRPC_ADDR", default_value = "0.0.0.0:50051")]
+    pub grpc_addr: SocketAddr,
+
+    /// NATS server with JetStream, e.g. nats://nats:4222. Unset: an in-process bus
+    /// (everything in one process, nothing survives a restart).
+    #[arg(long, env = "FIREBREAK_NATS_URL")]
+    pub nats_url: Option<String>,
+
+    /// Redis server, e.g. redis://redis:6379. Unset: an in-memory store.
+    #[arg(long, env = "FIREBREAK_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Roles this process runs, comma-separated: all, or any of ingest, classify,
+    /// reply, escalation, control.
+    #[arg(
+        long,
+        env = "FIREBREAK_ROLES",
+        default_value = "all",
+        value_delimiter = ','
+    )]
+    pub roles: Vec<RoleName>,
+
+    /// Crisis playbook (YAML). Unset: the built-in default playbook (FR + EN).
+    #[arg(long, env = "FIREBREAK_PLAYBOOK")]
+    pub playbook: Option<PathBuf>,
+
+    /// Tokens file: one `<role> <name> <sha256 hex of secret>` per line. Unset: one
+    /// token per role is generated at start-up and printed once.
+    #[arg(long, env = "FIREBREAK_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+
+    /// Where replies go as JSON when no platform connector is configured. Unset: the
+    /// dry-run connector records replies without sending them.
+    #[arg(long, env = "FIREBREAK_OUTBOUND_WEBHOOK_URL")]
+    pub outbound_webhook_url: Option<String>,
+
+    /// Log format on stdout.
+    #[arg(long, env = "FIREBREAK_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormatArg,
+
+    /// OTLP/gRPC endpoint for traces, e.g. http://otel-collector:4317. Unset: no export.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Seconds allowed for in-flight work to finish after SIGTERM.
+    #[arg(long, env = "FIREBREAK_SHUTDOWN_GRACE_SECS", default_value_t = 8)]
+    pub shutdown_grace_secs: u64,
+
+    /// JetStream stream replicas (3 on a production cluster).
+    #[arg(long, env = "FIREBREAK_NATS_REPLICAS", default_value_t = 1)]
+    pub nats_replicas: usize,
+}
+
+impl RunConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.nats_url
+            && !(url.starts_with("nats://") || url.starts_with("tls://") || url.contains(':'))
+        {
+            return Err(format!("--nats-url {url:?}: expected nats://host:port"));
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+        {
+            return Err(format!("--redis-url {url:?}: expected redis://host:port"));
+        }
+        if let Some(url) = &self.outbound_webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(format!(
+                "--outbound-webhook-url {url:?}: expected an http(s) URL"
+            ));
+        }
+        for (flag, path) in [
+            ("--playbook", &self.playbook),
+            ("--tokens-file", &self.tokens_file),
+        ] {
+            if let Some(path) = path
+                && !path.is_file()
+            {
+                return Err(format!("{flag} {}: no such file", path.display()));
+            }
+        }
+        if self.shutdown_grace_secs == 0 || self.shutdown_grace_secs > 300 {
+            return Err("--shutdown-grace-secs must be between 1 and 300".into());
+        }
+        if !(1..=5).contains(&self.nats_replicas) {
+            return Err("--nats-replicas must be between 1 and 5".into());
+        }
+        Ok(())
+    }
+
+    pub fn runs(&self, role: RoleName) -> bool {
+        self.roles.contains(&RoleName::All) || self.roles.contains(&role)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
