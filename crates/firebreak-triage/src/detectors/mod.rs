@@ -1,0 +1,162 @@
+//! Sensitivity detectors, FR + EN. Each produces a [`Flag`] whose evidence names the
+//! rule or lexicon term that fired, never the personal data itself.
+
+pub mod lexicon;
+pub mod personal_data;
+
+use firebreak_core::{Flag, Priority};
+
+use self::lexicon::{LexiconHit, LexiconMatcher, Term, apply_override, parse_terms};
+use crate::playbook::LexiconOverrides;
+
+/// Flag kinds, as they appear in decisions and on the wire.
+pub mod kind {
+    pub const SELF_HARM: &str = "self_harm";
+    pub const THREAT: &str = "threat";
+    pub const LEGAL: &str = "legal";
+    pub const PRESS: &str = "press";
+    pub const SPILL_OVER: &str = "spill_over";
+    pub const PERSONAL_DATA: &str = "personal_data";
+    pub const INFLUENCER: &str = "influencer";
+    pub const HOSTILITY: &str = "hostility";
+    pub const REPEAT_COMPLAINER: &str = "repeat_complainer";
+    pub const SPAM: &str = "spam";
+
+    /// Kinds that must reach a human whatever the budgets, thresholds or crisis mode.
+    pub const ALWAYS_ESCALATE: &[&str] = &[SELF_HARM, THREAT, LEGAL, PRESS];
+}
+
+/// The priority a flag kind asks for on its own.
+pub fn priority_of(kind: &str) -> Priority {
+    match kind {
+        kind::SELF_HARM | kind::THREAT | kind::SPILL_OVER => Priority::P1,
+        kind::LEGAL | kind::PRESS | kind::PERSONAL_DATA => Priority::P2,
+        kind::INFLUENCER | kind::HOSTILITY | kind::REPEAT_COMPLAINER => Priority::P3,
+        _ => Priority::P4,
+    }
+}
+
+/// Built-in lexicons; the playbook adds and removes terms on top.
+const LEXICONS: [(&str, &str); 5] = [
+    (
+        kind::SELF_HARM,
+        include_str!("../../lexicons/self_harm.txt"),
+    ),
+    (kind::THREAT, include_str!("../../lexicons/threat.txt")),
+    (kind::LEGAL, include_str!("../../lexicons/legal.txt")),
+    (kind::PRESS, include_str!("../../lexicons/press.txt")),
+    (kind::SPAM, include_str!("../../lexicons/spam.txt")),
+];
+const HOSTILITY_LEXICON: &str = include_str!("../../lexicons/hostility.txt");
+
+/// Lexicon scores for one message, one per detector.
+#[derive(Clone, Debug, Default)]
+pub struct LexiconScores {
+    pub self_harm: LexiconHit,
+    pub threat: LexiconHit,
+    pub legal: LexiconHit,
+    pub press: LexiconHit,
+    pub spam: LexiconHit,
+    pub hostility: LexiconHit,
+}
+
+impl LexiconScores {
+    /// The lexicon-backed flags that fired, strongest evidence first within each kind.
+    pub fn flags(&self) -> Vec<Flag> {
+        [
+            (kind::SELF_HARM, &self.self_harm),
+            (kind::THREAT, &self.threat),
+            (kind::LEGAL, &self.legal),
+            (kind::PRESS, &self.press),
+            (kind::HOSTILITY, &self.hostility),
+        ]
+        .into_iter()
+        .filter(|(_, hit)| hit.score >= 1.0)
+        .map(|(kind, hit)| {
+            let term = hit.strongest.as_deref().unwrap_or("?");
+            Flag::new(kind, format!("term \"{term}\""), hit.score.min(1.0))
+        })
+        .collect()
+    }
+}
+
+/// The lexicon detectors of one playbook, compiled.
+#[derive(Debug)]
+pub struct Detectors {
+    plain: LexiconMatcher,
+    hostility: LexiconMatcher,
+}
+
+impl Detectors {
+    pub fn new(overrides: &LexiconOverrides) -> Detectors {
+        let by_kind = overrides.by_detector();
+        let override_for = |kind: &str| {
+            by_kind
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map(|(_, o)| (*o).clone())
+                .unwrap_or_default()
+        };
+        let plain: Vec<Vec<Term>> = LEXICONS
+            .iter()
+            .map(|(kind, source)| apply_override(parse_terms(source), &override_for(kind)))
+            .collect();
+        let hostility = apply_override(
+            parse_terms(HOSTILITY_LEXICON),
+            &override_for(kind::HOSTILITY),
+        );
+        Detectors {
+            plain: LexiconMatcher::new(plain),
+            hostility: LexiconMatcher::new(vec![hostility]),
+        }
+    }
+
+    /// `normalized` is the plain form; `folded` the leetspeak-folded one for insults.
+    pub fn scan(&self, normalized: &str, folded: &str) -> LexiconScores {
+        let mut plain = self.plain.scan(normalized).into_iter();
+        let mut next = || plain.next().unwrap_or_default();
+        LexiconScores {
+            self_harm: next(),
+            threat: next(),
+            legal: next(),
+            press: next(),
+            spam: next(),
+            hostility: self
+                .hostility
+                .scan(folded)
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// Spam score in [0, 1]: promotional terms, links and mention floods.
+pub fn spam_score(raw: &str, lexicon: &LexiconHit) -> f64 {
+    let links = raw.matches("http").count() + raw.matches("www.").count();
+    let mentions = raw
+        .split_whitespace()
+        .filter(|w| w.starts_with('@'))
+        .count();
+    let mut score = 0.6 * lexicon.score;
+    score += 0.25 * links.saturating_sub(1).min(3) as f64;
+    if mentions >= 5 {
+        score += 0.4;
+    }
+    score.min(1.0)
+}
+
+/// A `personal_data` flag when the text holds any; evidence lists the kinds only.
+pub fn personal_data_flag(raw: &str) -> Option<Flag> {
+    let found = personal_data::find(raw);
+    if found.is_empty() {
+        return None;
+    }
+    let mut kinds: Vec<&str> = found.iter().map(|(_, k)| k.as_str()).collect();
+    kinds.dedup();
+    Some(Flag::new(
+        kind::PERSONAL_DATA,
+        format!("public post contains {}", kinds.join(", ")),
+        1.0,
+    ))
+}

@@ -1,0 +1,343 @@
+//! The triage engine: the playbook, the detectors and the hostility model put together
+//! into one routing decision with its reasons.
+//!
+//! Architecture invariant: a message flagged self_harm, threat, legal or press is never
+//! routed to `reply`, whatever the thresholds, budgets or crisis mode. The check sits at
+//! the single exit of [`TriageEngine::classify_with`], after every other rule.
+
+use std::sync::Arc;
+
+use firebreak_core::rules::{Triage, TriageContext};
+use firebreak_core::{Classification, Flag, Language, Message, Priority, Route, Visibility};
+
+use crate::detectors::{self, Detectors, kind, priority_of};
+use crate::model::HostilityModel;
+use crate::normalize::{normalize, normalize_leet};
+use crate::playbook::Playbook;
+use crate::sentiment;
+use crate::{keyquestion, language};
+
+#[derive(Debug)]
+pub struct TriageEngine {
+    playbook: Playbook,
+    detectors: Detectors,
+    model: Option<Arc<HostilityModel>>,
+    version: String,
+}
+
+/// A key question mentioned without being asked ("got my refund, thanks") loses this
+/// share of its confidence, which normally drops it below the threshold.
+const NOT_A_REQUEST_DISCOUNT: f64 = 0.7;
+
+/// Evidence prefix of hostility flags raised by the model rather than the lexicon.
+const MODEL_EVIDENCE: &str = "model";
+
+/// Below this sentiment an unanswered message waits at P3 instead of P4.
+const VERY_NEGATIVE: f64 = -0.5;
+
+impl TriageEngine {
+    /// An engine on `playbook` with the committed hostility model.
+    pub fn new(playbook: Playbook) -> TriageEngine {
+        // The committed model is checked by tests; if it were unreadable the lexicon
+        // still flags insults, so degrade rather than refuse to triage.
+        let model = HostilityModel::builtin().ok();
+        TriageEngine::with_model(playbook, model)
+    }
+
+    pub fn with_model(playbook: Playbook, model: Option<HostilityModel>) -> TriageEngine {
+        let detectors = Detectors::new(&playbook.spec().sensitivity.lexicon);
+        let model = model
+            .filter(|_| playbook.spec().sensitivity.hostility_model)
+            .map(Arc::new);
+        let version = format!(
+            "{}+model:{}",
+            playbook.version(),
+            if model.is_some() {
+                "hostility-v1"
+            } else {
+                "none"
+            }
+        );
+        TriageEngine {
+            playbook,
+            detectors,
+            model,
+            version,
+        }
+    }
+
+    /// The built-in playbook and model.
+    pub fn builtin() -> TriageEngine {
+        TriageEngine::new(Playbook::builtin())
+    }
+
+    pub fn playbook(&self) -> &Playbook {
+        &self.playbook
+    }
+
+    pub fn classify_with(&self, message: &Message, context: &TriageContext) -> Classification {
+        let mode = self.playbook.mode(context.crisis_active);
+        let thresholds = &mode.thresholds;
+        let text = message.text.as_str();
+        let mut decision = Classification {
+            language: Language::Other,
+            language_confidence: 0.0,
+            sentiment: 0.0,
+            route: Route::Escalate,
+            priority: Priority::P4,
+            key_question: None,
+            key_question_confidence: 0.0,
+            flags: Vec::new(),
+            reasons: Vec::new(),
+            confidence: 0.0,
+            linked_case_id: None,
+            playbook_version: self.version.clone(),
+        };
+        if let Some(reason) = ignore_reason(message) {
+            decision.route = Route::Ignore;
+            decision.confidence = 1.0;
+            decision.reasons.push(reason.to_string());
+            return decision;
+        }
+
+        let normalized = normalize(text);
+        // Leetspeak folding only changes texts with digits or symbols inside words.
+        let folded = if text.bytes().any(|b| b"013457@$!".contains(&b)) {
+            normalize_leet(text)
+        } else {
+            normalized.clone()
+        };
+        let detected = match message.language_hint.as_str() {
+            "fr" => language::Detected {
+                language: Language::Fr,
+                confidence: 1.0,
+            },
+            "en" => language::Detected {
+                language: Language::En,
+                confidence: 1.0,
+            },
+            _ => language::detect(text, &normalized),
+        };
+        decision.language = detected.language;
+        decision.language_confidence = detected.confidence;
+        decision.sentiment = sentiment::score(text, &normalized, detected.language);
+
+        let lexicon = self.detectors.scan(&normalized, &folded);
+        let mut flags = lexicon.flags();
+        let public = message.visibility == Visibility::Public;
+        if public && let Some(case) = &context.open_private_case {
+            flags.push(Flag::new(
+                kind::SPILL_OVER,
+                "author or thread has an open private case",
+                1.0,
+            ));
+            decision.linked_case_id = Some(case.clone());
+        }
+        if public && let Some(flag) = detectors::personal_data_flag(text) {
+            flags.push(flag);
+        }
+        if let Some(model) = &self.model
+            && !flags.iter().any(|f| f.kind == kind::HOSTILITY)
+        {
+            let probability = model.predict(&folded);
+            if probability >= thresholds.hostility_min_score {
+                flags.push(Flag::new(
+                    kind::HOSTILITY,
+                    format!("{MODEL_EVIDENCE} {probability:.2}"),
+                    probability,
+                ));
+            }
+        }
+        let repeat = &thresholds.repeat_complainer;
+        if context.recent_complaints >= repeat.count {
+            flags.push(Flag::new(
+                kind::REPEAT_COMPLAINER,
+                format!(
+                    "{} complaints within {} s",
+                    context.recent_complaints, repeat.window_secs
+                ),
+                1.0,
+            ));
+        }
+        let author = &message.author;
+        let influencer = author.verified || author.followers >= thresholds.influencer_followers;
+        if influencer {
+            let evidence = if author.verified {
+                "verified account".to_string()
+            } else {
+                format!("{} followers", author.followers)
+            };
+            flags.push(Flag::new(kind::INFLUENCER, evidence, 1.0));
+        }
+
+        let mut best = mode.matcher.best(&normalized);
+        if let Some(found) = &mut best
+            && !keyquestion::looks_like_request(text, &normalized)
+        {
+            found.confidence *= NOT_A_REQUEST_DISCOUNT;
+            found.evidence.push_str(", not phrased as a request");
+        }
+        if let Some(found) = &best {
+            decision.key_question_confidence = found.confidence;
+            if found.confidence >= thresholds.key_question_min_confidence {
+                decision.key_question = Some(found.id.clone());
+            }
+        }
+
+        // Spam is ignored, unless something a human must see is in it too.
+        let spam = detectors::spam_score(text, &lexicon.spam);
+        // Model-only hostility is too weak a signal to rescue spam; lexicon hits are not.
+        let must_see = flags.iter().any(|f| {
+            let context_only =
+                matches!(f.kind.as_str(), kind::INFLUENCER | kind::REPEAT_COMPLAINER);
+            let model_only = f.kind == kind::HOSTILITY && f.evidence.starts_with(MODEL_EVIDENCE);
+            !context_only && !model_only
+        });
+        if spam >= thresholds.spam_min_score && !must_see {
+            decision.route = Route::Ignore;
+            decision.confidence = spam;
+            decision
+                .flags
+                .push(Flag::new(kind::SPAM, format!("spam score {spam:.2}"), spam));
+            decision.reasons.push(format!(
+                "ignored as spam (score {spam:.2} ≥ {:.2})",
+                thresholds.spam_min_score
+            ));
+            return decision;
+        }
+
+        if !flags.is_empty() {
+            escalate_on_flags(&mut decision, flags);
+        } else if let (Some(id), Some(found)) = (&decision.key_question, &best) {
+            if matches!(detected.language, Language::Fr | Language::En) {
+                decision.route = Route::Reply;
+                decision.priority = Priority::P4;
+                decision.confidence = found.confidence;
+                decision.reasons.push(format!(
+                    "key question {id} ({}), confidence {:.2} ≥ {:.2}",
+                    found.evidence, found.confidence, thresholds.key_question_min_confidence
+                ));
+            } else {
+                decision.priority = Priority::P4;
+                decision.confidence = 1.0 - detected.confidence;
+                decision.reasons.push(format!("key question {id}, but no reply variants for this language: fallback to a human"));
+            }
+        } else {
+            decision.priority = if decision.sentiment <= VERY_NEGATIVE {
+                Priority::P3
+            } else {
+                Priority::P4
+            };
+            decision.confidence = 1.0 - decision.key_question_confidence;
+            let best = best.map_or("none".to_string(), |b| {
+                format!("{} at {:.2}", b.id, b.confidence)
+            });
+            decision.reasons.push(format!(
+                "no key question above {:.2} (best: {best}): fallback to a human",
+                thresholds.key_question_min_confidence
+            ));
+        }
+        enforce_sensitive_invariant(&mut decision);
+        decision
+    }
+}
+
+/// Messages nobody should answer automatically, or at all.
+fn ignore_reason(message: &Message) -> Option<&'static str> {
+    if message.text.trim().is_empty() {
+        return Some("empty text");
+    }
+    if message.author.is_bot {
+        return Some("sent by a bot or one of the brand's own accounts");
+    }
+    if message
+        .mail
+        .as_ref()
+        .is_some_and(|m| m.forbids_auto_reply())
+    {
+        return Some("automated mail (Auto-Submitted, Precedence bulk/list or empty return path)");
+    }
+    None
+}
+
+fn escalate_on_flags(decision: &mut Classification, flags: Vec<Flag>) {
+    let mut priority = flags
+        .iter()
+        .map(|f| priority_of(&f.kind))
+        .min()
+        .unwrap_or(Priority::P4);
+    // An influencer makes any other problem one step more urgent: it travels further.
+    let influencer = flags.iter().any(|f| f.kind == kind::INFLUENCER);
+    if influencer && flags.len() > 1 {
+        priority = raise(priority);
+    }
+    decision.route = Route::Escalate;
+    decision.priority = priority;
+    decision.confidence = flags.iter().map(|f| f.score).fold(0.0, f64::max);
+    for flag in &flags {
+        let mut reason = format!(
+            "{}: {} ({})",
+            flag.kind,
+            flag.evidence,
+            priority_of(&flag.kind).as_str()
+        );
+        if kind::ALWAYS_ESCALATE.contains(&flag.kind.as_str()) {
+            reason.push_str(", always escalated");
+        }
+        if flag.kind == kind::SELF_HARM {
+            reason.push_str(", never auto-replied");
+        }
+        decision.reasons.push(reason);
+    }
+    if influencer && flags.len() > 1 {
+        decision.reasons.push(format!(
+            "influencer raises the priority to {}",
+            priority.as_str()
+        ));
+    }
+    decision.flags = flags;
+}
+
+fn raise(priority: Priority) -> Priority {
+    match priority {
+        Priority::P1 | Priority::P2 => Priority::P1,
+        Priority::P3 => Priority::P2,
+        Priority::P4 => Priority::P3,
+    }
+}
+
+/// The last word on routing: sensitive kinds escalate, at least at their own priority.
+fn enforce_sensitive_invariant(decision: &mut Classification) {
+    let sensitive: Vec<Priority> = decision
+        .flags
+        .iter()
+        .filter(|f| kind::ALWAYS_ESCALATE.contains(&f.kind.as_str()))
+        .map(|f| priority_of(&f.kind))
+        .collect();
+    if let Some(&most_urgent) = sensitive.iter().min() {
+        decision.route = Route::Escalate;
+        decision.priority = decision.priority.min(most_urgent);
+    }
+}
+
+/// Whether the classify service should count this message towards the author's
+/// repeat-complainer window.
+pub fn is_complaint(decision: &Classification) -> bool {
+    decision.route != Route::Ignore
+        && (decision.sentiment <= -0.25
+            || decision.key_question.is_some()
+            || decision
+                .flags
+                .iter()
+                .any(|f| f.kind == kind::LEGAL || f.kind == kind::HOSTILITY))
+}
+
+impl Triage for TriageEngine {
+    fn classify(&self, message: &Message, context: &TriageContext) -> Classification {
+        self.classify_with(message, context)
+    }
+
+    fn version(&self) -> String {
+        self.version.clone()
+    }
+}

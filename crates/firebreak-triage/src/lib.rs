@@ -1,0 +1,120 @@
+//! Firebreak's triage engine: what gets an automatic answer and what goes to a person.
+//!
+//! Pure: no network, no async, no clock. The only I/O is in the explicitly named file
+//! loaders ([`check_playbook_file`], [`train_from_datasets`], [`eval_report`]).
+//!
+//! - [`playbook`]: the crisis playbook (YAML), validated with field paths and lines.
+//! - [`normalize`], [`language`], [`sentiment`]: text analysis, FR + EN.
+//! - [`keyquestion`]: patterns plus similarity to example phrasings, with a confidence.
+//! - [`detectors`]: sensitivity flags with evidence, and [`redact`] for logs.
+//! - [`model`]: the hashed logistic-regression hostility model, trained and evaluated.
+//! - [`engine`]: [`TriageEngine`], the `firebreak_core::rules::Triage` implementation.
+//! - [`corpus`]: the labelled evaluation corpus and its report.
+
+pub mod corpus;
+pub mod detectors;
+pub mod engine;
+mod features;
+pub mod keyquestion;
+pub mod language;
+pub mod model;
+pub mod normalize;
+pub mod playbook;
+pub mod sentiment;
+
+use std::path::Path;
+
+use firebreak_core::{Author, Channel, Message, MessageId, Visibility};
+
+pub use detectors::personal_data::redact;
+pub use engine::{TriageEngine, is_complaint};
+pub use model::train::{TrainReport, train_from_datasets};
+pub use model::{HostilityModel, ModelError};
+pub use playbook::{Playbook, PlaybookError, ReplyVars};
+
+/// Validates a playbook file: `Ok` holds a one-paragraph summary, `Err` names the field
+/// path and line. Backs `firebreak playbook check FILE`.
+pub fn check_playbook_file(path: &Path) -> Result<String, PlaybookError> {
+    let source = std::fs::read_to_string(path).map_err(|source| PlaybookError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let playbook = Playbook::load(&source)?;
+    Ok(summary(&playbook))
+}
+
+/// A short human-readable description of a valid playbook.
+pub fn summary(playbook: &Playbook) -> String {
+    let ids = |crisis| {
+        playbook
+            .mode(crisis)
+            .key_questions
+            .iter()
+            .map(|q| q.id.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let normal = playbook.mode(false);
+    let crisis = playbook.mode(true);
+    format!(
+        "playbook {} is valid\n  key questions: {}\n  crisis key questions: {}\n  key-question threshold: {:.2} (crisis {:.2})\n  reply budget: {}/s global, author cooldown {} s, thread cap {} (crisis {}/s, {} s, {})",
+        playbook.version(),
+        ids(false),
+        ids(true),
+        normal.thresholds.key_question_min_confidence,
+        crisis.thresholds.key_question_min_confidence,
+        normal.budgets.global_per_sec,
+        normal.budgets.author_cooldown_secs,
+        normal.budgets.thread_cap,
+        crisis.budgets.global_per_sec,
+        crisis.budgets.author_cooldown_secs,
+        crisis.budgets.thread_cap,
+    )
+}
+
+/// A message for dry runs (`firebreak classify`, `POST /v1/classify`) built from text.
+pub fn dry_run_message(text: &str, visibility: Visibility) -> Message {
+    let now = time::OffsetDateTime::UNIX_EPOCH;
+    Message {
+        id: MessageId::derive(Channel::Web, "dry-run"),
+        channel: Channel::Web,
+        external_id: "dry-run".into(),
+        thread_id: "dry-run".into(),
+        visibility,
+        author: Author {
+            id: "dry-run".into(),
+            ..Author::default()
+        },
+        text: text.to_string(),
+        language_hint: String::new(),
+        attachments: Vec::new(),
+        sent_at: now,
+        received_at: now,
+        mail: None,
+        edit_of: None,
+    }
+}
+
+/// The printable evaluation behind `firebreak eval`: the corpus report (the committed
+/// corpus unless `corpus_csv` is given) and, when `datasets_dir` is given, the
+/// hostility model's precision, recall and F1 on the held-out split.
+pub fn eval_report(
+    engine: &TriageEngine,
+    corpus_csv: Option<&Path>,
+    datasets_dir: Option<&Path>,
+) -> Result<String, Box<dyn std::error::Error + Send + Sync>> {
+    let corpus = match corpus_csv {
+        Some(path) => std::fs::read_to_string(path)?,
+        None => corpus::BUILTIN_CORPUS.to_string(),
+    };
+    let report = corpus::evaluate_corpus(engine, &corpus)?;
+    let mut out = format!("== corpus ({})\n{report}\n", engine.playbook().version());
+    if let Some(dir) = datasets_dir {
+        let model = HostilityModel::builtin()?;
+        let held_out = model::train::eval_held_out(&model, dir)?;
+        out.push_str(&format!(
+            "\n== hostility model, held-out split\n{held_out}\n"
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,236 @@
+//! The crisis playbook: key questions and their reply variants, sensitivity settings,
+//! thresholds, reply budgets, SLA targets, surge alerts, and what crisis mode changes.
+//!
+//! A playbook is validated whole at load; an invalid one is an `Err` naming the field
+//! path and line, so the caller keeps the playbook it already runs.
+
+mod locate;
+mod schema;
+mod validate;
+
+use std::sync::Arc;
+
+use firebreak_core::Language;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use schema::*;
+
+use crate::keyquestion::KeyQuestionMatcher;
+
+/// The built-in default playbook (FR + EN), used when none is configured.
+pub const BUILTIN_YAML: &str = include_str!("../../playbooks/default.yaml");
+
+/// Template variables every reply may use. Anything else is refused at load.
+pub const TEMPLATE_VARIABLES: &[&str] = &["handle", "first_name", "case_ref", "link", "brand"];
+
+/// X's limit; replies are sent on every channel, so every variant must fit the tightest.
+pub const MAX_REPLY_CHARS: usize = 280;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlaybookError {
+    #[error("{}{path}: {message}", line.map(|l| format!("line {l}: ")).unwrap_or_default())]
+    Invalid {
+        /// Dotted field path, e.g. `key_questions[0].replies.en[2]`.
+        path: String,
+        /// 1-based line in the YAML source, when known.
+        line: Option<usize>,
+        message: String,
+    },
+    #[error("cannot read playbook {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Settings in force for one mode (normal or crisis), merged at load.
+#[derive(Debug)]
+pub struct ModeSettings {
+    pub key_questions: Vec<KeyQuestionSpec>,
+    pub thresholds: Thresholds,
+    pub budgets: Budgets,
+    pub(crate) matcher: KeyQuestionMatcher,
+}
+
+/// A validated playbook, ready for the engine and the reply service.
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    spec: Arc<PlaybookSpec>,
+    normal: Arc<ModeSettings>,
+    crisis: Arc<ModeSettings>,
+    version: String,
+}
+
+/// Values for the reply templates. `link` defaults to the key question's own link.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReplyVars {
+    pub handle: String,
+    pub first_name: String,
+    pub case_ref: String,
+    pub link: String,
+    pub brand: String,
+}
+
+impl Playbook {
+    /// Parses and validates a playbook. Never panics on bad input.
+    pub fn load(yaml: &str) -> Result<Playbook, PlaybookError> {
+        let spec: PlaybookSpec = serde_yaml::from_str(yaml).map_err(from_serde_error)?;
+        let lines = locate::LineIndex::build(yaml);
+        validate::validate(&spec).map_err(|issue| PlaybookError::Invalid {
+            line: lines.line_of(&issue.path),
+            path: issue.path,
+            message: issue.message,
+        })?;
+        let normal_questions = spec.key_questions.clone();
+        let crisis_questions = spec
+            .crisis
+            .key_questions
+            .clone()
+            .unwrap_or_else(|| normal_questions.clone());
+        let normal = mode(
+            normal_questions,
+            spec.thresholds.clone(),
+            spec.budgets.clone(),
+        )?;
+        let crisis = mode(
+            crisis_questions,
+            spec.crisis.thresholds.apply(&spec.thresholds),
+            spec.crisis.budgets.apply(&spec.budgets),
+        )?;
+        let digest = Sha256::digest(yaml.as_bytes());
+        let version = format!("{}@{}", spec.name, &hex::encode(digest)[..12]);
+        Ok(Playbook {
+            spec: Arc::new(spec),
+            normal: Arc::new(normal),
+            crisis: Arc::new(crisis),
+            version,
+        })
+    }
+
+    /// The default FR + EN playbook shipped in the binary.
+    pub fn builtin() -> Playbook {
+        // The embedded file is checked by a unit test, so this cannot fail in a build
+        // that passed its tests; falling back would hide a broken default.
+        Playbook::load(BUILTIN_YAML).expect("the built-in playbook is valid")
+    }
+
+    /// `name@<first 12 hex digits of the SHA-256 of the source>`: stable for the same
+    /// text, different for any edit.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    pub fn spec(&self) -> &PlaybookSpec {
+        &self.spec
+    }
+
+    /// The key questions, thresholds and budgets in force.
+    pub fn mode(&self, crisis_active: bool) -> &ModeSettings {
+        if crisis_active {
+            &self.crisis
+        } else {
+            &self.normal
+        }
+    }
+
+    pub fn sla(&self) -> &Sla {
+        &self.spec.sla
+    }
+
+    pub fn surge(&self) -> &Surge {
+        &self.spec.surge
+    }
+
+    /// The reply templates for a key question in a language, for the reply service to
+    /// pick a variant from.
+    pub fn reply_variants(
+        &self,
+        crisis_active: bool,
+        question: &str,
+        language: Language,
+    ) -> &[String] {
+        self.mode(crisis_active)
+            .key_questions
+            .iter()
+            .find(|q| q.id == question)
+            .and_then(|q| q.replies.get(language))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
+    /// Renders variant `variant` (modulo the number of variants) of a key question.
+    pub fn render_reply(
+        &self,
+        crisis_active: bool,
+        question: &str,
+        language: Language,
+        variant: usize,
+        vars: &ReplyVars,
+    ) -> Option<String> {
+        let spec = self
+            .mode(crisis_active)
+            .key_questions
+            .iter()
+            .find(|q| q.id == question)?;
+        let variants = spec.replies.get(language)?;
+        let template = variants.get(variant % variants.len().max(1))?;
+        let mut vars = vars.clone();
+        if vars.link.is_empty() {
+            vars.link.clone_from(&spec.link);
+        }
+        if vars.brand.is_empty() {
+            vars.brand.clone_from(&self.spec.brand);
+        }
+        render(template, &vars).ok()
+    }
+}
+
+pub(crate) fn render(template: &str, vars: &ReplyVars) -> Result<String, minijinja::Error> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.render_str(template, vars)
+}
+
+fn mode(
+    key_questions: Vec<KeyQuestionSpec>,
+    thresholds: Thresholds,
+    budgets: Budgets,
+) -> Result<ModeSettings, PlaybookError> {
+    let matcher = KeyQuestionMatcher::compile(&key_questions).map_err(|(path, message)| {
+        PlaybookError::Invalid {
+            path,
+            line: None,
+            message,
+        }
+    })?;
+    Ok(ModeSettings {
+        key_questions,
+        thresholds,
+        budgets,
+        matcher,
+    })
+}
+
+/// serde_yaml messages read `path: problem at line L column C`; split them so the path
+/// and line are fields of their own.
+fn from_serde_error(error: serde_yaml::Error) -> PlaybookError {
+    let line = error.location().map(|l| l.line());
+    let mut message = error.to_string();
+    if let Some(at) = message.rfind(" at line ") {
+        message.truncate(at);
+    }
+    let (path, message) = match message.split_once(": ") {
+        Some((path, rest)) if !path.contains(' ') => (path.to_string(), rest.to_string()),
+        _ => ("(root)".to_string(), message),
+    };
+    PlaybookError::Invalid {
+        path,
+        line,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,159 @@
+use super::*;
+
+fn builtin_with(from: &str, to: &str) -> String {
+    assert!(BUILTIN_YAML.contains(from), "fixture drifted: {from}");
+    BUILTIN_YAML.replacen(from, to, 1)
+}
+
+fn invalid(yaml: &str) -> (String, Option<usize>, String) {
+    match Playbook::load(yaml) {
+        Err(PlaybookError::Invalid {
+            path,
+            line,
+            message,
+        }) => (path, line, message),
+        other => panic!("expected an invalid playbook, got {other:?}"),
+    }
+}
+
+fn line_containing(yaml: &str, needle: &str) -> usize {
+    yaml.lines().position(|l| l.contains(needle)).unwrap() + 1
+}
+
+#[test]
+fn builtin_playbook_is_valid_and_versioned() {
+    let playbook = Playbook::builtin();
+    assert!(playbook.version().starts_with("default@"));
+    assert_eq!(playbook.version(), Playbook::builtin().version());
+    assert_eq!(playbook.mode(false).key_questions.len(), 2);
+    assert_eq!(playbook.mode(true).key_questions.len(), 3);
+    // Crisis overrides merge over the normal settings.
+    assert_eq!(playbook.mode(true).budgets.thread_cap, 3);
+    assert_eq!(
+        playbook.mode(true).budgets.per_channel_per_sec,
+        playbook.mode(false).budgets.per_channel_per_sec
+    );
+    assert_eq!(playbook.mode(true).thresholds.influencer_followers, 20_000);
+}
+
+#[test]
+fn any_edit_changes_the_version() {
+    let edited = builtin_with("thread_cap: 2", "thread_cap: 1");
+    assert_ne!(
+        Playbook::load(&edited).unwrap().version(),
+        Playbook::builtin().version()
+    );
+}
+
+#[test]
+fn a_bad_regex_is_refused_with_its_path_and_line() {
+    let yaml = builtin_with(r"'\b(refund|refunded", r"'\b(refund|(refunded");
+    let (path, line, message) = invalid(&yaml);
+    assert_eq!(path, "key_questions[1].patterns.en[0]");
+    assert_eq!(line, Some(line_containing(&yaml, r"(refund|(refunded")));
+    assert!(message.contains("invalid regex"), "{message}");
+}
+
+#[test]
+fn an_unknown_field_is_refused_with_its_path_and_line() {
+    let yaml = builtin_with("  thread_cap: 2", "  thread_cap: 2\n  thread_capp: 3");
+    let (path, line, message) = invalid(&yaml);
+    assert_eq!(path, "budgets");
+    assert_eq!(line, Some(line_containing(&yaml, "thread_capp")));
+    assert!(message.contains("unknown field `thread_capp`"), "{message}");
+}
+
+#[test]
+fn a_reply_variant_over_280_characters_is_refused() {
+    let long = "x".repeat(300);
+    let yaml = builtin_with(
+        "- \"Hi {{ handle }}, sorry for the wait!",
+        &format!("- \"{long} {{{{ handle }}}}, sorry for the wait!"),
+    );
+    let (path, line, message) = invalid(&yaml);
+    assert_eq!(path, "key_questions[0].replies.en[0]");
+    assert_eq!(line, Some(line_containing(&yaml, &long)));
+    assert!(message.contains("over X's limit of 280"), "{message}");
+}
+
+#[test]
+fn template_errors_and_unknown_variables_are_refused() {
+    let yaml = builtin_with("{{ first_name }}. Refunds", "{{ first_name }. Refunds");
+    let (path, _, message) = invalid(&yaml);
+    assert_eq!(path, "key_questions[1].replies.en[1]");
+    assert!(message.contains("template syntax error"), "{message}");
+
+    let yaml = builtin_with("{{ first_name }}. Refunds", "{{ surname }}. Refunds");
+    let (_, _, message) = invalid(&yaml);
+    assert!(
+        message.contains("unknown template variable(s) surname"),
+        "{message}"
+    );
+}
+
+#[test]
+fn too_few_variants_and_bad_numbers_are_refused() {
+    let yaml = builtin_with(
+        "key_question_min_confidence: 0.6\n  influencer",
+        "key_question_min_confidence: 1.5\n  influencer",
+    );
+    let (path, line, _) = invalid(&yaml);
+    assert_eq!(path, "thresholds.key_question_min_confidence");
+    assert_eq!(
+        line,
+        Some(line_containing(&yaml, "key_question_min_confidence: 1.5"))
+    );
+
+    let yaml = builtin_with("    x: 0.15", "    twitter: 0.15");
+    let (path, _, message) = invalid(&yaml);
+    assert_eq!(path, "budgets.per_channel_per_sec.twitter");
+    assert!(message.contains("unknown channel"), "{message}");
+}
+
+#[test]
+fn type_errors_carry_serde_locations() {
+    let yaml = builtin_with("thread_cap: 2", "thread_cap: lots");
+    let (path, line, _) = invalid(&yaml);
+    assert_eq!(path, "budgets.thread_cap");
+    assert_eq!(line, Some(line_containing(&yaml, "thread_cap: lots")));
+}
+
+#[test]
+fn garbage_is_an_error_not_a_panic() {
+    for input in [
+        "",
+        "[",
+        "name: [",
+        "- a\n- b",
+        "\u{0}\u{1}",
+        "key_questions: 3",
+    ] {
+        assert!(Playbook::load(input).is_err(), "{input:?}");
+    }
+}
+
+#[test]
+fn replies_render_with_defaults_for_link_and_brand() {
+    let playbook = Playbook::builtin();
+    let vars = ReplyVars {
+        handle: "@ana".into(),
+        first_name: "Ana".into(),
+        ..ReplyVars::default()
+    };
+    let reply = playbook
+        .render_reply(false, "refund", firebreak_core::Language::En, 0, &vars)
+        .unwrap();
+    assert!(reply.starts_with("Hi @ana,"), "{reply}");
+    assert!(reply.contains("https://example.com/refund"), "{reply}");
+    assert_eq!(
+        playbook
+            .reply_variants(true, "consumption_safety", firebreak_core::Language::Fr)
+            .len(),
+        3
+    );
+    assert!(
+        playbook
+            .render_reply(false, "nope", firebreak_core::Language::En, 0, &vars)
+            .is_none()
+    );
+}

@@ -1,0 +1,261 @@
+//! Semantic checks that the YAML types cannot express: regexes compile, templates parse
+//! and fit in a post, numbers are in range, names are known.
+
+use std::collections::HashSet;
+
+use firebreak_core::Channel;
+
+use super::schema::*;
+use super::{MAX_REPLY_CHARS, ReplyVars, TEMPLATE_VARIABLES, render};
+
+/// The first problem found, with the path of the offending field.
+#[derive(Debug)]
+pub struct Issue {
+    pub path: String,
+    pub message: String,
+}
+
+type Check = Result<(), Issue>;
+
+fn fail(path: impl Into<String>, message: impl Into<String>) -> Check {
+    Err(Issue {
+        path: path.into(),
+        message: message.into(),
+    })
+}
+
+pub fn validate(spec: &PlaybookSpec) -> Check {
+    if spec.name.trim().is_empty() {
+        return fail("name", "must not be empty");
+    }
+    key_questions("key_questions", &spec.key_questions)?;
+    if let Some(crisis_questions) = &spec.crisis.key_questions {
+        key_questions("crisis.key_questions", crisis_questions)?;
+    }
+    for (detector, terms) in spec.sensitivity.lexicon.by_detector() {
+        for (list, entries) in [("add", &terms.add), ("remove", &terms.remove)] {
+            for (i, term) in entries.iter().enumerate() {
+                if crate::normalize::normalize(term).is_empty() {
+                    fail(
+                        format!("sensitivity.lexicon.{detector}.{list}[{i}]"),
+                        "term is empty once normalised",
+                    )?;
+                }
+            }
+        }
+    }
+    thresholds("thresholds", &spec.thresholds)?;
+    thresholds(
+        "crisis.thresholds",
+        &spec.crisis.thresholds.apply(&spec.thresholds),
+    )?;
+    budgets("budgets", &spec.budgets)?;
+    budgets("crisis.budgets", &spec.crisis.budgets.apply(&spec.budgets))?;
+    for (name, target) in [
+        ("P1", &spec.sla.p1),
+        ("P2", &spec.sla.p2),
+        ("P3", &spec.sla.p3),
+        ("P4", &spec.sla.p4),
+    ] {
+        if target.claim_secs == 0 {
+            fail(format!("sla.{name}.claim_secs"), "must be at least 1")?;
+        }
+        if target.ack_secs < target.claim_secs {
+            fail(
+                format!("sla.{name}.ack_secs"),
+                "must not be shorter than claim_secs",
+            )?;
+        }
+        if target.tiers.is_empty() || target.tiers.iter().any(|t| t.trim().is_empty()) {
+            fail(
+                format!("sla.{name}.tiers"),
+                "needs at least one non-empty notify target",
+            )?;
+        }
+    }
+    let surge = &spec.surge;
+    if !(surge.negative_rate_multiple > 1.0 && surge.negative_rate_multiple.is_finite()) {
+        fail("surge.negative_rate_multiple", "must be a number above 1")?;
+    }
+    if surge.baseline_window_secs == 0 {
+        fail("surge.baseline_window_secs", "must be at least 1")?;
+    }
+    Ok(())
+}
+
+fn key_questions(path: &str, questions: &[KeyQuestionSpec]) -> Check {
+    if questions.is_empty() {
+        return fail(path, "needs at least one key question");
+    }
+    let mut seen = HashSet::new();
+    for (i, question) in questions.iter().enumerate() {
+        let at = format!("{path}[{i}]");
+        let id_ok = !question.id.is_empty()
+            && question
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !id_ok {
+            fail(format!("{at}.id"), "must match [a-z0-9_]+")?;
+        }
+        if !seen.insert(question.id.as_str()) {
+            fail(
+                format!("{at}.id"),
+                format!("duplicate key question id `{}`", question.id),
+            )?;
+        }
+        for (language, patterns) in question.patterns.iter() {
+            for (j, pattern) in patterns.iter().enumerate() {
+                if let Err(error) = regex::Regex::new(pattern) {
+                    let first_line = error.to_string().lines().last().unwrap_or("").to_string();
+                    fail(
+                        format!("{at}.patterns.{language}[{j}]"),
+                        format!("invalid regex: {}", first_line.trim()),
+                    )?;
+                }
+            }
+            let examples = question.examples.get_by_code(language);
+            if patterns.is_empty() && examples.is_empty() {
+                fail(
+                    format!("{at}.patterns.{language}"),
+                    "needs at least one pattern or example in each language",
+                )?;
+            }
+        }
+        for (language, replies) in question.replies.iter() {
+            if replies.len() < 3 {
+                fail(
+                    format!("{at}.replies.{language}"),
+                    format!("needs at least 3 reply variants, found {}", replies.len()),
+                )?;
+            }
+            for (j, template) in replies.iter().enumerate() {
+                reply_template(
+                    &format!("{at}.replies.{language}[{j}]"),
+                    template,
+                    &question.link,
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl<T: Default> PerLanguage<Vec<T>> {
+    fn get_by_code(&self, code: &str) -> &[T] {
+        if code == "fr" { &self.fr } else { &self.en }
+    }
+}
+
+fn reply_template(path: &str, template: &str, link: &str) -> Check {
+    if template.trim().is_empty() {
+        return fail(path, "reply variant is empty");
+    }
+    let mut env = minijinja::Environment::new();
+    let parsed = match env.template_from_str(template) {
+        Ok(parsed) => parsed,
+        Err(error) => return fail(path, format!("template syntax error: {error}")),
+    };
+    let mut unknown: Vec<String> = parsed
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|v| !TEMPLATE_VARIABLES.contains(&v.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort();
+        return fail(
+            path,
+            format!(
+                "unknown template variable(s) {}; allowed: {}",
+                unknown.join(", "),
+                TEMPLATE_VARIABLES.join(", ")
+            ),
+        );
+    }
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    // Render with long but realistic values: a variant must fit X's limit in practice.
+    let sample = ReplyVars {
+        handle: "@a_fifteen_char".into(),
+        first_name: "Marie-Christine".into(),
+        case_ref: "FB-2026-000123".into(),
+        link: if link.is_empty() {
+            "https://example.com/r/abc123".into()
+        } else {
+            link.into()
+        },
+        brand: "Brand".into(),
+    };
+    match render(template, &sample) {
+        Ok(text) if text.chars().count() > MAX_REPLY_CHARS => fail(
+            path,
+            format!(
+                "reply variant renders to {} characters, over X's limit of {MAX_REPLY_CHARS}",
+                text.chars().count()
+            ),
+        ),
+        Ok(_) => Ok(()),
+        Err(error) => fail(path, format!("template does not render: {error}")),
+    }
+}
+
+fn thresholds(path: &str, t: &Thresholds) -> Check {
+    let unit = |v: f64| (0.0..=1.0).contains(&v);
+    if !(unit(t.key_question_min_confidence) && t.key_question_min_confidence > 0.0) {
+        fail(
+            format!("{path}.key_question_min_confidence"),
+            "must be in (0, 1]",
+        )?;
+    }
+    if !unit(t.hostility_min_score) {
+        fail(format!("{path}.hostility_min_score"), "must be in [0, 1]")?;
+    }
+    if !unit(t.spam_min_score) {
+        fail(format!("{path}.spam_min_score"), "must be in [0, 1]")?;
+    }
+    if t.repeat_complainer.count == 0 {
+        fail(
+            format!("{path}.repeat_complainer.count"),
+            "must be at least 1",
+        )?;
+    }
+    if t.repeat_complainer.window_secs == 0 {
+        fail(
+            format!("{path}.repeat_complainer.window_secs"),
+            "must be at least 1",
+        )?;
+    }
+    Ok(())
+}
+
+fn budgets(path: &str, b: &Budgets) -> Check {
+    let rate = |v: f64| v.is_finite() && v > 0.0;
+    if !rate(b.global_per_sec) {
+        fail(
+            format!("{path}.global_per_sec"),
+            "must be a positive number",
+        )?;
+    }
+    for (channel, per_sec) in &b.per_channel_per_sec {
+        let at = format!("{path}.per_channel_per_sec.{channel}");
+        if channel != "default" && Channel::parse(channel).is_none() {
+            let known: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
+            fail(
+                &at,
+                format!(
+                    "unknown channel; expected default or one of {}",
+                    known.join(", ")
+                ),
+            )?;
+        }
+        if !rate(*per_sec) {
+            fail(&at, "must be a positive number")?;
+        }
+    }
+    if b.thread_cap == 0 {
+        fail(
+            format!("{path}.thread_cap"),
+            "must be at least 1 (turn crisis mode off to stop replies)",
+        )?;
+    }
+    Ok(())
+}
