@@ -102,7 +102,7 @@ impl TriageEngine {
 
         let normalized = normalize(text);
         // Leetspeak folding only changes texts with digits or symbols inside words.
-        let folded = if text.bytes().any(|b| b"013457@$!".contains(&b)) {
+        let folded = if has_leetspeak(text) {
             normalize_leet(text)
         } else {
             normalized.clone()
@@ -240,6 +240,21 @@ impl TriageEngine {
         enforce_sensitive_invariant(&mut decision);
         decision
     }
+}
+
+/// Whether any word mixes letters with the digits or symbols leetspeak uses
+/// (`sh1t`, `1d10t`, `f@ck`); most texts do not, and skip a second normalisation.
+fn has_leetspeak(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let leet = |b: u8| b"013457@$!".contains(&b);
+    (0..bytes.len()).any(|i| {
+        let before = i.checked_sub(1).map(|p| bytes[p]);
+        let after = bytes.get(i + 1).copied();
+        leet(bytes[i])
+            && after.is_some_and(|a| a.is_ascii_alphabetic() || leet(a))
+            && (before.is_some_and(|b| b.is_ascii_alphabetic())
+                || (bytes[i].is_ascii_digit() && before.is_none_or(|b| b.is_ascii_whitespace())))
+    })
 }
 
 /// Messages nobody should answer automatically, or at all.

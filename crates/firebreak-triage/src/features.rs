@@ -15,6 +15,23 @@ pub fn fnv1a(seed: u64, bytes: &[u8]) -> u64 {
     hash ^ (hash >> 32)
 }
 
+/// `std::hash::Hasher` over [`fnv1a`], for small maps of short string keys on the hot
+/// path, where SipHash's flooding resistance buys nothing (keys are our own lexicons).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FnvHasher(u64);
+
+impl std::hash::Hasher for FnvHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv1a(self.0, bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub type FastMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<FnvHasher>>;
+
 const WORD_SEED: u64 = 1;
 const BIGRAM_SEED: u64 = 2;
 const CHAR_SEED: u64 = 3;
@@ -82,6 +99,7 @@ impl SparseVector {
     }
 
     /// Cosine similarity, since both sides are normalised.
+    #[cfg(test)]
     pub fn cosine(&self, other: &SparseVector) -> f64 {
         let (mut i, mut j, mut dot) = (0, 0, 0.0_f32);
         let (a, b) = (&self.entries, &other.entries);
@@ -100,6 +118,75 @@ impl SparseVector {
     }
 }
 
+/// The message side of a similarity: term counts in an open-addressing table, so each
+/// example's few entries are looked up directly instead of merged against a sorted list.
+#[derive(Debug)]
+pub struct QueryVector {
+    keys: Vec<u32>,
+    counts: Vec<f32>,
+    mask: usize,
+    norm: f32,
+}
+
+impl QueryVector {
+    pub fn from_text(normalized: &str) -> QueryVector {
+        // Distinct features stay under twice the text length, so the load stays below ~0.5.
+        let slots = (normalized.len() * 2 + 16).next_power_of_two();
+        let mut query = QueryVector {
+            keys: vec![0; slots],
+            counts: vec![0.0; slots],
+            mask: slots - 1,
+            norm: 0.0,
+        };
+        let mut squares = 0.0_f32;
+        for_each_feature(normalized, 3, 3, |hash| {
+            let slot = query.slot(hash as u32);
+            query.keys[slot] = key_of(hash as u32);
+            // (c + 1)^2 - c^2: keeps the squared norm without a second pass.
+            squares += 2.0 * query.counts[slot] + 1.0;
+            query.counts[slot] += 1.0;
+        });
+        query.norm = squares.sqrt();
+        query
+    }
+
+    /// The slot holding `key`, or the empty one where it would go. Never full: the
+    /// table has more slots than the text has bytes times the features per byte.
+    fn slot(&self, key: u32) -> usize {
+        let key = key_of(key);
+        let mut slot = (key as usize).wrapping_mul(0x9e37_79b9) & self.mask;
+        while self.keys[slot] != 0 && self.keys[slot] != key {
+            slot = (slot + 1) & self.mask;
+        }
+        slot
+    }
+
+    /// Cosine similarity with a normalised example vector.
+    pub fn cosine(&self, example: &SparseVector) -> f64 {
+        if self.norm == 0.0 {
+            return 0.0;
+        }
+        let dot: f32 = example
+            .entries
+            .iter()
+            .map(|&(key, weight)| {
+                let slot = self.slot(key);
+                if self.keys[slot] == 0 {
+                    0.0
+                } else {
+                    self.counts[slot] * weight
+                }
+            })
+            .sum();
+        f64::from(dot / self.norm)
+    }
+}
+
+/// 0 marks an empty slot, so the one key hashing to 0 is stored as 1.
+fn key_of(key: u32) -> u32 {
+    key.max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,6 +198,9 @@ mod tests {
         let c = SparseVector::from_text("the weather is lovely today");
         assert!(a.cosine(&b) > a.cosine(&c));
         assert!((a.cosine(&a) - 1.0).abs() < 1e-5);
+        let query = QueryVector::from_text("when will i get my refund");
+        assert!((query.cosine(&b) - a.cosine(&b)).abs() < 1e-5);
+        assert!((query.cosine(&a) - 1.0).abs() < 1e-5);
     }
 
     #[test]

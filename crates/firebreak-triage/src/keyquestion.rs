@@ -4,7 +4,7 @@
 
 use regex::RegexSet;
 
-use crate::features::SparseVector;
+use crate::features::{QueryVector, SparseVector};
 use crate::playbook::KeyQuestionSpec;
 
 /// Matchers for one mode's key questions, compiled once per playbook load.
@@ -48,7 +48,7 @@ impl KeyQuestionMatcher {
         for (q, question) in questions.iter().enumerate() {
             for (language, patterns) in question.patterns.iter() {
                 for (i, pattern) in patterns.iter().enumerate() {
-                    sources.push(format!("(?i){pattern}"));
+                    sources.push(pattern.clone());
                     pattern_owner.push((q, format!("{language}[{i}]")));
                 }
             }
@@ -87,7 +87,7 @@ impl KeyQuestionMatcher {
             let (q, label) = &self.pattern_owner[hit];
             scores[*q].pattern.get_or_insert_with(|| label.clone());
         }
-        let vector = SparseVector::from_text(normalized);
+        let vector = QueryVector::from_text(normalized);
         for example in &self.examples {
             let similarity = vector.cosine(&example.vector);
             let score = &mut scores[example.question];

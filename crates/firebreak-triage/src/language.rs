@@ -3,7 +3,11 @@
 //! diacritics in the raw text. Confidence grows with the amount of evidence, so a
 //! three-word post never claims certainty.
 
+use std::sync::LazyLock;
+
 use firebreak_core::Language;
+
+use crate::features::FastMap;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Detected {
@@ -12,201 +16,50 @@ pub struct Detected {
     pub confidence: f64,
 }
 
-fn french_stopword(word: &str) -> bool {
-    matches!(
-        word,
-        "le" | "la"
-            | "les"
-            | "un"
-            | "une"
-            | "des"
-            | "du"
-            | "de"
-            | "et"
-            | "est"
-            | "je"
-            | "tu"
-            | "il"
-            | "elle"
-            | "nous"
-            | "vous"
-            | "ils"
-            | "elles"
-            | "pas"
-            | "ne"
-            | "que"
-            | "qui"
-            | "quoi"
-            | "pour"
-            | "avec"
-            | "sur"
-            | "dans"
-            | "mon"
-            | "ma"
-            | "mes"
-            | "ton"
-            | "ta"
-            | "votre"
-            | "vos"
-            | "notre"
-            | "nos"
-            | "ce"
-            | "cette"
-            | "ces"
-            | "mais"
-            | "ou"
-            | "au"
-            | "aux"
-            | "par"
-            | "plus"
-            | "tres"
-            | "sont"
-            | "suis"
-            | "ai"
-            | "avez"
-            | "avoir"
-            | "etre"
-            | "fait"
-            | "faire"
-            | "quand"
-            | "comment"
-            | "pourquoi"
-            | "moi"
-            | "toi"
-            | "rien"
-            | "tout"
-            | "bien"
-            | "merci"
-            | "bonjour"
-            | "encore"
-            | "deja"
-            | "aussi"
-            | "si"
-            | "on"
-            | "sans"
-            | "chez"
-            | "leur"
-            | "y"
-            | "en"
-            | "se"
-            | "sa"
-            | "son"
-            | "ses"
-            | "oui"
-            | "non"
-            | "lui"
-            | "meme"
-            | "apres"
-            | "jamais"
-            | "toujours"
-            | "peut"
-    )
-}
-
-fn english_stopword(word: &str) -> bool {
-    matches!(
-        word,
-        "the"
-            | "a"
-            | "an"
-            | "and"
-            | "is"
-            | "are"
-            | "was"
-            | "were"
-            | "i"
-            | "you"
-            | "he"
-            | "she"
-            | "we"
-            | "they"
-            | "it"
-            | "not"
-            | "no"
-            | "to"
-            | "of"
-            | "in"
-            | "on"
-            | "for"
-            | "with"
-            | "my"
-            | "your"
-            | "our"
-            | "their"
-            | "this"
-            | "that"
-            | "these"
-            | "those"
-            | "but"
-            | "or"
-            | "at"
-            | "by"
-            | "from"
-            | "have"
-            | "has"
-            | "had"
-            | "do"
-            | "does"
-            | "did"
-            | "dont"
-            | "cant"
-            | "im"
-            | "its"
-            | "be"
-            | "been"
-            | "what"
-            | "when"
-            | "why"
-            | "how"
-            | "where"
-            | "who"
-            | "will"
-            | "would"
-            | "can"
-            | "could"
-            | "should"
-            | "me"
-            | "him"
-            | "her"
-            | "us"
-            | "them"
-            | "just"
-            | "so"
-            | "if"
-            | "about"
-            | "get"
-            | "got"
-            | "any"
-            | "all"
-            | "please"
-            | "thanks"
-            | "hi"
-            | "hello"
-            | "yes"
-            | "still"
-            | "again"
-            | "never"
-            | "there"
-            | "here"
-            | "than"
-            | "then"
-            | "out"
-            | "up"
-            | "am"
-            | "want"
-            | "need"
-    )
-}
-
-/// Trigrams far more frequent in one language than the other (inside words).
-const FRENCH_TRIGRAMS: &[&str] = &[
-    "eau", "oui", "ais", "ait", "ous", "eur", "ien", "tio", "que", "qui", "ell", "eme", "ont",
-    "ire", "oir", "ux ", "es ", "ez ", "ee ", "er ",
+const FRENCH_STOPWORDS: &[&str] = &[
+    "le", "la", "les", "un", "une", "des", "du", "de", "et", "est", "je", "tu", "il", "elle",
+    "nous", "vous", "ils", "elles", "pas", "ne", "que", "qui", "quoi", "pour", "avec", "sur",
+    "dans", "mon", "ma", "mes", "ton", "ta", "votre", "vos", "notre", "nos", "ce", "cette", "ces",
+    "mais", "ou", "au", "aux", "par", "plus", "tres", "sont", "suis", "ai", "avez", "avoir",
+    "etre", "fait", "faire", "quand", "comment", "pourquoi", "moi", "toi", "rien", "tout", "bien",
+    "merci", "bonjour", "encore", "deja", "aussi", "si", "on", "sans", "chez", "leur", "y", "en",
+    "se", "sa", "son", "ses", "oui", "non", "lui", "meme", "apres", "jamais", "toujours", "peut",
 ];
-const ENGLISH_TRIGRAMS: &[&str] = &[
-    "the", "ing", "ng ", "and", "hat", "th ", "wh", "ght", "ly ", "ow ", "ck ", "ed ", "ver",
-    "you", "oul", "thi", "ould", "ey ", "ay ", "y ",
+
+const ENGLISH_STOPWORDS: &[&str] = &[
+    "the", "a", "an", "and", "is", "are", "was", "were", "i", "you", "he", "she", "we", "they",
+    "it", "not", "no", "to", "of", "in", "on", "for", "with", "my", "your", "our", "their", "this",
+    "that", "these", "those", "but", "or", "at", "by", "from", "have", "has", "had", "do", "does",
+    "did", "dont", "cant", "im", "its", "be", "been", "what", "when", "why", "how", "where", "who",
+    "will", "would", "can", "could", "should", "me", "him", "her", "us", "them", "just", "so",
+    "if", "about", "get", "got", "any", "all", "please", "thanks", "hi", "hello", "yes", "still",
+    "again", "never", "there", "here", "than", "then", "out", "up", "am", "want", "need",
 ];
+
+/// Word → (is French stopword, is English stopword), built once.
+static STOPWORDS: LazyLock<FastMap<&'static str, (bool, bool)>> = LazyLock::new(|| {
+    let mut map = FastMap::default();
+    for word in FRENCH_STOPWORDS {
+        map.entry(*word).or_insert((false, false)).0 = true;
+    }
+    for word in ENGLISH_STOPWORDS {
+        map.entry(*word).or_insert((false, false)).1 = true;
+    }
+    map
+});
+
+/// Scores one character trigram: positive for French, negative for English. These are
+/// trigrams far more frequent in one language than in the other.
+fn trigram_lean(gram: &[u8]) -> f64 {
+    match gram {
+        b"eau" | b"oui" | b"ais" | b"ait" | b"ous" | b"eur" | b"ien" | b"tio" | b"que" | b"qui"
+        | b"ell" | b"eme" | b"ont" | b"ire" | b"oir" | b"ux " | b"es " | b"ez " | b"ee "
+        | b"er " => 0.3,
+        b"the" | b"ing" | b"ng " | b"and" | b"hat" | b"th " | b" wh" | b"ght" | b"ly " | b"ow "
+        | b"ck " | b"ed " | b"ver" | b"you" | b"oul" | b"thi" | b"ey " | b"ay " => -0.3,
+        _ => 0.0,
+    }
+}
 
 pub fn detect(raw: &str, normalized: &str) -> Detected {
     let mut french = 0.0_f64;
@@ -214,7 +67,7 @@ pub fn detect(raw: &str, normalized: &str) -> Detected {
     let mut words = 0usize;
     for word in normalized.split(' ').filter(|w| !w.is_empty()) {
         words += 1;
-        let (fr, en) = (french_stopword(word), english_stopword(word));
+        let (fr, en) = STOPWORDS.get(word).copied().unwrap_or_default();
         // Words in both lists ("on", "a") say little either way.
         if fr && !en {
             french += 1.5;
@@ -228,11 +81,19 @@ pub fn detect(raw: &str, normalized: &str) -> Detected {
             confidence: 0.0,
         };
     }
-    for gram in FRENCH_TRIGRAMS {
-        french += 0.3 * normalized.matches(gram).count() as f64;
-    }
-    for gram in ENGLISH_TRIGRAMS {
-        english += 0.3 * normalized.matches(gram).count() as f64;
+    // One pass over the byte trigrams, with a trailing space so word ends count.
+    let bytes = normalized.as_bytes();
+    for i in 0..bytes.len() {
+        let lean = match bytes.get(i..i + 3) {
+            Some(gram) => trigram_lean(gram),
+            None if i + 2 == bytes.len() => trigram_lean(&[bytes[i], bytes[i + 1], b' ']),
+            None => 0.0,
+        };
+        if lean > 0.0 {
+            french += lean;
+        } else {
+            english -= lean;
+        }
     }
     let diacritics = raw
         .chars()

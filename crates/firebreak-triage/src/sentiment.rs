@@ -5,19 +5,19 @@
 //! a negator in the three preceding words flips and damps a word, an intensifier just
 //! before it scales it, and the sum is squashed into [-1, 1].
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use firebreak_core::Language;
 
+use crate::features::FastMap;
 use crate::normalize::normalize;
 
-static ENGLISH: LazyLock<HashMap<String, f64>> =
+static ENGLISH: LazyLock<FastMap<String, f64>> =
     LazyLock::new(|| parse_lexicon(include_str!("../lexicons/sentiment_en.txt")));
-static FRENCH: LazyLock<HashMap<String, f64>> =
+static FRENCH: LazyLock<FastMap<String, f64>> =
     LazyLock::new(|| parse_lexicon(include_str!("../lexicons/sentiment_fr.txt")));
 
-fn parse_lexicon(source: &str) -> HashMap<String, f64> {
+fn parse_lexicon(source: &str) -> FastMap<String, f64> {
     source
         .lines()
         .filter(|line| !line.starts_with('#'))

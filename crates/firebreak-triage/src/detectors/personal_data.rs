@@ -7,15 +7,19 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9\-]+)*\.[a-z]{2,}\b").unwrap()
+    Regex::new(r"(?i)(?-u:\b)[a-z0-9][a-z0-9._%+\-]*@[a-z0-9](?:[a-z0-9\-]*[a-z0-9])?(?:\.[a-z0-9\-]+)*\.[a-z]{2,}(?-u:\b)").unwrap()
 });
 static IBAN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b[a-z]{2}\d{2}(?:[ \-]?[a-z0-9]{4}){2,7}(?:[ \-]?[a-z0-9]{1,4})?\b").unwrap()
+    Regex::new(
+        r"(?i)(?-u:\b)[a-z]{2}\d{2}(?:[ \-]?[a-z0-9]{4}){2,7}(?:[ \-]?[a-z0-9]{1,4})?(?-u:\b)",
+    )
+    .unwrap()
 });
-static CARD: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\b\d(?:[ \-]?\d){12,18}\b").unwrap());
+static CARD: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?-u:\b)\d(?:[ \-]?\d){12,18}(?-u:\b)").unwrap());
 /// French numbers: 0X XX XX XX XX, +33 X XX XX XX XX, 0033...
 static PHONE_FR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\+33[ .\-]?(?:\(0\)[ .\-]?)?|\b0033[ .\-]?|\b0)[1-9](?:[ .\-]?\d{2}){4}\b")
+    Regex::new(r"(?:\+33[ .\-]?(?:\(0\)[ .\-]?)?|(?-u:\b)0033[ .\-]?|(?-u:\b)0)[1-9](?:[ .\-]?\d{2}){4}(?-u:\b)")
         .unwrap()
 });
 /// International numbers in E.164 style: a `+`, a country code and 7 to 13 more digits.
@@ -52,45 +56,50 @@ impl PersonalDataKind {
     }
 }
 
+type Found = Vec<(std::ops::Range<usize>, PersonalDataKind)>;
+
 /// Byte ranges of personal data found in `text`, without overlaps, in text order.
-pub fn find(text: &str) -> Vec<(std::ops::Range<usize>, PersonalDataKind)> {
-    let mut found: Vec<(std::ops::Range<usize>, PersonalDataKind)> = Vec::new();
-    let mut add = |range: std::ops::Range<usize>, kind| {
-        if !found
-            .iter()
-            .any(|(r, _)| r.start < range.end && range.start < r.end)
-        {
-            found.push((range, kind));
-        }
-    };
-    // Cheap guard: without an `@` or a digit there is nothing to find.
-    if !text.bytes().any(|b| b == b'@' || b.is_ascii_digit()) {
-        return Vec::new();
-    }
-    for m in EMAIL.find_iter(text) {
-        add(m.range(), PersonalDataKind::Email);
-    }
-    for m in IBAN.find_iter(text) {
-        if iban_checksum_ok(m.as_str()) {
-            add(m.range(), PersonalDataKind::Iban);
+pub fn find(text: &str) -> Found {
+    let mut found = Found::new();
+    // Cheap guards: an email needs an `@`, every other kind at least 8 digits.
+    if text.contains('@') {
+        for m in EMAIL.find_iter(text) {
+            add(&mut found, m.range(), PersonalDataKind::Email);
         }
     }
-    for m in CARD.find_iter(text) {
-        if luhn_ok(m.as_str()) {
-            add(m.range(), PersonalDataKind::Card);
+    if text.bytes().filter(u8::is_ascii_digit).count() >= 8 {
+        for m in IBAN.find_iter(text) {
+            if iban_checksum_ok(m.as_str()) {
+                add(&mut found, m.range(), PersonalDataKind::Iban);
+            }
         }
-    }
-    for m in PHONE_FR.find_iter(text) {
-        add(m.range(), PersonalDataKind::PhoneFr);
-    }
-    for m in PHONE_INTL.find_iter(text) {
-        let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
-        if (8..=15).contains(&digits) {
-            add(m.range(), PersonalDataKind::PhoneIntl);
+        for m in CARD.find_iter(text) {
+            if luhn_ok(m.as_str()) {
+                add(&mut found, m.range(), PersonalDataKind::Card);
+            }
+        }
+        for m in PHONE_FR.find_iter(text) {
+            add(&mut found, m.range(), PersonalDataKind::PhoneFr);
+        }
+        for m in PHONE_INTL.find_iter(text) {
+            let digits = m.as_str().bytes().filter(u8::is_ascii_digit).count();
+            if (8..=15).contains(&digits) {
+                add(&mut found, m.range(), PersonalDataKind::PhoneIntl);
+            }
         }
     }
     found.sort_by_key(|(r, _)| r.start);
     found
+}
+
+/// Earlier kinds win: a card number is not also reported as a phone number.
+fn add(found: &mut Found, range: std::ops::Range<usize>, kind: PersonalDataKind) {
+    if !found
+        .iter()
+        .any(|(r, _)| r.start < range.end && range.start < r.end)
+    {
+        found.push((range, kind));
+    }
 }
 
 /// Masks every kind of personal data, for logs and traces.

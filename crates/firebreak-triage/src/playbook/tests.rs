@@ -157,3 +157,14 @@ fn replies_render_with_defaults_for_link_and_brand() {
             .is_none()
     );
 }
+
+#[test]
+fn patterns_that_can_never_match_normalised_text_are_refused() {
+    let yaml = builtin_with(r"'\b(refund|refunded", r"'\b(Refund|refunded");
+    let (path, _, message) = invalid(&yaml);
+    assert_eq!(path, "key_questions[1].patterns.en[0]");
+    assert!(message.contains("`R` can never match"), "{message}");
+    // Escapes such as \W and \B are not literals.
+    let yaml = builtin_with(r"'\b(refund|refunded", r"'\B\W?\p{Lu}?\b(refund|refunded");
+    assert!(Playbook::load(&yaml).is_ok());
+}

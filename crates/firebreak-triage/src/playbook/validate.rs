@@ -113,6 +113,9 @@ fn key_questions(path: &str, questions: &[KeyQuestionSpec]) -> Check {
                         format!("invalid regex: {}", first_line.trim()),
                     )?;
                 }
+                if let Some(problem) = unmatchable_literal(pattern) {
+                    fail(format!("{at}.patterns.{language}[{j}]"), problem)?;
+                }
             }
             let examples = question.examples.get_by_code(language);
             if patterns.is_empty() && examples.is_empty() {
@@ -139,6 +142,25 @@ fn key_questions(path: &str, questions: &[KeyQuestionSpec]) -> Check {
         }
     }
     Ok(())
+}
+
+/// Patterns run on normalised text (lowercase, no accents), so an uppercase or accented
+/// literal can never match; refusing it beats a key question that silently never fires.
+fn unmatchable_literal(pattern: &str) -> Option<String> {
+    let mut chars = pattern.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            // Skip the escaped character, and a whole class name such as `\p{Lu}`.
+            if matches!(chars.next(), Some('p' | 'P')) && chars.peek() == Some(&'{') {
+                chars.by_ref().find(|&c| c == '}');
+            }
+        } else if c.is_uppercase() || (!c.is_ascii() && c.is_alphabetic()) {
+            return Some(format!(
+                "`{c}` can never match: patterns see normalised text (lowercase, no accents)"
+            ));
+        }
+    }
+    None
 }
 
 impl<T: Default> PerLanguage<Vec<T>> {
