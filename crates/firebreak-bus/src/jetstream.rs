@@ -20,6 +20,9 @@ use crate::topology::{self, StreamSpec};
 /// How long a publish may wait for the stream's ack before ingest gives up with 503.
 const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// Values kept per key in the control bucket.
+const KV_HISTORY: i64 = 16;
+
 #[derive(Clone, Debug)]
 pub struct JetStreamOptions {
     /// Stream replicas; 3 on a production cluster, 1 on a single server.
@@ -51,6 +54,25 @@ impl std::fmt::Debug for JetStreamBus {
 
 fn unavailable(e: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(e.to_string())
+}
+
+/// Creates a stream unless it exists with this config. Two replicas may race to create;
+/// the loser sees "already in use" and the stream exists, so a retry settles it.
+async fn create_stream(
+    context: &jetstream::Context,
+    config: stream::Config,
+) -> Result<(), BusError> {
+    for attempt in 0..3 {
+        match context.get_or_create_stream(config.clone()).await {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt < 2 => {
+                debug!(stream = %config.name, error = %e, "stream creation raced, retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(unavailable(format!("stream {}: {e}", config.name))),
+        }
+    }
+    Ok(())
 }
 
 impl JetStreamBus {
@@ -118,19 +140,7 @@ impl JetStreamBus {
             num_replicas: options.replicas,
             ..Default::default()
         };
-        // Two replicas may race to create; the loser sees "already in use" and the
-        // stream exists, so one retry of get_or_create settles it.
-        for attempt in 0..3 {
-            match self.context.get_or_create_stream(config.clone()).await {
-                Ok(_) => return Ok(()),
-                Err(e) if attempt < 2 => {
-                    debug!(stream = spec.name, error = %e, "stream creation raced, retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => return Err(unavailable(format!("stream {}: {e}", spec.name))),
-            }
-        }
-        Ok(())
+        create_stream(&self.context, config).await
     }
 
     fn is_connected(&self) -> bool {
@@ -322,25 +332,32 @@ impl JetStreamKv {
 
     /// Opens the control bucket, creating it when missing. A replica that loses the
     /// creation race opens the one the winner made.
+    ///
+    /// The bucket's stream is created directly rather than with `create_key_value`, which
+    /// first asks for the account info and fails on servers whose answer async-nats
+    /// cannot parse (nats-server 2.9). The config is the one `create_key_value` builds.
     async fn open_bucket(&self) -> Result<jetstream::kv::Store, BusError> {
         let bucket = firebreak_core::subjects::KV_CONTROL;
         if let Ok(store) = self.context.get_key_value(bucket).await {
             return Ok(store);
         }
-        let config = jetstream::kv::Config {
-            bucket: bucket.to_string(),
-            history: 16,
+        let config = stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: KV_HISTORY,
+            storage: stream::StorageType::File,
             num_replicas: self.replicas,
+            discard: stream::DiscardPolicy::New,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
             ..Default::default()
         };
-        match self.context.create_key_value(config).await {
-            Ok(store) => Ok(store),
-            Err(_) => self
-                .context
-                .get_key_value(bucket)
-                .await
-                .map_err(unavailable),
-        }
+        create_stream(&self.context, config).await?;
+        self.context
+            .get_key_value(bucket)
+            .await
+            .map_err(|e| unavailable(format!("kv bucket {bucket}: {e}")))
     }
 }
 

@@ -195,7 +195,14 @@ impl Inner {
                 .insert(sequence, (delivered + 1, now + consumer.options.ack_wait));
             taken.push((sequence, delivered + 1));
         }
-        while taken.len() < max && consumer.next_sequence <= stream.last_sequence {
+        // Like JetStream, hand out nothing new while max_ack_pending deliveries are
+        // unsettled (zero or a negative limit means unlimited).
+        let room = match usize::try_from(consumer.options.max_ack_pending) {
+            Ok(limit) if limit > 0 => limit.saturating_sub(consumer.pending.len()),
+            _ => usize::MAX,
+        };
+        let max_new = taken.len().saturating_add(room).min(max);
+        while taken.len() < max_new && consumer.next_sequence <= stream.last_sequence {
             let sequence = consumer.next_sequence;
             consumer.next_sequence += 1;
             if stream.messages.contains_key(&sequence) {

@@ -58,6 +58,23 @@ pub(crate) fn outcome_detail(outcome: &Outcome) -> String {
     }
 }
 
+/// Creates a message record with its `accepted` entry, all at once: a concurrent
+/// accept of the same message (or a reader) never sees a half-written record, and a
+/// failure leaves nothing behind for a retry to trip over.
+static RECORD_ACCEPTED: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+        redis.call('HSET', KEYS[1], 'status', ARGV[1], 'channel', ARGV[2],
+          'external_id', ARGV[3], 'thread_id', ARGV[4])
+        redis.call('DEL', KEYS[2])
+        redis.call('RPUSH', KEYS[2], ARGV[5])
+        redis.call('EXPIRE', KEYS[1], ARGV[6])
+        redis.call('EXPIRE', KEYS[2], ARGV[6])
+        return 1",
+    )
+});
+
 /// Appends a history line and moves the status, unless a terminal outcome is set.
 static RECORD_STAGE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
@@ -85,16 +102,16 @@ static RECORD_OUTCOME: LazyLock<redis::Script> = LazyLock::new(|| {
 });
 
 /// Adds a message to a case once, keeping the highest priority and the union of reasons.
+/// Adding a message again changes nothing, whatever its classification says this time.
 static ADD_TO_CASE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
+        if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
         redis.call('HSETNX', KEYS[1], 'thread_key', ARGV[2])
         local current = redis.call('HGET', KEYS[1], 'priority')
         if (not current) or ARGV[3] < current then redis.call('HSET', KEYS[1], 'priority', ARGV[3]) end
-        if redis.call('SADD', KEYS[2], ARGV[1]) == 1 then
-          redis.call('RPUSH', KEYS[3], ARGV[1])
-          for i = 4, #ARGV do redis.call('SADD', KEYS[4], ARGV[i]) end
-        end
+        redis.call('RPUSH', KEYS[3], ARGV[1])
+        for i = 4, #ARGV do redis.call('SADD', KEYS[4], ARGV[i]) end
         return 1",
     )
 });
@@ -139,28 +156,18 @@ impl MessageLog for RedisStore {
             detail: String::new(),
         })?;
         let ttl = MESSAGE_RETENTION.as_secs() as i64;
-        let created: bool = self
-            .conn()
-            .hset_nx(&key, "status", Stage::Accepted.as_str())
+        let _: i64 = RECORD_ACCEPTED
+            .key(&key)
+            .key(&history)
+            .arg(Stage::Accepted.as_str())
+            .arg(message.channel.as_str())
+            .arg(&message.external_id)
+            .arg(&message.thread_id)
+            .arg(entry)
+            .arg(ttl)
+            .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        if created {
-            redis::pipe()
-                .hset_multiple(
-                    &key,
-                    &[
-                        ("channel", message.channel.as_str()),
-                        ("external_id", message.external_id.as_str()),
-                        ("thread_id", message.thread_id.as_str()),
-                    ],
-                )
-                .rpush(&history, entry)
-                .expire(&key, ttl)
-                .expire(&history, ttl)
-                .exec_async(&mut self.conn())
-                .await
-                .map_err(unavailable)?;
-        }
         Ok(())
     }
 

@@ -1,0 +1,685 @@
+//! One conformance suite for the bus port: every test body runs against the in-memory
+//! adapter and against real NATS JetStream (a private `nats-server` per test). The
+//! `jetstream_only` module covers what only a real server can do: crash, restart and
+//! concurrent stream creation.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use firebreak_bus::jetstream::{JetStreamBus, JetStreamOptions};
+use firebreak_bus::memory::MemoryBus;
+use firebreak_bus::{Bus, Consumer, ConsumerOptions, Delivery, Envelope, PublishAck};
+use firebreak_core::subjects::{STREAM_INBOUND, STREAM_REPLY};
+use firebreak_testkit::NatsServer;
+use futures::StreamExt;
+
+const SUBJECT: &str = "fb.in.web";
+/// Short enough that a redelivery test takes seconds, long enough for a loaded machine.
+const SHORT_ACK_WAIT: Duration = Duration::from_secs(1);
+/// How long a test waits for something that must happen.
+const PATIENCE: Duration = Duration::from_secs(8);
+/// Upper bound for one test, so a hang fails instead of stalling the suite.
+const TEST_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// A bus under test, and the server behind it (kept alive for the test's duration).
+struct Fixture {
+    bus: Arc<dyn Bus>,
+    _server: Option<NatsServer>,
+}
+
+impl Fixture {
+    async fn memory() -> anyhow::Result<Self> {
+        Ok(Fixture {
+            bus: Arc::new(MemoryBus::new()),
+            _server: None,
+        })
+    }
+
+    async fn jetstream() -> anyhow::Result<Self> {
+        let server = NatsServer::start().await?;
+        let bus = connect(&server).await?;
+        Ok(Fixture {
+            bus: Arc::new(bus),
+            _server: Some(server),
+        })
+    }
+}
+
+async fn connect(server: &NatsServer) -> anyhow::Result<JetStreamBus> {
+    Ok(JetStreamBus::connect(&server.url(), JetStreamOptions::default()).await?)
+}
+
+/// Runs each body once per adapter, as `memory::<name>` and `jetstream::<name>`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $name() -> anyhow::Result<()> {
+                    let fixture = super::Fixture::memory().await?;
+                    tokio::time::timeout(super::TEST_TIMEOUT, super::$name(fixture.bus.clone()))
+                        .await
+                        .map_err(|_| anyhow::anyhow!("test timed out"))?
+                }
+            )*
+        }
+        mod jetstream {
+            $(
+                #[tokio::test]
+                async fn $name() -> anyhow::Result<()> {
+                    let fixture = super::Fixture::jetstream().await?;
+                    tokio::time::timeout(super::TEST_TIMEOUT, super::$name(fixture.bus.clone()))
+                        .await
+                        .map_err(|_| anyhow::anyhow!("test timed out"))?
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    publish_acks_with_increasing_sequences,
+    duplicate_msg_id_within_window_is_stored_once,
+    messages_land_in_the_stream_bound_to_their_subject,
+    publish_to_a_subject_without_stream_fails,
+    durable_consumer_receives_published_messages_in_order,
+    headers_survive_the_round_trip,
+    fetch_waits_for_a_message_published_later,
+    fetch_returns_nothing_when_nothing_arrives,
+    acked_message_is_not_redelivered,
+    nak_with_delay_redelivers_after_the_delay,
+    unacked_delivery_is_redelivered_after_ack_wait,
+    redelivery_stops_at_max_deliver,
+    terminated_message_is_not_redelivered,
+    consumers_sharing_a_durable_each_get_different_messages,
+    consumers_sharing_a_durable_receive_each_message_once,
+    rebinding_a_durable_resumes_after_acked_messages,
+    max_ack_pending_caps_outstanding_deliveries,
+    kv_get_returns_latest_put,
+    kv_watch_yields_current_value_then_changes_in_order,
+    kv_watch_of_missing_key_yields_first_put,
+    ready_is_ok_when_the_bus_is_up,
+);
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn options(ack_wait: Duration, max_deliver: i64) -> ConsumerOptions {
+    ConsumerOptions {
+        max_deliver,
+        ack_wait,
+        ..ConsumerOptions::default()
+    }
+}
+
+async fn publish(bus: &Arc<dyn Bus>, envelope: Envelope) -> anyhow::Result<PublishAck> {
+    Ok(bus.publish(envelope).await?.await?)
+}
+
+async fn publish_all(bus: &Arc<dyn Bus>, payloads: &[String]) -> anyhow::Result<Vec<u64>> {
+    let mut sequences = Vec::new();
+    for payload in payloads {
+        let ack = publish(bus, Envelope::new(SUBJECT, payload.clone())).await?;
+        sequences.push(ack.sequence);
+    }
+    Ok(sequences)
+}
+
+fn payloads(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}-{i}")).collect()
+}
+
+fn text(delivery: &Delivery) -> String {
+    String::from_utf8_lossy(&delivery.payload).into_owned()
+}
+
+/// Fetches until `n` deliveries arrived, failing after [`PATIENCE`].
+async fn fetch_exactly(
+    consumer: &mut Box<dyn Consumer>,
+    n: usize,
+) -> anyhow::Result<Vec<Delivery>> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut got = Vec::new();
+    while got.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        ensure!(
+            !left.is_zero(),
+            "only {} of {n} deliveries within {PATIENCE:?}",
+            got.len()
+        );
+        let batch = consumer
+            .fetch(n - got.len(), left.min(Duration::from_secs(2)))
+            .await?;
+        got.extend(batch);
+    }
+    Ok(got)
+}
+
+/// Fetches one delivery, failing after [`PATIENCE`], and says how long it took.
+async fn fetch_one(consumer: &mut Box<dyn Consumer>) -> anyhow::Result<(Delivery, Duration)> {
+    let started = Instant::now();
+    let delivery = fetch_exactly(consumer, 1).await?.remove(0);
+    Ok((delivery, started.elapsed()))
+}
+
+/// Asserts that nothing is delivered for `quiet`.
+async fn assert_quiet(consumer: &mut Box<dyn Consumer>, quiet: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + quiet;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        let batch = consumer.fetch(10, left).await?;
+        ensure!(
+            batch.is_empty(),
+            "expected no delivery, got {:?}",
+            batch.iter().map(text).collect::<Vec<_>>()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Publishing
+
+async fn publish_acks_with_increasing_sequences(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    let mut last = 0;
+    for i in 0..5 {
+        let ack = publish(&bus, Envelope::new(SUBJECT, format!("m{i}"))).await?;
+        assert_eq!(ack.stream, STREAM_INBOUND);
+        assert!(!ack.duplicate);
+        assert!(
+            ack.sequence > last,
+            "sequence {} after {last}",
+            ack.sequence
+        );
+        last = ack.sequence;
+    }
+    assert_eq!(bus.stream_len(STREAM_INBOUND).await?, 5);
+    Ok(())
+}
+
+async fn duplicate_msg_id_within_window_is_stored_once(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    let first = publish(&bus, Envelope::new(SUBJECT, "one").with_msg_id("id-1")).await?;
+    assert!(!first.duplicate);
+    let again = publish(&bus, Envelope::new(SUBJECT, "one").with_msg_id("id-1")).await?;
+    assert!(
+        again.duplicate,
+        "same msg_id within the window is a duplicate"
+    );
+    assert_eq!(
+        again.sequence, first.sequence,
+        "a duplicate names the original"
+    );
+    assert_eq!(bus.stream_len(STREAM_INBOUND).await?, 1);
+
+    let other = publish(&bus, Envelope::new(SUBJECT, "two").with_msg_id("id-2")).await?;
+    assert!(!other.duplicate);
+    assert!(other.sequence > first.sequence);
+    assert_eq!(bus.stream_len(STREAM_INBOUND).await?, 2);
+    Ok(())
+}
+
+async fn messages_land_in_the_stream_bound_to_their_subject(
+    bus: Arc<dyn Bus>,
+) -> anyhow::Result<()> {
+    let ack = publish(&bus, Envelope::new("fb.reply.x", "r")).await?;
+    assert_eq!(ack.stream, STREAM_REPLY);
+    assert_eq!(bus.stream_len(STREAM_REPLY).await?, 1);
+    assert_eq!(bus.stream_len(STREAM_INBOUND).await?, 0);
+    Ok(())
+}
+
+async fn publish_to_a_subject_without_stream_fails(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    let outcome = match bus.publish(Envelope::new("nowhere.at.all", "x")).await {
+        Err(e) => Err(e),
+        Ok(ack) => tokio::time::timeout(PATIENCE, ack)
+            .await
+            .context("ack of an unbound subject never resolved")?,
+    };
+    assert!(
+        outcome.is_err(),
+        "no stream stores it, so no ack: {outcome:?}"
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Consuming
+
+async fn durable_consumer_receives_published_messages_in_order(
+    bus: Arc<dyn Bus>,
+) -> anyhow::Result<()> {
+    let sent = payloads("ordered", 10);
+    let sequences = publish_all(&bus, &sent).await?;
+    // Bound after publishing: a new durable starts at the beginning of the stream.
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "ordered", ConsumerOptions::default())
+        .await?;
+    let got = fetch_exactly(&mut consumer, sent.len()).await?;
+    assert_eq!(got.iter().map(text).collect::<Vec<_>>(), sent);
+    assert_eq!(
+        got.iter().map(|d| d.stream_sequence).collect::<Vec<_>>(),
+        sequences
+    );
+    for delivery in &got {
+        assert_eq!(delivery.subject, SUBJECT);
+        assert_eq!(delivery.delivered, 1);
+        delivery.acker.ack().await?;
+    }
+    Ok(())
+}
+
+async fn headers_survive_the_round_trip(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    publish(
+        &bus,
+        Envelope::new(SUBJECT, "h")
+            .with_msg_id("h-1")
+            .with_header("traceparent", traceparent),
+    )
+    .await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "headers", ConsumerOptions::default())
+        .await?;
+    let (delivery, _) = fetch_one(&mut consumer).await?;
+    assert_eq!(delivery.header("traceparent"), Some(traceparent));
+    assert_eq!(delivery.header("TraceParent"), Some(traceparent));
+    Ok(())
+}
+
+async fn fetch_waits_for_a_message_published_later(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "waiter", ConsumerOptions::default())
+        .await?;
+    let publisher = bus.clone();
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        publish(&publisher, Envelope::new(SUBJECT, "late")).await
+    });
+    let got = consumer.fetch(5, Duration::from_secs(5)).await?;
+    late.await??;
+    assert_eq!(got.iter().map(text).collect::<Vec<_>>(), ["late"]);
+    Ok(())
+}
+
+async fn fetch_returns_nothing_when_nothing_arrives(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "idle", ConsumerOptions::default())
+        .await?;
+    let got = consumer.fetch(5, Duration::from_millis(300)).await?;
+    assert!(got.is_empty());
+    Ok(())
+}
+
+async fn acked_message_is_not_redelivered(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("acked", 1)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "acker", options(SHORT_ACK_WAIT, 5))
+        .await?;
+    let (delivery, _) = fetch_one(&mut consumer).await?;
+    delivery.acker.ack().await?;
+    // Well past the ack wait: an unacked delivery would have come back by now.
+    assert_quiet(&mut consumer, SHORT_ACK_WAIT * 3).await
+}
+
+async fn nak_with_delay_redelivers_after_the_delay(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("nak", 1)).await?;
+    // A long ack wait, so only the nak can explain a redelivery.
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "naker", options(Duration::from_secs(30), 5))
+        .await?;
+    let (first, _) = fetch_one(&mut consumer).await?;
+    assert_eq!(first.delivered, 1);
+    let delay = Duration::from_secs(1);
+    first.acker.nak(Some(delay)).await?;
+
+    let (again, waited) = fetch_one(&mut consumer).await?;
+    assert_eq!(text(&again), "nak-0");
+    assert_eq!(again.stream_sequence, first.stream_sequence);
+    assert_eq!(again.delivered, 2);
+    assert!(
+        waited >= delay.mul_f32(0.8),
+        "redelivered after {waited:?}, before the {delay:?} delay"
+    );
+    again.acker.ack().await?;
+    Ok(())
+}
+
+async fn unacked_delivery_is_redelivered_after_ack_wait(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("forgotten", 1)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "forgetful", options(SHORT_ACK_WAIT, 5))
+        .await?;
+    let (first, _) = fetch_one(&mut consumer).await?;
+    assert_eq!(first.delivered, 1);
+    // Neither acked nor nak'd: the worker crashed while holding it.
+    drop(first);
+
+    let (again, waited) = fetch_one(&mut consumer).await?;
+    assert_eq!(text(&again), "forgotten-0");
+    assert_eq!(again.delivered, 2);
+    assert!(
+        waited >= SHORT_ACK_WAIT.mul_f32(0.8),
+        "redelivered after {waited:?}, before the {SHORT_ACK_WAIT:?} ack wait"
+    );
+    again.acker.ack().await?;
+    Ok(())
+}
+
+async fn redelivery_stops_at_max_deliver(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("poison", 1)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "bounded", options(SHORT_ACK_WAIT, 2))
+        .await?;
+    let (first, _) = fetch_one(&mut consumer).await?;
+    assert_eq!(first.delivered, 1);
+    first.acker.nak(None).await?;
+    let (second, _) = fetch_one(&mut consumer).await?;
+    assert_eq!(second.delivered, 2);
+    // Failing on the last allowed delivery, both by nak and by ack-wait expiry.
+    second.acker.nak(None).await?;
+    assert_quiet(&mut consumer, SHORT_ACK_WAIT * 3).await
+}
+
+async fn terminated_message_is_not_redelivered(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("term", 2)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "terminator", options(SHORT_ACK_WAIT, 5))
+        .await?;
+    let (first, _) = fetch_one(&mut consumer).await?;
+    assert_eq!(text(&first), "term-0");
+    first.acker.term().await?;
+    let (second, _) = fetch_one(&mut consumer).await?;
+    assert_eq!(
+        text(&second),
+        "term-1",
+        "the next message, not the terminated one"
+    );
+    second.acker.ack().await?;
+    assert_quiet(&mut consumer, SHORT_ACK_WAIT * 3).await
+}
+
+async fn consumers_sharing_a_durable_each_get_different_messages(
+    bus: Arc<dyn Bus>,
+) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("shared", 2)).await?;
+    let mut a = bus
+        .consumer(STREAM_INBOUND, "pair", ConsumerOptions::default())
+        .await?;
+    let mut b = bus
+        .consumer(STREAM_INBOUND, "pair", ConsumerOptions::default())
+        .await?;
+    let (from_a, _) = fetch_one(&mut a).await?;
+    let (from_b, _) = fetch_one(&mut b).await?;
+    assert_eq!(text(&from_a), "shared-0");
+    assert_eq!(
+        text(&from_b),
+        "shared-1",
+        "a held message is not handed out twice"
+    );
+    Ok(())
+}
+
+async fn consumers_sharing_a_durable_receive_each_message_once(
+    bus: Arc<dyn Bus>,
+) -> anyhow::Result<()> {
+    const N: usize = 60;
+    let sent = payloads("work", N);
+    let mut workers = Vec::new();
+    for _ in 0..2 {
+        let mut consumer = bus
+            .consumer(STREAM_INBOUND, "workers", ConsumerOptions::default())
+            .await?;
+        workers.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            let deadline = Instant::now() + PATIENCE;
+            // Stop after a quiet second once the work has been handed out.
+            let mut quiet_rounds = 0;
+            while Instant::now() < deadline && quiet_rounds < 3 {
+                let batch = consumer.fetch(7, Duration::from_millis(500)).await?;
+                if batch.is_empty() {
+                    quiet_rounds += 1;
+                    continue;
+                }
+                quiet_rounds = 0;
+                for delivery in batch {
+                    delivery.acker.ack().await?;
+                    got.push(text(&delivery));
+                }
+            }
+            anyhow::Ok(got)
+        }));
+    }
+    publish_all(&bus, &sent).await?;
+
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await??);
+    }
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), N, "each message exactly once in total");
+    assert_eq!(distinct.len(), N);
+    assert_eq!(distinct, sent.iter().collect());
+    Ok(())
+}
+
+async fn rebinding_a_durable_resumes_after_acked_messages(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("resume", 4)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "resumer", ConsumerOptions::default())
+        .await?;
+    for delivery in fetch_exactly(&mut consumer, 2).await? {
+        delivery.acker.ack().await?;
+    }
+    drop(consumer);
+
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "resumer", ConsumerOptions::default())
+        .await?;
+    let rest = fetch_exactly(&mut consumer, 2).await?;
+    assert_eq!(
+        rest.iter().map(text).collect::<Vec<_>>(),
+        ["resume-2", "resume-3"]
+    );
+    Ok(())
+}
+
+async fn max_ack_pending_caps_outstanding_deliveries(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("capped", 5)).await?;
+    let options = ConsumerOptions {
+        max_ack_pending: 2,
+        ..ConsumerOptions::default()
+    };
+    let mut consumer = bus.consumer(STREAM_INBOUND, "capped", options).await?;
+    let held = consumer.fetch(10, Duration::from_secs(1)).await?;
+    assert_eq!(
+        held.iter().map(text).collect::<Vec<_>>(),
+        ["capped-0", "capped-1"],
+        "no more than max_ack_pending unacknowledged at once"
+    );
+    assert_quiet(&mut consumer, Duration::from_millis(500)).await?;
+
+    for delivery in held {
+        delivery.acker.ack().await?;
+    }
+    let next = fetch_exactly(&mut consumer, 2).await?;
+    assert_eq!(
+        next.iter().map(text).collect::<Vec<_>>(),
+        ["capped-2", "capped-3"]
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// KV and readiness
+
+async fn kv_get_returns_latest_put(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    let kv = bus.kv();
+    assert_eq!(kv.get("crisis_mode").await?, None);
+    let first = kv.put("crisis_mode", "off".into()).await?;
+    let second = kv.put("crisis_mode", "on".into()).await?;
+    assert!(second > first, "revisions increase: {first} then {second}");
+    let entry = kv.get("crisis_mode").await?.context("value was put")?;
+    assert_eq!(entry.key, "crisis_mode");
+    assert_eq!(&entry.value[..], b"on");
+    assert_eq!(entry.revision, second);
+    assert_eq!(kv.get("playbook").await?, None, "keys are independent");
+    Ok(())
+}
+
+async fn kv_watch_yields_current_value_then_changes_in_order(
+    bus: Arc<dyn Bus>,
+) -> anyhow::Result<()> {
+    let kv = bus.kv();
+    kv.put("playbook", "v0".into()).await?;
+    let current = kv.put("playbook", "v1".into()).await?;
+    let mut watch = kv.watch("playbook").await?;
+    let first = tokio::time::timeout(PATIENCE, watch.next())
+        .await?
+        .context("watch ended")?;
+    assert_eq!(&first.value[..], b"v1", "the current value, not history");
+    assert_eq!(first.revision, current);
+
+    kv.put("other", "noise".into()).await?;
+    kv.put("playbook", "v2".into()).await?;
+    kv.put("playbook", "v3".into()).await?;
+    let mut later = Vec::new();
+    for _ in 0..2 {
+        let entry = tokio::time::timeout(PATIENCE, watch.next())
+            .await?
+            .context("watch ended")?;
+        assert_eq!(entry.key, "playbook", "only the watched key");
+        later.push(entry);
+    }
+    assert_eq!(
+        later.iter().map(|e| e.value.clone()).collect::<Vec<_>>(),
+        ["v2", "v3"]
+    );
+    assert!(later[0].revision > current && later[1].revision > later[0].revision);
+    Ok(())
+}
+
+async fn kv_watch_of_missing_key_yields_first_put(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    let kv = bus.kv();
+    let mut watch = kv.watch("fresh").await?;
+    let revision = kv.put("fresh", "hello".into()).await?;
+    let entry = tokio::time::timeout(PATIENCE, watch.next())
+        .await?
+        .context("watch ended")?;
+    assert_eq!(&entry.value[..], b"hello");
+    assert_eq!(entry.revision, revision);
+    Ok(())
+}
+
+async fn ready_is_ok_when_the_bus_is_up(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    bus.ready().await?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Real NATS only
+
+mod jetstream_only {
+    use super::*;
+
+    #[tokio::test]
+    async fn concurrent_connects_both_create_the_topology() -> anyhow::Result<()> {
+        let server = NatsServer::start().await?;
+        let (a, b) = tokio::join!(connect(&server), connect(&server));
+        let (a, b): (Arc<dyn Bus>, Arc<dyn Bus>) = (Arc::new(a?), Arc::new(b?));
+        a.ready().await?;
+        b.ready().await?;
+        let ack = publish(&a, Envelope::new(SUBJECT, "x")).await?;
+        assert_eq!(ack.sequence, 1);
+        assert_eq!(b.stream_len(STREAM_INBOUND).await?, 1, "one shared stream");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn connecting_again_keeps_existing_messages() -> anyhow::Result<()> {
+        let server = NatsServer::start().await?;
+        let first: Arc<dyn Bus> = Arc::new(connect(&server).await?);
+        publish_all(&first, &payloads("kept", 3)).await?;
+        first.kv().put("crisis_mode", "on".into()).await?;
+
+        let second: Arc<dyn Bus> = Arc::new(connect(&server).await?);
+        assert_eq!(second.stream_len(STREAM_INBOUND).await?, 3);
+        let entry = second.kv().get("crisis_mode").await?;
+        assert_eq!(entry.map(|e| e.value), Some("on".into()));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn publish_fails_while_nats_is_down() -> anyhow::Result<()> {
+        let mut server = NatsServer::start().await?;
+        let bus: Arc<dyn Bus> = Arc::new(connect(&server).await?);
+        publish(&bus, Envelope::new(SUBJECT, "before")).await?;
+
+        server.kill().await?;
+        // Right after the crash (the client may not know yet) and once it does.
+        for attempt in 0..3 {
+            let outcome = tokio::time::timeout(
+                Duration::from_secs(6),
+                publish(&bus, Envelope::new(SUBJECT, format!("during-{attempt}"))),
+            )
+            .await
+            .context("publish neither failed nor succeeded within 6s")?;
+            assert!(
+                outcome.is_err(),
+                "publish {attempt} acked while the server is down: {outcome:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert!(bus.ready().await.is_err(), "not ready while down");
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn publish_recovers_after_restart_and_acked_messages_survive() -> anyhow::Result<()> {
+        let mut server = NatsServer::start().await?;
+        let bus: Arc<dyn Bus> = Arc::new(connect(&server).await?);
+        let sent = payloads("durable", 5);
+        let sequences = publish_all(&bus, &sent).await?;
+        let mut consumer = bus
+            .consumer(STREAM_INBOUND, "survivor", ConsumerOptions::default())
+            .await?;
+
+        server.kill().await?;
+        server.restart().await?;
+
+        let started = Instant::now();
+        let ack = loop {
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(5),
+                publish(&bus, Envelope::new(SUBJECT, "after")),
+            )
+            .await;
+            if let Ok(Ok(ack)) = attempt {
+                break ack;
+            }
+            ensure!(
+                started.elapsed() < Duration::from_secs(20),
+                "publish still failing 20s after restart: {attempt:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert!(ack.sequence > *sequences.last().unwrap());
+        bus.ready().await?;
+
+        // The consumer bound before the crash carries on where the stream left off.
+        let got = fetch_exactly(&mut consumer, sent.len()).await?;
+        assert_eq!(got.iter().map(text).collect::<Vec<_>>(), sent);
+        assert_eq!(
+            got.iter().map(|d| d.stream_sequence).collect::<Vec<_>>(),
+            sequences
+        );
+        for delivery in &got {
+            delivery.acker.ack().await?;
+        }
+        assert!(bus.stream_len(STREAM_INBOUND).await? > sent.len() as u64);
+        Ok(())
+    }
+}

@@ -1,0 +1,573 @@
+//! One conformance suite for the store port: every test body runs against the in-memory
+//! adapter and against real Redis (a private `redis-server` per test). The `redis_only`
+//! module covers what only a real server can do: crash, restart and reconnect.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, ensure};
+use firebreak_core::{
+    Author, Channel, Classification, HistoryEntry, Language, Message, MessageId, MessageRecord,
+    Outcome, Priority, Route, Stage, Visibility,
+};
+use firebreak_store::memory::MemoryStore;
+use firebreak_store::redis_store::RedisStore;
+use firebreak_store::{CaseStore, MessageLog};
+use firebreak_testkit::RedisServer;
+use time::OffsetDateTime;
+
+/// Upper bound for one test, so a hang fails instead of stalling the suite.
+const TEST_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Both halves of the port, as one object per adapter.
+trait Store: MessageLog + CaseStore {}
+impl<T: MessageLog + CaseStore> Store for T {}
+
+/// A store under test, and the server behind it (kept alive for the test's duration).
+struct Fixture {
+    store: Arc<dyn Store>,
+    _server: Option<RedisServer>,
+}
+
+impl Fixture {
+    async fn memory() -> anyhow::Result<Self> {
+        Ok(Fixture {
+            store: Arc::new(MemoryStore::new()),
+            _server: None,
+        })
+    }
+
+    async fn redis() -> anyhow::Result<Self> {
+        let server = RedisServer::start().await?;
+        let store = RedisStore::connect(&server.url()).await?;
+        Ok(Fixture {
+            store: Arc::new(store),
+            _server: Some(server),
+        })
+    }
+}
+
+/// Runs each body once per adapter, as `memory::<name>` and `redis::<name>`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() -> anyhow::Result<()> {
+                    let fixture = super::Fixture::memory().await?;
+                    tokio::time::timeout(super::TEST_TIMEOUT, super::$name(fixture.store.clone()))
+                        .await
+                        .map_err(|_| anyhow::anyhow!("test timed out"))?
+                }
+            )*
+        }
+        mod redis {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() -> anyhow::Result<()> {
+                    let fixture = super::Fixture::redis().await?;
+                    tokio::time::timeout(super::TEST_TIMEOUT, super::$name(fixture.store.clone()))
+                        .await
+                        .map_err(|_| anyhow::anyhow!("test timed out"))?
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    unknown_message_is_not_known_and_has_no_record,
+    accepted_message_is_known_with_one_accepted_entry,
+    record_accepted_is_idempotent,
+    concurrent_accepts_of_one_message_leave_a_complete_record,
+    record_stage_appends_history_and_sets_status,
+    record_stage_of_unknown_message_creates_nothing,
+    first_outcome_wins,
+    outcome_of_unknown_message_is_not_recorded,
+    record_stage_after_outcome_keeps_the_terminal_status,
+    escalations_of_one_thread_share_one_case,
+    concurrent_escalations_make_one_case_per_thread,
+    escalate_is_idempotent_for_the_same_message,
+    case_priority_is_the_most_urgent_and_reasons_accumulate,
+    same_thread_id_on_another_channel_is_another_case,
+    unknown_case_is_none,
+);
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn message(channel: Channel, thread: &str, external_id: &str) -> Message {
+    let now = OffsetDateTime::now_utc();
+    Message {
+        id: MessageId::derive(channel, external_id),
+        channel,
+        external_id: external_id.to_string(),
+        thread_id: thread.to_string(),
+        visibility: Visibility::Public,
+        author: Author {
+            id: "author-1".into(),
+            ..Author::default()
+        },
+        text: "where is my order?".into(),
+        language_hint: String::new(),
+        attachments: Vec::new(),
+        sent_at: now,
+        received_at: now,
+        mail: None,
+        edit_of: None,
+    }
+}
+
+fn classification(priority: Priority, reasons: &[&str]) -> Classification {
+    Classification {
+        language: Language::En,
+        language_confidence: 0.9,
+        sentiment: -0.25,
+        route: Route::Escalate,
+        priority,
+        key_question: Some("order_status".into()),
+        key_question_confidence: 0.75,
+        flags: Vec::new(),
+        reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        confidence: 0.5,
+        linked_case_id: None,
+        playbook_version: "test-1".into(),
+    }
+}
+
+fn entry(stage: Stage, detail: &str) -> HistoryEntry {
+    HistoryEntry {
+        at: OffsetDateTime::now_utc(),
+        stage,
+        detail: detail.into(),
+    }
+}
+
+fn stages(record: &MessageRecord) -> Vec<Stage> {
+    record.history.iter().map(|h| h.stage).collect()
+}
+
+async fn record(store: &Arc<dyn Store>, id: MessageId) -> anyhow::Result<MessageRecord> {
+    store.get(id).await?.context("record missing")
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+// ---------------------------------------------------------------------------------------
+// Message log
+
+async fn unknown_message_is_not_known_and_has_no_record(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let id = MessageId::derive(Channel::Web, "never-seen");
+    assert!(!store.is_known(id).await?);
+    assert_eq!(store.get(id).await?, None);
+    Ok(())
+}
+
+async fn accepted_message_is_known_with_one_accepted_entry(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let m = message(Channel::Instagram, "thread-1", "ext-1");
+    store.record_accepted(&m).await?;
+    assert!(store.is_known(m.id).await?);
+    let r = record(&store, m.id).await?;
+    let expected = MessageRecord {
+        id: m.id,
+        channel: m.channel,
+        external_id: m.external_id.clone(),
+        thread_id: m.thread_id.clone(),
+        status: Stage::Accepted,
+        classification: None,
+        outcome: None,
+        history: vec![HistoryEntry {
+            at: m.received_at,
+            stage: Stage::Accepted,
+            detail: String::new(),
+        }],
+    };
+    assert_eq!(r, expected);
+    Ok(())
+}
+
+async fn record_accepted_is_idempotent(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let m = message(Channel::Whatsapp, "thread-1", "ext-1");
+    store.record_accepted(&m).await?;
+    store
+        .record_stage(m.id, &entry(Stage::Classified, ""), None)
+        .await?;
+    let before = record(&store, m.id).await?;
+
+    // The platform retries the webhook: the second accept changes nothing.
+    let mut retry = m.clone();
+    retry.received_at += time::Duration::seconds(30);
+    store.record_accepted(&retry).await?;
+    assert_eq!(record(&store, m.id).await?, before);
+    assert_eq!(stages(&before), [Stage::Accepted, Stage::Classified]);
+    Ok(())
+}
+
+async fn concurrent_accepts_of_one_message_leave_a_complete_record(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    // Two ingest replicas get the same platform retry at once; whichever returns first
+    // must already see the whole record.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..50 {
+        let m = message(Channel::Telegram, "thread-race", &format!("race-{i}"));
+        for _ in 0..2 {
+            let (store, m) = (store.clone(), m.clone());
+            tasks.spawn(async move {
+                store.record_accepted(&m).await?;
+                let r = store.get(m.id).await?.context("accepted but missing")?;
+                ensure!(r.channel == m.channel && r.external_id == m.external_id);
+                ensure!(stages(&r) == [Stage::Accepted], "history {:?}", r.history);
+                anyhow::Ok(())
+            });
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+async fn record_stage_appends_history_and_sets_status(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let m = message(Channel::Messenger, "thread-1", "ext-1");
+    store.record_accepted(&m).await?;
+    let c = classification(Priority::P3, &["question"]);
+    let classified = entry(Stage::Classified, "");
+    store.record_stage(m.id, &classified, Some(&c)).await?;
+    let r = record(&store, m.id).await?;
+    assert_eq!(r.status, Stage::Classified);
+    assert_eq!(r.classification.as_ref(), Some(&c));
+    assert_eq!(r.history.last(), Some(&classified));
+
+    let deferred = entry(Stage::Deferred, "rate_limited");
+    store.record_stage(m.id, &deferred, None).await?;
+    let r = record(&store, m.id).await?;
+    assert_eq!(r.status, Stage::Deferred);
+    assert_eq!(
+        r.classification.as_ref(),
+        Some(&c),
+        "a stage without classification keeps the previous one"
+    );
+    assert_eq!(
+        stages(&r),
+        [Stage::Accepted, Stage::Classified, Stage::Deferred]
+    );
+    assert_eq!(r.history[2], deferred);
+    Ok(())
+}
+
+async fn record_stage_of_unknown_message_creates_nothing(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let id = MessageId::derive(Channel::Web, "ghost");
+    store
+        .record_stage(id, &entry(Stage::Classified, ""), None)
+        .await?;
+    assert!(!store.is_known(id).await?);
+    assert_eq!(store.get(id).await?, None);
+    Ok(())
+}
+
+async fn first_outcome_wins(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let m = message(Channel::X, "thread-1", "ext-1");
+    store.record_accepted(&m).await?;
+    let replied = Outcome::Replied {
+        variant: "a".into(),
+        text: "On it!".into(),
+        connector: "x".into(),
+    };
+    let at = OffsetDateTime::now_utc();
+    assert!(store.record_outcome(m.id, &replied, at).await?);
+    let after_first = record(&store, m.id).await?;
+    assert_eq!(after_first.status, Stage::Replied);
+    assert_eq!(after_first.outcome.as_ref(), Some(&replied));
+    assert_eq!(stages(&after_first), [Stage::Accepted, Stage::Replied]);
+    assert_eq!(after_first.history[1].at, at);
+
+    // A redelivered worker tries to finish the message another way.
+    let ignored = Outcome::Ignored {
+        reason: "spam".into(),
+    };
+    assert!(
+        !store
+            .record_outcome(m.id, &ignored, OffsetDateTime::now_utc())
+            .await?
+    );
+    assert!(!store.record_outcome(m.id, &replied, at).await?);
+    assert_eq!(record(&store, m.id).await?, after_first, "nothing changed");
+    Ok(())
+}
+
+async fn outcome_of_unknown_message_is_not_recorded(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let id = MessageId::derive(Channel::Web, "ghost");
+    let outcome = Outcome::Ignored {
+        reason: "spam".into(),
+    };
+    assert!(
+        !store
+            .record_outcome(id, &outcome, OffsetDateTime::now_utc())
+            .await?
+    );
+    assert_eq!(store.get(id).await?, None);
+    Ok(())
+}
+
+async fn record_stage_after_outcome_keeps_the_terminal_status(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let m = message(Channel::Email, "thread-1", "ext-1");
+    store.record_accepted(&m).await?;
+    let outcome = Outcome::Escalated {
+        case_id: "case-1".into(),
+    };
+    assert!(
+        store
+            .record_outcome(m.id, &outcome, OffsetDateTime::now_utc())
+            .await?
+    );
+    // A late waypoint from a slow, redelivered worker.
+    store
+        .record_stage(m.id, &entry(Stage::Classified, ""), None)
+        .await?;
+    let r = record(&store, m.id).await?;
+    assert_eq!(r.status, Stage::Escalated);
+    assert_eq!(r.outcome, Some(outcome));
+    assert_eq!(
+        stages(&r),
+        [Stage::Accepted, Stage::Escalated, Stage::Classified]
+    );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Cases
+
+async fn escalations_of_one_thread_share_one_case(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let first = message(Channel::Facebook, "thread-9", "m-1");
+    let second = message(Channel::Facebook, "thread-9", "m-2");
+    let c = classification(Priority::P2, &["complaint"]);
+    let id = store.escalate(&first, &c).await?;
+    assert_eq!(store.escalate(&second, &c).await?, id);
+    let case = store.case(&id).await?.context("case missing")?;
+    assert_eq!(case.id, id);
+    assert_eq!(case.thread_key, thread_key_of(&first));
+    assert_eq!(case.message_ids, [first.id, second.id]);
+    assert_eq!(case.priority, Priority::P2);
+    assert_eq!(case.reasons, ["complaint"]);
+    Ok(())
+}
+
+/// The documented grouping key: channel and thread.
+fn thread_key_of(m: &Message) -> String {
+    format!("{}:{}", m.channel.as_str(), m.thread_id)
+}
+
+async fn concurrent_escalations_make_one_case_per_thread(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    const THREADS: usize = 20;
+    const PER_THREAD: usize = 25;
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..THREADS {
+        for i in 0..PER_THREAD {
+            let store = store.clone();
+            let m = message(Channel::Instagram, &format!("t{t}"), &format!("t{t}-m{i}"));
+            tasks.spawn(async move {
+                let c = classification(Priority::P3, &["angry"]);
+                let case = store.escalate(&m, &c).await?;
+                anyhow::Ok((format!("t{t}"), m.id, case))
+            });
+        }
+    }
+    let mut cases_by_thread: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut expected_members: HashMap<String, HashSet<MessageId>> = HashMap::new();
+    while let Some(done) = tasks.join_next().await {
+        let (thread, id, case) = done??;
+        cases_by_thread
+            .entry(thread.clone())
+            .or_default()
+            .insert(case);
+        expected_members.entry(thread).or_default().insert(id);
+    }
+    assert_eq!(cases_by_thread.len(), THREADS);
+    let mut distinct = HashSet::new();
+    for (thread, cases) in &cases_by_thread {
+        assert_eq!(cases.len(), 1, "thread {thread} was split over {cases:?}");
+        let id = cases.iter().next().unwrap();
+        distinct.insert(id.clone());
+        let case = store.case(id).await?.context("case missing")?;
+        assert_eq!(
+            case.message_ids.len(),
+            PER_THREAD,
+            "no message lost or doubled"
+        );
+        let members: HashSet<MessageId> = case.message_ids.iter().copied().collect();
+        assert_eq!(&members, &expected_members[thread]);
+        assert_eq!(case.thread_key, format!("instagram:{thread}"));
+    }
+    assert_eq!(distinct.len(), THREADS, "one case per thread, never shared");
+    Ok(())
+}
+
+async fn escalate_is_idempotent_for_the_same_message(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let m = message(Channel::Web, "thread-1", "m-1");
+    let c = classification(Priority::P2, &["refund"]);
+    let id = store.escalate(&m, &c).await?;
+    let before = store.case(&id).await?.context("case missing")?;
+    // Redelivery of the same escalation.
+    assert_eq!(store.escalate(&m, &c).await?, id);
+    assert_eq!(store.escalate(&m, &c).await?, id);
+    // Re-classified on redelivery (say, under a newer playbook): still the same message,
+    // so the case does not change.
+    let reclassified = classification(Priority::P1, &["threat"]);
+    assert_eq!(store.escalate(&m, &reclassified).await?, id);
+    let after = store.case(&id).await?.context("case missing")?;
+    assert_eq!(after.message_ids, [m.id]);
+    assert_eq!(after.priority, before.priority);
+    assert_eq!(sorted(after.reasons), sorted(before.reasons));
+    Ok(())
+}
+
+async fn case_priority_is_the_most_urgent_and_reasons_accumulate(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let thread = "thread-p";
+    let plan = [
+        (Priority::P3, vec!["question"]),
+        (Priority::P1, vec!["threat", "question"]),
+        (Priority::P2, vec!["complaint"]),
+        (Priority::P4, vec![]),
+    ];
+    let mut id = None;
+    for (i, (priority, reasons)) in plan.iter().enumerate() {
+        let m = message(Channel::Telegram, thread, &format!("p-{i}"));
+        let case = store
+            .escalate(&m, &classification(*priority, reasons))
+            .await?;
+        assert_eq!(id.get_or_insert_with(|| case.clone()), &case);
+        let summary = store.case(&case).await?.context("case missing")?;
+        let most_urgent = plan[..=i].iter().map(|(p, _)| *p).min().unwrap();
+        assert_eq!(summary.priority, most_urgent, "after escalation {i}");
+    }
+    let case = store.case(&id.unwrap()).await?.context("case missing")?;
+    assert_eq!(case.priority, Priority::P1);
+    assert_eq!(
+        sorted(case.reasons),
+        ["complaint", "question", "threat"],
+        "the union of reasons, once each"
+    );
+    Ok(())
+}
+
+async fn same_thread_id_on_another_channel_is_another_case(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let c = classification(Priority::P2, &[]);
+    let on_x = store
+        .escalate(&message(Channel::X, "123", "x-1"), &c)
+        .await?;
+    let on_fb = store
+        .escalate(&message(Channel::Facebook, "123", "fb-1"), &c)
+        .await?;
+    assert_ne!(on_x, on_fb);
+    Ok(())
+}
+
+async fn unknown_case_is_none(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    assert_eq!(store.case("no-such-case").await?, None);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Real Redis only
+
+mod redis_only {
+    use super::*;
+
+    /// Retries `op` until it succeeds, for up to `within`.
+    async fn eventually<T, F, Fut>(within: Duration, mut op: F) -> anyhow::Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, firebreak_store::StoreError>>,
+    {
+        let started = Instant::now();
+        loop {
+            match op().await {
+                Ok(value) => return Ok(value),
+                Err(_) if started.elapsed() < within => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => anyhow::bail!("still failing after {within:?}: {e}"),
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acknowledged_writes_survive_a_crash() -> anyhow::Result<()> {
+        let mut server = RedisServer::start().await?;
+        let store = RedisStore::connect(&server.url()).await?;
+        let m = message(Channel::Whatsapp, "thread-crash", "crash-1");
+        store.record_accepted(&m).await?;
+        let c = classification(Priority::P1, &["threat"]);
+        store
+            .record_stage(m.id, &entry(Stage::Classified, ""), Some(&c))
+            .await?;
+        let case_id = store.escalate(&m, &c).await?;
+        let outcome = Outcome::Escalated {
+            case_id: case_id.clone(),
+        };
+        assert!(
+            store
+                .record_outcome(m.id, &outcome, OffsetDateTime::now_utc())
+                .await?
+        );
+        let before = store.get(m.id).await?.context("record missing")?;
+        let case_before = store.case(&case_id).await?.context("case missing")?;
+
+        server.kill().await?;
+        server.restart().await?;
+
+        // The same store object, reconnected: nothing acknowledged was lost.
+        let after = eventually(Duration::from_secs(15), || store.get(m.id)).await?;
+        assert_eq!(after, Some(before));
+        assert_eq!(store.case(&case_id).await?, Some(case_before));
+        // The thread still points at its open case.
+        let next = message(Channel::Whatsapp, "thread-crash", "crash-2");
+        assert_eq!(store.escalate(&next, &c).await?, case_id);
+        Ok(())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn store_fails_while_down_and_reconnects_after_restart() -> anyhow::Result<()> {
+        let mut server = RedisServer::start().await?;
+        let store = RedisStore::connect(&server.url()).await?;
+        store.ping().await?;
+
+        server.kill().await?;
+        let m = message(Channel::Web, "thread-down", "down-1");
+        for attempt in 0..3 {
+            let outcome = tokio::time::timeout(Duration::from_secs(10), store.record_accepted(&m))
+                .await
+                .context("a write neither failed nor succeeded within 10s")?;
+            assert!(
+                outcome.is_err(),
+                "write {attempt} succeeded with redis down"
+            );
+        }
+        assert!(store.ping().await.is_err());
+
+        server.restart().await?;
+        eventually(Duration::from_secs(15), || store.ping()).await?;
+        store.record_accepted(&m).await?;
+        assert!(store.is_known(m.id).await?);
+        Ok(())
+    }
+}
