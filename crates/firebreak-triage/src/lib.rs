@@ -118,3 +118,35 @@ pub fn eval_report(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playbook_check_reports_valid_missing_and_invalid_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.yaml");
+        std::fs::write(&good, playbook::BUILTIN_YAML).unwrap();
+        let summary = check_playbook_file(&good).unwrap();
+        assert!(
+            summary.contains("is valid") && summary.contains("order_status, refund"),
+            "{summary}"
+        );
+
+        let missing = check_playbook_file(&dir.path().join("nope.yaml"));
+        assert!(matches!(missing, Err(PlaybookError::Io { .. })));
+
+        let bad = dir.path().join("bad.yaml");
+        std::fs::write(
+            &bad,
+            playbook::BUILTIN_YAML.replace("thread_cap: 2", "thread_cap: 0"),
+        )
+        .unwrap();
+        let error = check_playbook_file(&bad).unwrap_err().to_string();
+        assert!(
+            error.starts_with("line ") && error.contains("budgets.thread_cap: must be at least 1"),
+            "{error}"
+        );
+    }
+}

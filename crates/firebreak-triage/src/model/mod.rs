@@ -44,7 +44,7 @@ pub enum ModelError {
 
 impl HostilityModel {
     /// Quantises trained `f32` weights.
-    pub fn from_weights(bits: u8, weights: &[f32], bias: f32) -> HostilityModel {
+    pub(crate) fn from_weights(bits: u8, weights: &[f32], bias: f32) -> HostilityModel {
         let max = weights.iter().fold(0.0_f32, |m, w| m.max(w.abs()));
         let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
         HostilityModel {

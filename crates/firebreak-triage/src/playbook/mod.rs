@@ -8,7 +8,7 @@ mod locate;
 mod schema;
 mod validate;
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use firebreak_core::Language;
 use serde::Serialize;
@@ -20,6 +20,12 @@ use crate::keyquestion::KeyQuestionMatcher;
 
 /// The built-in default playbook (FR + EN), used when none is configured.
 pub const BUILTIN_YAML: &str = include_str!("../../playbooks/default.yaml");
+
+/// Parsed once; clones share it. The embedded file is checked by a unit test, so this
+/// cannot fail in a build that passed its tests, and a fallback would hide a broken
+/// default.
+static BUILTIN: LazyLock<Playbook> =
+    LazyLock::new(|| Playbook::load(BUILTIN_YAML).expect("the built-in playbook is valid"));
 
 /// Template variables every reply may use. Anything else is refused at load.
 pub const TEMPLATE_VARIABLES: &[&str] = &["handle", "first_name", "case_ref", "link", "brand"];
@@ -111,9 +117,7 @@ impl Playbook {
 
     /// The default FR + EN playbook shipped in the binary.
     pub fn builtin() -> Playbook {
-        // The embedded file is checked by a unit test, so this cannot fail in a build
-        // that passed its tests; falling back would hide a broken default.
-        Playbook::load(BUILTIN_YAML).expect("the built-in playbook is valid")
+        BUILTIN.clone()
     }
 
     /// `name@<first 12 hex digits of the SHA-256 of the source>`: stable for the same

@@ -1,4 +1,5 @@
 use super::*;
+use proptest::prelude::*;
 
 fn builtin_with(from: &str, to: &str) -> String {
     assert!(BUILTIN_YAML.contains(from), "fixture drifted: {from}");
@@ -167,4 +168,17 @@ fn patterns_that_can_never_match_normalised_text_are_refused() {
     // Escapes such as \W and \B are not literals.
     let yaml = builtin_with(r"'\b(refund|refunded", r"'\B\W?\p{Lu}?\b(refund|refunded");
     assert!(Playbook::load(&yaml).is_ok());
+}
+
+proptest! {
+    #[test]
+    fn a_damaged_playbook_is_an_error_never_a_panic(cut in 0usize..BUILTIN_YAML.len(), len in 1usize..40, junk in "\\PC{0,8}") {
+        let mut damaged = BUILTIN_YAML.to_string();
+        let start = (0..=cut).rev().find(|&i| damaged.is_char_boundary(i)).unwrap_or(0);
+        let end = (start + len..=damaged.len()).find(|&i| damaged.is_char_boundary(i)).unwrap_or(damaged.len());
+        damaged.replace_range(start..end, &junk);
+        if let Err(PlaybookError::Invalid { path, .. }) = Playbook::load(&damaged) {
+            prop_assert!(!path.is_empty());
+        }
+    }
 }
