@@ -205,8 +205,9 @@ mod tests {
 
     #[test]
     fn hashing_is_stable() {
-        // Stored models depend on this exact value.
-        assert_eq!(fnv1a(0, b"abc"), fnv1a(0, b"abc"));
+        // The committed model stores weights by these hashes: changing the function
+        // silently scrambles it, so pin one value (computed independently).
+        assert_eq!(fnv1a(0, b"abc"), 0xd698_905d_db2b_4cf6);
         assert_ne!(fnv1a(0, b"abc"), fnv1a(1, b"abc"));
     }
 }
