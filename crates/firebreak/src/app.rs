@@ -39,6 +39,8 @@ pub struct RunningApp {
     pub generated_tokens: Vec<(Role, String)>,
     pub dry_run: Option<Arc<DryRunConnector>>,
     pub metrics: Metrics,
+    pub bus: Arc<dyn Bus>,
+    pub log: Arc<dyn MessageLog>,
     tasks: JoinSet<()>,
     shutdown: CancellationToken,
     grace: Duration,
@@ -153,9 +155,10 @@ fn load_tokens(config: &RunConfig) -> anyhow::Result<(Tokens, Vec<(Role, String)
     }
 }
 
-fn connectors(
-    config: &RunConfig,
-) -> anyhow::Result<(Arc<dyn Connector>, Option<Arc<DryRunConnector>>)> {
+/// The connector replies go through, and the dry-run recorder when that is the default.
+type Outbound = (Arc<dyn Connector>, Option<Arc<DryRunConnector>>);
+
+fn connectors(config: &RunConfig) -> anyhow::Result<Outbound> {
     let connectors = ConnectorsConfig {
         outbound_webhook: config
             .outbound_webhook_url
@@ -281,6 +284,8 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         generated_tokens,
         dry_run,
         metrics,
+        bus,
+        log: stores.log,
         tasks,
         shutdown,
         grace: config.shutdown_grace(),

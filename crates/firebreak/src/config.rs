@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
+use clap::{Args, Parser, ValueEnum};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, ValueEnum)]
 pub enum RoleName {
@@ -129,5 +129,23 @@ impl RunConfig {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+#[derive(Debug, Parser)]
+struct RunOnly {
+    #[command(flatten)]
+    run: RunConfig,
+}
+
+impl RunConfig {
+    /// Parses `firebreak run` options from `args` (and the environment), as the command
+    /// line would. Tests build their configuration this way.
+    pub fn from_args<I: IntoIterator<Item = S>, S: Into<std::ffi::OsString> + Clone>(
+        args: I,
+    ) -> Result<Self, clap::Error> {
+        let argv = std::iter::once(std::ffi::OsString::from("firebreak"))
+            .chain(args.into_iter().map(Into::into));
+        RunOnly::try_parse_from(argv).map(|r| r.run)
     }
 }
