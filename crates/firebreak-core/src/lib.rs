@@ -5,6 +5,7 @@
 //! the edges (see [`wire`]).
 
 pub mod classification;
+pub mod crisis;
 pub mod error;
 pub mod message;
 pub mod outcome;
@@ -14,6 +15,7 @@ pub mod subjects;
 pub mod wire;
 
 pub use classification::{Classification, Flag, Language, Priority, Route};
+pub use crisis::CrisisMode;
 pub use error::{ErrorCode, FirebreakError};
 pub use message::{Attachment, Author, Channel, MailHeaders, Message, MessageId, Visibility};
 pub use outcome::{HistoryEntry, MessageRecord, Outcome, Stage};

@@ -19,7 +19,7 @@ async fn ingest_refuses_while_nats_is_down_and_accepts_once_it_is_back() {
     let mut accepted = 0u64;
     for i in 0..5 {
         let response = h
-            .post_message(&message(&format!("before-{i}"), "refund"))
+            .post_message(&message(&format!("before-{i}"), support::KEY_QUESTION))
             .await;
         assert_eq!(response.status(), 202);
         accepted += 1;
@@ -31,7 +31,7 @@ async fn ingest_refuses_while_nats_is_down_and_accepts_once_it_is_back() {
     let mut refusals = 0;
     for i in 0..10 {
         let response = h
-            .post_message(&message(&format!("during-{i}"), "refund"))
+            .post_message(&message(&format!("during-{i}"), support::KEY_QUESTION))
             .await;
         match response.status().as_u16() {
             503 => {
@@ -59,7 +59,7 @@ async fn ingest_refuses_while_nats_is_down_and_accepts_once_it_is_back() {
     let mut after = 0;
     eventually("ingest accepts again after NATS restarts", || {
         after += 1;
-        let body = message(&format!("after-{after}"), "refund");
+        let body = message(&format!("after-{after}"), support::KEY_QUESTION);
         let h = &h;
         async move { h.post_message(&body).await.status() == 202 }
     })
@@ -91,7 +91,7 @@ async fn ingest_refuses_while_nats_is_down_and_accepts_once_it_is_back() {
 async fn ingest_refuses_while_redis_is_down() {
     let mut h = Harness::start(Adapters::Real).await;
     h.redis.as_mut().unwrap().kill().await.unwrap();
-    let response = h.post_message(&message("r1", "refund")).await;
+    let response = h.post_message(&message("r1", support::KEY_QUESTION)).await;
     assert_eq!(response.status(), 503);
     assert!(response.headers().get("retry-after").is_some());
     let readyz = h
@@ -105,7 +105,7 @@ async fn ingest_refuses_while_redis_is_down() {
     let id = {
         let mut id = None;
         for _ in 0..100 {
-            let response = h.post_message(&message("r2", "refund")).await;
+            let response = h.post_message(&message("r2", support::KEY_QUESTION)).await;
             if response.status() == 202 {
                 id = Some(
                     response.json::<serde_json::Value>().await.unwrap()["id"]
@@ -153,7 +153,7 @@ async fn accepted_work_is_finished_by_the_next_process() {
     let mut ids = Vec::new();
     for i in 0..20 {
         let text = if i % 2 == 0 {
-            "refund"
+            support::KEY_QUESTION
         } else {
             "my lawyer will call"
         };

@@ -56,7 +56,7 @@ async fn grpc_submit_reaches_a_terminal_outcome(adapters: Adapters) {
         .submit(h.authed(
             Role::Ingest,
             pb::SubmitRequest {
-                message: Some(submit_message("g1", "when do I get my refund")),
+                message: Some(submit_message("g1", support::KEY_QUESTION)),
             },
         ))
         .await
@@ -71,11 +71,11 @@ async fn grpc_submit_reaches_a_terminal_outcome(adapters: Adapters) {
 
 async fn duplicate_delivery_is_accepted_once(adapters: Adapters) {
     let h = Harness::start(adapters).await;
-    let first = h.post_message(&message("dup", "refund please")).await;
+    let first = h.post_message(&message("dup", support::KEY_QUESTION)).await;
     assert_eq!(first.status(), 202);
     let first: serde_json::Value = first.json().await.unwrap();
     h.terminal(first["id"].as_str().unwrap()).await;
-    let again = h.post_message(&message("dup", "refund please")).await;
+    let again = h.post_message(&message("dup", support::KEY_QUESTION)).await;
     assert_eq!(again.status(), 200);
     let again: serde_json::Value = again.json().await.unwrap();
     assert_eq!(again["duplicate"], true);
@@ -100,7 +100,7 @@ async fn submit_stream_acks_each_message_and_refuses_a_bad_one_alone(adapters: A
     let mut client = h.grpc_ingest().await;
     let requests: Vec<pb::SubmitStreamRequest> = (0..200u64)
         .map(|i| {
-            let mut m = submit_message(&format!("s{i}"), "refund?");
+            let mut m = submit_message(&format!("s{i}"), support::KEY_QUESTION);
             if i == 77 {
                 m.external_id.clear(); // invalid: must be refused alone
             }
@@ -144,7 +144,7 @@ async fn garbage_on_the_bus_is_dead_lettered_and_harms_nothing_else(adapters: Ad
         .await
         .unwrap();
     ack.await.unwrap();
-    let response = h.post_message(&message("after-garbage", "refund?")).await;
+    let response = h.post_message(&message("after-garbage", support::KEY_QUESTION)).await;
     let id = response.json::<serde_json::Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
@@ -232,7 +232,7 @@ async fn bad_input_gets_a_clear_error(adapters: Adapters) {
             .unwrap(),
         0
     );
-    let ok = h.post_message(&message("good", "refund")).await;
+    let ok = h.post_message(&message("good", support::KEY_QUESTION)).await;
     assert_eq!(ok.status(), 202);
     h.stop().await;
 }

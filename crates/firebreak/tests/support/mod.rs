@@ -185,3 +185,6 @@ pub fn submit_message(external_id: &str, text: &str) -> pb::SubmitMessage {
         ..Default::default()
     }
 }
+
+/// A message the default playbook answers automatically.
+pub const KEY_QUESTION: &str = "Where is my refund?";
