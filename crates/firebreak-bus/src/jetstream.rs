@@ -13,12 +13,15 @@ use tracing::{debug, info, warn};
 
 use crate::port::{
     AckFuture, Bus, BusError, Consumer, ConsumerOptions, Delivery, DeliveryAcker, Envelope, Kv,
-    KvEntry, PublishAck,
+    KvEntry, PublishAck, StoredMessage, StreamBounds,
 };
 use crate::topology::{self, StreamSpec};
 
 /// How long a publish may wait for the stream's ack before ingest gives up with 503.
 const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Direct reads of stored messages kept in flight at once by `read_stream`.
+const READ_CONCURRENCY: usize = 32;
 
 /// Values kept per key in the control bucket.
 const KV_HISTORY: i64 = 16;
@@ -235,6 +238,74 @@ impl Bus for JetStreamBus {
         let info = stream.info().await.map_err(unavailable)?;
         Ok(info.state.messages)
     }
+
+    async fn stream_bounds(&self, stream: &str) -> Result<StreamBounds, BusError> {
+        let mut stream = self.context.get_stream(stream).await.map_err(unavailable)?;
+        let info = stream.info().await.map_err(unavailable)?;
+        // A stream that never held a message reports first 0; report every empty
+        // stream the same way, as one past its last sequence.
+        let last = info.state.last_sequence;
+        let first = if info.state.messages == 0 {
+            last + 1
+        } else {
+            info.state.first_sequence
+        };
+        Ok(StreamBounds { first, last })
+    }
+
+    /// Reads message by message with the stream's get API: no consumer state to create
+    /// or clean up, and a page is a handful of requests kept in flight together.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredMessage>, BusError> {
+        let mut handle = self.context.get_stream(stream).await.map_err(unavailable)?;
+        let state = handle.info().await.map_err(unavailable)?.state.clone();
+        let start = from.max(state.first_sequence);
+        if max == 0 || start > state.last_sequence {
+            return Ok(Vec::new());
+        }
+        let mut messages = Vec::with_capacity(max);
+        let mut next = start;
+        // Sequences may have gaps (aged-out or deleted messages), so keep reading until
+        // the page is full or the stream ends.
+        while messages.len() < max && next <= state.last_sequence {
+            let wanted = (max - messages.len()) as u64;
+            let end = (next + wanted - 1).min(state.last_sequence);
+            let handle = &handle;
+            let page: Vec<_> = futures::stream::iter(next..=end)
+                .map(|sequence| async move { handle.get_raw_message(sequence).await })
+                .buffered(READ_CONCURRENCY)
+                .collect()
+                .await;
+            for result in page {
+                match result {
+                    Ok(message) => messages.push(StoredMessage {
+                        sequence: message.sequence,
+                        subject: message.subject.to_string(),
+                        payload: message.payload,
+                        headers: message
+                            .headers
+                            .iter()
+                            .flat_map(|(name, values)| {
+                                values
+                                    .iter()
+                                    .map(move |v| (name.to_string(), v.as_str().to_string()))
+                            })
+                            .collect(),
+                    }),
+                    Err(e)
+                        if e.kind()
+                            == async_nats::jetstream::stream::RawMessageErrorKind::NoMessageFound => {}
+                    Err(e) => return Err(unavailable(e)),
+                }
+            }
+            next = end + 1;
+        }
+        Ok(messages)
+    }
 }
 
 struct JetStreamConsumer {
@@ -380,6 +451,34 @@ impl Kv for JetStreamKv {
             .put(key, value)
             .await
             .map_err(unavailable)
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected: u64,
+    ) -> Result<Option<u64>, BusError> {
+        use async_nats::jetstream::kv::UpdateErrorKind;
+        match self.store().await?.update(key, value, expected).await {
+            Ok(revision) => Ok(Some(revision)),
+            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Ok(None),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, BusError> {
+        let mut all = self.store().await?.keys().await.map_err(unavailable)?;
+        let mut keys = Vec::new();
+        while let Some(key) = all.next().await {
+            let key = key.map_err(unavailable)?;
+            if key.starts_with(prefix) {
+                keys.push(key);
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        Ok(keys)
     }
 
     async fn watch(&self, key: &str) -> Result<BoxStream<'static, KvEntry>, BusError> {

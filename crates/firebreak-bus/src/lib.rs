@@ -9,5 +9,5 @@ pub mod topology;
 
 pub use port::{
     AckFuture, Bus, BusError, Consumer, ConsumerOptions, Delivery, DeliveryAcker, Envelope, Kv,
-    KvEntry, PublishAck,
+    KvEntry, PublishAck, StoredMessage, StreamBounds,
 };

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::port::{
     AckFuture, Bus, BusError, Consumer, ConsumerOptions, Delivery, DeliveryAcker, Envelope, Kv,
-    KvEntry, PublishAck,
+    KvEntry, PublishAck, StoredMessage, StreamBounds,
 };
 use crate::topology;
 
@@ -318,6 +318,46 @@ impl Bus for MemoryBus {
             .ok_or_else(|| BusError::Other(format!("no stream {stream}")))?;
         Ok(state.messages.len() as u64)
     }
+
+    async fn stream_bounds(&self, stream: &str) -> Result<StreamBounds, BusError> {
+        let streams = self.inner.streams.lock();
+        let state = streams
+            .get(stream)
+            .ok_or_else(|| BusError::Other(format!("no stream {stream}")))?;
+        let first = state
+            .messages
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(state.last_sequence + 1);
+        Ok(StreamBounds {
+            first,
+            last: state.last_sequence,
+        })
+    }
+
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredMessage>, BusError> {
+        let streams = self.inner.streams.lock();
+        let state = streams
+            .get(stream)
+            .ok_or_else(|| BusError::Other(format!("no stream {stream}")))?;
+        Ok(state
+            .messages
+            .range(from..)
+            .take(max)
+            .map(|(&sequence, stored)| StoredMessage {
+                sequence,
+                subject: stored.subject.clone(),
+                payload: stored.payload.clone(),
+                headers: stored.headers.clone(),
+            })
+            .collect())
+    }
 }
 
 struct MemoryConsumer {
@@ -424,6 +464,45 @@ impl Kv for MemoryKv {
         let revision = entry.revision;
         let _ = self.sender().send(entry);
         Ok(revision)
+    }
+
+    async fn put_if(
+        &self,
+        key: &str,
+        value: Bytes,
+        expected: u64,
+    ) -> Result<Option<u64>, BusError> {
+        let entry = {
+            let mut entries = self.entries.lock();
+            let current = entries.1.get(key).map_or(0, |e| e.revision);
+            if current != expected {
+                return Ok(None);
+            }
+            entries.0 += 1;
+            let entry = KvEntry {
+                key: key.to_string(),
+                value,
+                revision: entries.0,
+            };
+            entries.1.insert(key.to_string(), entry.clone());
+            entry
+        };
+        let revision = entry.revision;
+        let _ = self.sender().send(entry);
+        Ok(Some(revision))
+    }
+
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, BusError> {
+        let mut keys: Vec<String> = self
+            .entries
+            .lock()
+            .1
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        keys.sort();
+        Ok(keys)
     }
 
     async fn watch(&self, key: &str) -> Result<BoxStream<'static, KvEntry>, BusError> {

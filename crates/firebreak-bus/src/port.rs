@@ -104,6 +104,36 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Messages stored in a stream, for tests, metrics and operators.
     async fn stream_len(&self, stream: &str) -> Result<u64, BusError>;
+
+    /// The first and last sequence a stream holds, to page through it with
+    /// [`Bus::read_stream`].
+    async fn stream_bounds(&self, stream: &str) -> Result<StreamBounds, BusError>;
+
+    /// Up to `max` stored messages with sequence `from` or later, oldest first, read
+    /// without a consumer (nothing is acknowledged or moved). For streams that are read
+    /// back rather than worked off, such as the audit.
+    async fn read_stream(
+        &self,
+        stream: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<StoredMessage>, BusError>;
+}
+
+/// A stream's extent. An empty stream has `first == last + 1`, as in JetStream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamBounds {
+    pub first: u64,
+    pub last: u64,
+}
+
+/// A message as stored in a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    pub sequence: u64,
+    pub subject: String,
+    pub payload: Bytes,
+    pub headers: Vec<(String, String)>,
 }
 
 #[async_trait]
@@ -164,6 +194,13 @@ pub trait Kv: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<KvEntry>, BusError>;
     /// Writes and returns the new revision.
     async fn put(&self, key: &str, value: Bytes) -> Result<u64, BusError>;
+    /// Writes only if the key's latest revision is still `expected` (0: the key must not
+    /// exist yet). `Ok(None)` when someone else wrote first, so concurrent writers never
+    /// silently overwrite each other.
+    async fn put_if(&self, key: &str, value: Bytes, expected: u64)
+    -> Result<Option<u64>, BusError>;
+    /// Every key starting with `prefix`, sorted.
+    async fn keys(&self, prefix: &str) -> Result<Vec<String>, BusError>;
     /// The current value (if any) followed by every later change.
     async fn watch(&self, key: &str) -> Result<BoxStream<'static, KvEntry>, BusError>;
 }

@@ -134,7 +134,15 @@ impl NatsServer {
     }
 
     async fn spawn_and_wait(&mut self) -> Result<(), StartError> {
+        // JetStream refuses a stream whose byte limit does not fit the store's limit,
+        // which defaults to 75% of the free disk; the production topology reserves more
+        // than a shared CI disk has free. Test data is tiny, so lift the store's limit.
+        let config = self.dir.path().join("nats-server.conf");
+        std::fs::write(&config, "jetstream { max_file_store: 1TB }\n")
+            .map_err(|e| StartError::Failed(e.into()))?;
         let args: Vec<OsString> = vec![
+            "-c".into(),
+            config.into(),
             "-js".into(),
             "-a".into(),
             "127.0.0.1".into(),
