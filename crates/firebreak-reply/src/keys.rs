@@ -1,0 +1,60 @@
+//! Redis keys. Each operation touches keys of one hash tag only, so everything runs
+//! unchanged on Redis Cluster. Tags match the store's (`{m:ID}`, `{t:channel:thread}`).
+
+use firebreak_core::{Channel, Language, Message};
+
+/// The thread's tag body, shared with the case store's open-case key.
+pub fn thread(message: &Message) -> String {
+    format!("{}:{}", message.channel.as_str(), message.thread_id)
+}
+
+/// The queued budget of a channel.
+pub fn channel_budget(channel: Channel) -> String {
+    format!("channel:{}", channel.as_str())
+}
+
+pub const GLOBAL_BUDGET: &str = "global";
+
+/// The author's cooldown for one key question.
+pub fn author(message: &Message, key_question: &str) -> String {
+    format!(
+        "{}:{}:{key_question}",
+        message.channel.as_str(),
+        message.author.id
+    )
+}
+
+/// The ring of recent public variants of one key question on one channel.
+pub fn ring(channel: Channel, key_question: &str, language: Language) -> String {
+    format!("{}:{key_question}:{}", channel.as_str(), language.as_str())
+}
+
+/// The variant family inside a thread: variants of different questions or languages
+/// are different texts.
+pub fn group(key_question: &str, language: Language) -> String {
+    format!("{key_question}.{}", language.as_str())
+}
+
+pub(crate) mod redis {
+    pub fn budget_tat(key: &str) -> String {
+        format!("fb:{{budget:{key}}}:tat")
+    }
+    pub fn budget_queue(key: &str) -> String {
+        format!("fb:{{budget:{key}}}:queue")
+    }
+    pub fn budget_seen(key: &str) -> String {
+        format!("fb:{{budget:{key}}}:seen")
+    }
+    pub fn author(key: &str) -> String {
+        format!("fb:{{a:{key}}}:cooldown")
+    }
+    pub fn thread(key: &str) -> String {
+        format!("fb:{{t:{key}}}:reply")
+    }
+    pub fn claim(message: &str) -> String {
+        format!("fb:{{m:{message}}}:reply")
+    }
+    pub fn ring(key: &str) -> String {
+        format!("fb:{{ring:{key}}}")
+    }
+}

@@ -1,0 +1,499 @@
+//! The Redis adapter of [`Budget`] and [`Ledger`]. Every script touches the keys of a
+//! single hash tag, and budgets read the clock from Redis (`TIME`), so replicas with
+//! skewed clocks still share one schedule.
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::ConnectionManager;
+
+use crate::keys::redis as k;
+use crate::port::{Budget, Claim, ClaimState, Grant, Ledger, Rate, Recent, STATE_TTL, StateError, Ticket};
+
+/// A waiter not seen for this long left the line without saying so (crashed, or its
+/// message ended another way): it stops holding younger messages back.
+const STALE_WAITER: Duration = Duration::from_secs(90);
+
+#[derive(Clone)]
+pub struct RedisReplyState {
+    connection: ConnectionManager,
+}
+
+impl std::fmt::Debug for RedisReplyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisReplyState").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: redis::RedisError) -> StateError {
+    StateError::Unavailable(e.to_string())
+}
+
+/// GCRA over a line of waiters ordered by age: a request is served only when fewer than
+/// `ahead_limit` older messages wait, and only if the rate allows it now. Returns 0 when
+/// granted, else the microseconds to wait.
+static ACQUIRE_QUEUED: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[6]), 'LIMIT', 0, 100)
+        for _, m in ipairs(stale) do
+          redis.call('ZREM', KEYS[2], m)
+          redis.call('ZREM', KEYS[3], m)
+        end
+        local emission = tonumber(ARGV[3])
+        local ahead = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. ARGV[2])
+        local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if tat < now then tat = now end
+        local allow_at = tat - tonumber(ARGV[4])
+        if ahead < tonumber(ARGV[5]) and now >= allow_at then
+          local next = tat + emission
+          redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.floor((next - now) / 1000) + 1000)
+          redis.call('ZREM', KEYS[2], ARGV[1])
+          redis.call('ZREM', KEYS[3], ARGV[1])
+          return 0
+        end
+        redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+        redis.call('ZADD', KEYS[3], string.format('%d', now), ARGV[1])
+        redis.call('PEXPIRE', KEYS[2], ARGV[7])
+        redis.call('PEXPIRE', KEYS[3], ARGV[7])
+        local wait = allow_at - now
+        if ahead * emission > wait then wait = ahead * emission end
+        if wait < 1 then wait = 1 end
+        return wait",
+    )
+});
+
+/// Plain GCRA on one key. Returns 0 when granted, else the microseconds to wait.
+static ACQUIRE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if tat < now then tat = now end
+        local allow_at = tat - tonumber(ARGV[2])
+        if now < allow_at then return allow_at - now end
+        local next = tat + tonumber(ARGV[1])
+        redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.floor((next - now) / 1000) + 1000)
+        return 0",
+    )
+});
+
+static REFUND: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local tat = tonumber(redis.call('GET', KEYS[1]) or '0') - tonumber(ARGV[1])
+        if tat <= now then redis.call('DEL', KEYS[1]) return 0 end
+        redis.call('SET', KEYS[1], string.format('%d', tat), 'PX', math.floor((tat - now) / 1000) + 1000)
+        return 1",
+    )
+});
+
+static RESERVE_AUTHOR: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local holder = redis.call('GET', KEYS[1])
+        if holder == ARGV[1] then return 1 end
+        if holder then return 0 end
+        redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+        return 1",
+    )
+});
+
+static RELEASE_AUTHOR: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+        return 0",
+    )
+});
+
+/// A thread hash holds `n` (slots taken), `r:<message>` (who holds one) and
+/// `v:<group>:<variant>` (who sent that variant).
+static RESERVE_THREAD: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('HEXISTS', KEYS[1], 'r:' .. ARGV[1]) == 1 then return 1 end
+        local n = tonumber(redis.call('HGET', KEYS[1], 'n') or '0')
+        if n >= tonumber(ARGV[2]) then return 0 end
+        redis.call('HSET', KEYS[1], 'r:' .. ARGV[1], '1')
+        redis.call('HINCRBY', KEYS[1], 'n', 1)
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        return 1",
+    )
+});
+
+static RELEASE_THREAD: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('HDEL', KEYS[1], 'r:' .. ARGV[1]) == 1 then
+          redis.call('HINCRBY', KEYS[1], 'n', -1)
+          return 1
+        end
+        return 0",
+    )
+});
+
+static USE_THREAD_VARIANT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local holder = redis.call('HGET', KEYS[1], ARGV[1])
+        if holder == ARGV[2] then return 1 end
+        if holder then return 0 end
+        redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        return 1",
+    )
+});
+
+/// Claims a message's reply: `state` is set only if absent. Returns the fields of the
+/// claim that was there, or nothing when this call made it.
+static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('HSETNX', KEYS[1], 'state', ARGV[1]) == 0 then
+          return redis.call('HMGET', KEYS[1], 'state', 'variant', 'text', 'claimed_at', 'connector')
+        end
+        redis.call('HSET', KEYS[1], 'variant', ARGV[2], 'text', ARGV[3], 'claimed_at', ARGV[4], 'connector', ARGV[5])
+        redis.call('PEXPIRE', KEYS[1], ARGV[6])
+        return {}",
+    )
+});
+
+static SWAP_RECENT: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local v = redis.call('HGET', KEYS[1], 'v') or '0'
+        if v ~= ARGV[1] then return 0 end
+        redis.call('HSET', KEYS[1], 'ring', ARGV[2])
+        redis.call('HINCRBY', KEYS[1], 'v', 1)
+        redis.call('PEXPIRE', KEYS[1], ARGV[3])
+        return 1",
+    )
+});
+
+fn ttl_ms() -> u64 {
+    STATE_TTL.as_millis() as u64
+}
+
+fn grant(wait_us: u64) -> Grant {
+    if wait_us == 0 {
+        Grant::Granted
+    } else {
+        Grant::Wait(Duration::from_micros(wait_us))
+    }
+}
+
+fn state_name(state: &ClaimState) -> &'static str {
+    match state {
+        ClaimState::Sending => "sending",
+        ClaimState::Sent => "sent",
+    }
+}
+
+/// Builds a claim from `HMGET state variant text claimed_at connector`.
+fn claim_from(fields: Vec<Option<String>>) -> Result<Option<Claim>, StateError> {
+    let mut fields = fields.into_iter();
+    let mut next = || fields.next().flatten();
+    let state = match next().as_deref() {
+        None => return Ok(None),
+        Some("sending") => ClaimState::Sending,
+        Some("sent") => ClaimState::Sent,
+        Some(other) => return Err(StateError::Corrupt(format!("claim state {other:?}"))),
+    };
+    Ok(Some(Claim {
+        state,
+        variant: next().unwrap_or_default(),
+        text: next().unwrap_or_default(),
+        claimed_at_ms: next().and_then(|s| s.parse().ok()).unwrap_or(0),
+        connector: next().unwrap_or_default(),
+    }))
+}
+
+fn ring_text(variants: &[usize]) -> String {
+    variants
+        .iter()
+        .map(usize::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+impl RedisReplyState {
+    pub async fn connect(url: &str) -> Result<Self, StateError> {
+        let client = redis::Client::open(url).map_err(unavailable)?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2);
+        let connection = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(unavailable)?;
+        Ok(RedisReplyState { connection })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+}
+
+#[async_trait]
+impl Budget for RedisReplyState {
+    async fn acquire_queued(
+        &self,
+        key: &str,
+        rate: Rate,
+        ticket: &Ticket,
+        ahead_limit: u32,
+    ) -> Result<Grant, StateError> {
+        let wait: u64 = ACQUIRE_QUEUED
+            .key(k::budget_tat(key))
+            .key(k::budget_queue(key))
+            .key(k::budget_seen(key))
+            .arg(&ticket.member)
+            .arg(ticket.age_us)
+            .arg(rate.emission_us)
+            .arg(rate.tolerance_us)
+            .arg(ahead_limit)
+            .arg(STALE_WAITER.as_micros() as u64)
+            .arg(ttl_ms())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(grant(wait))
+    }
+
+    async fn acquire(&self, key: &str, rate: Rate) -> Result<Grant, StateError> {
+        let wait: u64 = ACQUIRE
+            .key(k::budget_tat(key))
+            .arg(rate.emission_us)
+            .arg(rate.tolerance_us)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(grant(wait))
+    }
+
+    async fn refund(&self, key: &str, rate: Rate) -> Result<(), StateError> {
+        let _: i64 = REFUND
+            .key(k::budget_tat(key))
+            .arg(rate.emission_us)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn leave_queue(&self, key: &str, ticket: &Ticket) -> Result<(), StateError> {
+        // Two keys of one tag in a pipeline: atomic enough, since a left-over entry is
+        // pruned as stale anyway.
+        let _: () = redis::pipe()
+            .zrem(k::budget_queue(key), &ticket.member)
+            .ignore()
+            .zrem(k::budget_seen(key), &ticket.member)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn reserve_author(
+        &self,
+        key: &str,
+        message: &str,
+        cooldown: Duration,
+    ) -> Result<bool, StateError> {
+        let held: i64 = RESERVE_AUTHOR
+            .key(k::author(key))
+            .arg(message)
+            .arg(cooldown.as_millis().max(1) as u64)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(held == 1)
+    }
+
+    async fn release_author(&self, key: &str, message: &str) -> Result<(), StateError> {
+        let _: i64 = RELEASE_AUTHOR
+            .key(k::author(key))
+            .arg(message)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn reserve_thread(
+        &self,
+        key: &str,
+        message: &str,
+        cap: u32,
+    ) -> Result<bool, StateError> {
+        let held: i64 = RESERVE_THREAD
+            .key(k::thread(key))
+            .arg(message)
+            .arg(cap)
+            .arg(ttl_ms())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(held == 1)
+    }
+
+    async fn release_thread(&self, key: &str, message: &str) -> Result<(), StateError> {
+        let _: i64 = RELEASE_THREAD
+            .key(k::thread(key))
+            .arg(message)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Ledger for RedisReplyState {
+    async fn claim(&self, message: &str, claim: &Claim) -> Result<Option<Claim>, StateError> {
+        let existing: Vec<Option<String>> = CLAIM
+            .key(k::claim(message))
+            .arg(state_name(&claim.state))
+            .arg(&claim.variant)
+            .arg(&claim.text)
+            .arg(claim.claimed_at_ms)
+            .arg(&claim.connector)
+            .arg(ttl_ms())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        claim_from(existing)
+    }
+
+    async fn get_claim(&self, message: &str) -> Result<Option<Claim>, StateError> {
+        let fields: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(k::claim(message))
+            .arg(&["state", "variant", "text", "claimed_at", "connector"])
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        claim_from(fields)
+    }
+
+    async fn mark_sent(&self, message: &str, connector: &str) -> Result<(), StateError> {
+        let _: () = redis::cmd("HSET")
+            .arg(k::claim(message))
+            .arg(&["state", "sent", "connector", connector])
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn drop_claim(&self, message: &str) -> Result<(), StateError> {
+        let _: () = redis::cmd("HDEL")
+            .arg(k::claim(message))
+            .arg(&["state", "variant", "text", "claimed_at", "connector"])
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn count_deferral(&self, message: &str) -> Result<u32, StateError> {
+        let (count,): (u32,) = redis::pipe()
+            .hincr(k::claim(message), "deferrals", 1)
+            .pexpire(k::claim(message), ttl_ms() as i64)
+            .ignore()
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(count)
+    }
+
+    async fn deferrals(&self, message: &str) -> Result<u32, StateError> {
+        let count: Option<u32> = redis::cmd("HGET")
+            .arg(k::claim(message))
+            .arg("deferrals")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(count.unwrap_or(0))
+    }
+
+    async fn thread_variants(
+        &self,
+        thread: &str,
+        group: &str,
+    ) -> Result<Vec<(usize, String)>, StateError> {
+        let fields: std::collections::HashMap<String, String> = redis::cmd("HGETALL")
+            .arg(k::thread(thread))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        let prefix = format!("v:{group}:");
+        Ok(fields
+            .into_iter()
+            .filter_map(|(field, holder)| {
+                let index = field.strip_prefix(&prefix)?.parse().ok()?;
+                Some((index, holder))
+            })
+            .collect())
+    }
+
+    async fn use_thread_variant(
+        &self,
+        thread: &str,
+        group: &str,
+        variant: usize,
+        message: &str,
+    ) -> Result<bool, StateError> {
+        let taken: i64 = USE_THREAD_VARIANT
+            .key(k::thread(thread))
+            .arg(format!("v:{group}:{variant}"))
+            .arg(message)
+            .arg(ttl_ms())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(taken == 1)
+    }
+
+    async fn recent(&self, ring: &str) -> Result<Recent, StateError> {
+        let (version, text): (Option<u64>, Option<String>) = redis::cmd("HMGET")
+            .arg(k::ring(ring))
+            .arg(&["v", "ring"])
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        let variants = text
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        Ok(Recent {
+            version: version.unwrap_or(0),
+            variants,
+        })
+    }
+
+    async fn swap_recent(
+        &self,
+        ring: &str,
+        expected: u64,
+        variants: &[usize],
+    ) -> Result<bool, StateError> {
+        let swapped: i64 = SWAP_RECENT
+            .key(k::ring(ring))
+            .arg(expected)
+            .arg(ring_text(variants))
+            .arg(ttl_ms())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(swapped == 1)
+    }
+}

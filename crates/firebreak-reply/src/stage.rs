@@ -1,0 +1,313 @@
+//! The reply stage: a pipeline [`Handler`] on `FB_REPLY`. It asks the
+//! [`ReplyEngine`] what to do, then claims the reply, sends it, and records the
+//! outcome, so that a redelivered message never produces a second reply.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use firebreak_bus::{Bus, Delivery, Envelope};
+use firebreak_connectors::{Connector, OutboundReply, send_with_retry};
+use firebreak_core::wire::{decode_classified, encode_classified};
+use firebreak_core::{
+    Classification, Flag, HistoryEntry, Message, Outcome, Priority, Route, Stage, subjects,
+};
+use firebreak_pipeline::MESSAGE_ID_HEADER;
+use firebreak_pipeline::worker::{HandleError, Handler};
+use firebreak_store::MessageLog;
+use firebreak_telemetry::Metrics;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+use crate::engine::{Decision, ReplyEngine};
+use crate::port::{Claim, ClaimState};
+
+pub struct ReplyStage {
+    pub engine: Arc<ReplyEngine>,
+    pub bus: Arc<dyn Bus>,
+    pub log: Arc<dyn MessageLog>,
+    pub connector: Arc<dyn Connector>,
+    pub metrics: Metrics,
+}
+
+fn now_ms() -> u64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64
+}
+
+/// The platform request for the automatic reply to `message`.
+pub fn outbound(message: &Message, text: &str) -> OutboundReply {
+    OutboundReply {
+        message_id: message.id.to_string(),
+        channel: message.channel,
+        thread_id: message.thread_id.clone(),
+        recipient_id: message.author.id.clone(),
+        in_reply_to_external_id: message.external_id.clone(),
+        visibility: message.visibility,
+        text: text.to_string(),
+        idempotency_key: OutboundReply::auto_reply_key(&message.id.to_string()),
+    }
+}
+
+fn retry(e: impl std::fmt::Display) -> HandleError {
+    HandleError::retry(e)
+}
+
+impl ReplyStage {
+    async fn record(&self, message: &Message, outcome: Outcome) -> Result<(), HandleError> {
+        let name = outcome.stage().as_str();
+        let first = self
+            .log
+            .record_outcome(message.id, &outcome, OffsetDateTime::now_utc())
+            .await
+            .map_err(retry)?;
+        if first {
+            self.metrics.outcome(name);
+        }
+        Ok(())
+    }
+
+    /// Hands the message to a human: published to the escalation stream, which
+    /// records the `escalated` outcome with the case id.
+    async fn escalate(
+        &self,
+        message: &Message,
+        mut classification: Classification,
+        why: &'static str,
+    ) -> Result<(), HandleError> {
+        classification.route = Route::Escalate;
+        classification.priority = classification.priority.min(Priority::P3);
+        classification
+            .flags
+            .push(Flag::new("no_automatic_reply", why, 1.0));
+        classification
+            .reasons
+            .push(format!("automatic reply not sent: {why}"));
+        let envelope = Envelope::new(
+            subjects::escalate(classification.priority),
+            encode_classified(message, &classification),
+        )
+        .with_msg_id(format!("{}:reply-escalated", message.id))
+        .with_header(MESSAGE_ID_HEADER, message.id.to_string());
+        let ack = self.bus.publish(envelope).await.map_err(retry)?;
+        ack.await.map_err(retry)?;
+        info!(message_id = %message.id, why, "reply escalated");
+        Ok(())
+    }
+
+    /// Puts the message back for later: a nak with a delay, counted apart from
+    /// failures, and a `deferred` waypoint in its history the first time.
+    async fn defer(
+        &self,
+        message: &Message,
+        delay: Duration,
+        reason: &'static str,
+    ) -> Result<(), HandleError> {
+        let count = self
+            .engine
+            .ledger
+            .count_deferral(&message.id.to_string())
+            .await
+            .map_err(retry)?;
+        if count == 1 {
+            let entry = HistoryEntry {
+                at: OffsetDateTime::now_utc(),
+                stage: Stage::Deferred,
+                detail: reason.to_string(),
+            };
+            self.log
+                .record_stage(message.id, &entry, None)
+                .await
+                .map_err(retry)?;
+            self.metrics.event("reply_deferred");
+        }
+        let delay = delay
+            .max(Duration::from_millis(5))
+            .min(self.engine.config.max_defer);
+        Err(HandleError::Retry {
+            reason: reason.to_string(),
+            delay: Some(delay),
+        })
+    }
+
+    /// A message that already holds a claim: the reply was sent, is being sent, or its
+    /// sender died between the claim and the platform's answer.
+    async fn reconcile(
+        &self,
+        message: &Message,
+        classification: Classification,
+        claim: Claim,
+    ) -> Result<(), HandleError> {
+        let outcome = |connector: String| Outcome::Replied {
+            variant: claim.variant.clone(),
+            text: claim.text.clone(),
+            connector,
+        };
+        if claim.state == ClaimState::Sent {
+            return self.record(message, outcome(claim.connector.clone())).await;
+        }
+        let age = Duration::from_millis(now_ms().saturating_sub(claim.claimed_at_ms));
+        let lease = self.engine.config.claim_lease;
+        if age < lease {
+            // Another worker may still be sending it: wait for it to finish.
+            let wait = lease - age + Duration::from_millis(200);
+            return self.defer(message, wait, "reply in flight elsewhere").await;
+        }
+        let reply = outbound(message, &claim.text);
+        if !self.connector.deduplicates_by_idempotency_key(&reply) {
+            // At most once: the platform cannot drop a repeat, and a duplicate reply is
+            // worse than a human checking one thread.
+            warn!(message_id = %message.id, "reply outcome unknown after a crash, escalating");
+            return self
+                .escalate(message, classification, "reply outcome unknown after a crash")
+                .await;
+        }
+        // The receiver drops a repeat by idempotency key: sending again is safe.
+        self.deliver(message, classification, &claim.variant, &claim.text)
+            .await
+    }
+
+    /// Sends a claimed reply and records the result.
+    async fn deliver(
+        &self,
+        message: &Message,
+        classification: Classification,
+        variant: &str,
+        text: &str,
+    ) -> Result<(), HandleError> {
+        let id = message.id.to_string();
+        let reply = outbound(message, text);
+        match send_with_retry(self.connector.as_ref(), &reply, &self.engine.config.retry, None)
+            .await
+        {
+            Ok(delivered) => {
+                let connector = delivered.receipt.connector;
+                self.engine
+                    .ledger
+                    .mark_sent(&id, &connector)
+                    .await
+                    .map_err(retry)?;
+                let outcome = Outcome::Replied {
+                    variant: variant.to_string(),
+                    text: text.to_string(),
+                    connector,
+                };
+                self.record(message, outcome).await?;
+                if let Err(e) = self.engine.release_line(message).await {
+                    warn!(message_id = %message.id, error = %e, "could not leave the budget line");
+                }
+                Ok(())
+            }
+            Err(failure) if failure.error.possibly_delivered() => {
+                // Unknown: the claim stays "sending" and a human checks.
+                warn!(message_id = %message.id, kind = failure.error.kind(), "reply may have been delivered, escalating");
+                self.escalate(message, classification, "reply delivery unknown")
+                    .await
+            }
+            Err(failure) => {
+                // Certainly not delivered: the claim goes, so a later attempt may send.
+                self.engine.ledger.drop_claim(&id).await.map_err(retry)?;
+                if let Some(wait) = failure.retry_after() {
+                    return self.defer(message, wait, "platform rate limit").await;
+                }
+                warn!(message_id = %message.id, kind = failure.error.kind(), attempts = failure.attempts, "reply failed, escalating");
+                self.engine
+                    .release(message, &classification, false)
+                    .await
+                    .map_err(retry)?;
+                self.escalate(message, classification, "delivery failed")
+                    .await
+            }
+        }
+    }
+
+    async fn handle_message(
+        &self,
+        message: &Message,
+        classification: Classification,
+    ) -> Result<(), HandleError> {
+        let record = self.log.get(message.id).await.map_err(retry)?;
+        if record.is_some_and(|r| r.outcome.is_some()) {
+            return Ok(());
+        }
+        let id = message.id.to_string();
+        if let Some(claim) = self.engine.ledger.get_claim(&id).await.map_err(retry)? {
+            return self.reconcile(message, classification, claim).await;
+        }
+        let decision = self
+            .engine
+            .decide(message, &classification, OffsetDateTime::now_utc())
+            .await
+            .map_err(retry)?;
+        match decision {
+            Decision::Send { variant, text } => {
+                let claim = Claim {
+                    state: ClaimState::Sending,
+                    variant: variant.clone(),
+                    text: text.clone(),
+                    claimed_at_ms: now_ms(),
+                    connector: String::new(),
+                };
+                // Recorded before sending: whoever claims first sends, once.
+                if let Some(existing) = self.engine.ledger.claim(&id, &claim).await.map_err(retry)? {
+                    return self.reconcile(message, classification, existing).await;
+                }
+                self.deliver(message, classification, &variant, &text).await
+            }
+            Decision::Defer { delay, reason } => self.defer(message, delay, reason).await,
+            Decision::Ignore(why) => {
+                self.engine
+                    .release(message, &classification, true)
+                    .await
+                    .map_err(retry)?;
+                self.record(
+                    message,
+                    Outcome::Ignored {
+                        reason: why.to_string(),
+                    },
+                )
+                .await
+            }
+            Decision::Escalate(why) => {
+                self.engine
+                    .release(message, &classification, false)
+                    .await
+                    .map_err(retry)?;
+                self.escalate(message, classification, why).await
+            }
+        }
+    }
+
+    /// Real failures so far: deliveries that were not deferrals. Past the limit the
+    /// message is dead-lettered, since the consumer's own limit is set for deferrals.
+    async fn give_up(&self, message: &Message, delivered: u64) -> bool {
+        match self.engine.ledger.deferrals(&message.id.to_string()).await {
+            Ok(deferrals) => {
+                delivered.saturating_sub(u64::from(deferrals))
+                    >= u64::from(self.engine.config.max_failures)
+            }
+            // Cannot count: keep trying; nothing progresses while the store is down.
+            Err(_) => false,
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for ReplyStage {
+    fn stage(&self) -> &'static str {
+        "reply"
+    }
+
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandleError> {
+        let (message, classification) =
+            decode_classified(&delivery.payload).map_err(HandleError::permanent)?;
+        match self.handle_message(&message, classification).await {
+            Err(HandleError::Retry {
+                reason,
+                delay: None,
+            }) if self.give_up(&message, delivery.delivered).await => {
+                Err(HandleError::Permanent { reason })
+            }
+            other => other,
+        }
+    }
+}
