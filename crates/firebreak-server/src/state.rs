@@ -21,6 +21,10 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     pub metrics: Metrics,
     pub readiness: Readiness,
+    /// Platform webhook secrets; a platform without one answers 404.
+    pub webhooks: Arc<crate::http::webhooks::WebhookSecrets>,
+    /// The per-source request limit on the ingest routes.
+    pub ingest_limit: crate::ratelimit::IngestLimiter,
 }
 
 impl std::fmt::Debug for AppState {

@@ -184,6 +184,10 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     let crisis_active = Arc::new(AtomicBool::new(false));
     let (connector, dry_run) = connectors(&config)?;
     let readiness = Readiness::default();
+    let webhooks = config.ingest.webhook_secrets()?;
+    info!(platforms = ?webhooks.configured(), "webhooks configured");
+    let ingest_limit = config.ingest.limiter();
+    ingest_limit.spawn_eviction(shutdown.clone());
 
     let state = AppState {
         ingestor: Ingestor::new(bus.clone(), stores.log.clone(), metrics.clone()),
@@ -194,6 +198,8 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         tokens: Arc::new(tokens),
         metrics: metrics.clone(),
         readiness: readiness.clone(),
+        webhooks: Arc::new(webhooks),
+        ingest_limit,
     };
 
     let mut tasks = JoinSet::new();
@@ -257,6 +263,8 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     let router = firebreak_server::http::router(state.clone());
     let http_shutdown = shutdown.clone();
     tasks.spawn(async move {
+        // The peer address keys the per-source request limit.
+        let router = router.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(http_listener, router)
             .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
             .await;

@@ -81,6 +81,9 @@ pub struct RunConfig {
     /// JetStream stream replicas (3 on a production cluster).
     #[arg(long, env = "FIREBREAK_NATS_REPLICAS", default_value_t = 1)]
     pub nats_replicas: usize,
+
+    #[command(flatten)]
+    pub ingest: crate::ingest_args::IngestArgs,
 }
 
 impl RunConfig {
@@ -120,6 +123,7 @@ impl RunConfig {
         if !(1..=5).contains(&self.nats_replicas) {
             return Err("--nats-replicas must be between 1 and 5".into());
         }
+        self.ingest.webhook_secrets().map_err(|e| e.to_string())?;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 mod body;
 mod health;
 mod messages;
+pub mod webhooks;
 
 pub use body::{MAX_BODY_BYTES, parse_json, read_body};
 pub use messages::{accepted_response, decision_json, dry_run};
@@ -25,6 +26,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/messages", post(messages::submit).get(messages::find))
         .route("/v1/messages/{id}", get(messages::get_by_id))
         .route("/v1/classify", post(messages::classify))
+        .merge(webhooks::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::ratelimit::limit,
+        ))
         .with_state(state)
 }
 
