@@ -138,3 +138,48 @@ impl LiveSettings {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live() -> LiveSettings {
+        LiveSettings::new(TriageEngine::new(Playbook::builtin()))
+    }
+
+    #[test]
+    fn an_invalid_playbook_entry_is_refused_and_the_running_one_stays() {
+        let settings = live();
+        let before = settings.current().playbook().version().to_string();
+        let broken = Bytes::from_static(b"name: broken\nkey_questions: [{id: x, patterns: {en: ['(unclosed']}}]\n");
+        let refused = settings.apply_entry(KV_PLAYBOOK_KEY, &broken, 7);
+        assert!(refused.is_err());
+        assert_eq!(settings.current().playbook().version(), before);
+    }
+
+    #[test]
+    fn crisis_entries_apply_in_revision_order() {
+        let settings = live();
+        let on = CrisisMode {
+            active: true,
+            reason: "recall".into(),
+            ..CrisisMode::off()
+        };
+        let json = Bytes::from(serde_json::to_vec(&on).unwrap());
+        settings.apply_entry(KV_CRISIS_KEY, &json, 5).unwrap();
+        assert!(settings.current().crisis_active());
+        // A stale revision delivered late must not switch crisis mode back off.
+        let off = Bytes::from(serde_json::to_vec(&CrisisMode::off()).unwrap());
+        settings.apply_entry(KV_CRISIS_KEY, &off, 3).unwrap();
+        assert!(settings.current().crisis_active());
+        settings.apply_entry(KV_CRISIS_KEY, &off, 6).unwrap();
+        assert!(!settings.current().crisis_active());
+    }
+
+    #[test]
+    fn garbage_crisis_entry_is_refused() {
+        let settings = live();
+        assert!(settings.apply_entry(KV_CRISIS_KEY, &Bytes::from_static(b"{nope"), 1).is_err());
+        assert!(!settings.current().crisis_active());
+    }
+}

@@ -8,23 +8,21 @@ use firebreak_core::{
 };
 use parking_lot::Mutex;
 
-use crate::port::{CaseStore, CaseSummary, MessageLog, StoreError, thread_key};
+use crate::port::{MessageLog, StoreError};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     messages: Mutex<HashMap<MessageId, MessageRecord>>,
-    cases: Mutex<Cases>,
-}
-
-#[derive(Debug, Default)]
-struct Cases {
-    open_by_thread: HashMap<String, String>,
-    by_id: HashMap<String, CaseSummary>,
+    conversations: crate::conversation::MemoryConversations,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub(crate) fn conversations(&self) -> &crate::conversation::MemoryConversations {
+        &self.conversations
     }
 }
 
@@ -104,46 +102,5 @@ impl MessageLog for MemoryStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         Ok(())
-    }
-}
-
-#[async_trait]
-impl CaseStore for MemoryStore {
-    async fn escalate(
-        &self,
-        message: &Message,
-        classification: &Classification,
-    ) -> Result<String, StoreError> {
-        let key = thread_key(message);
-        let mut cases = self.cases.lock();
-        let id = cases
-            .open_by_thread
-            .entry(key.clone())
-            .or_insert_with(|| uuid::Uuid::now_v7().to_string())
-            .clone();
-        let case = cases
-            .by_id
-            .entry(id.clone())
-            .or_insert_with(|| CaseSummary {
-                id: id.clone(),
-                thread_key: key,
-                priority: classification.priority,
-                message_ids: Vec::new(),
-                reasons: Vec::new(),
-            });
-        if !case.message_ids.contains(&message.id) {
-            case.message_ids.push(message.id);
-            case.priority = case.priority.min(classification.priority);
-            for reason in &classification.reasons {
-                if !case.reasons.contains(reason) {
-                    case.reasons.push(reason.clone());
-                }
-            }
-        }
-        Ok(id)
-    }
-
-    async fn case(&self, id: &str) -> Result<Option<CaseSummary>, StoreError> {
-        Ok(self.cases.lock().by_id.get(id).cloned())
     }
 }

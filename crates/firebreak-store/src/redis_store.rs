@@ -11,7 +11,7 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
 use crate::MESSAGE_RETENTION;
-use crate::port::{CaseStore, CaseSummary, MessageLog, StoreError, thread_key};
+use crate::port::{MessageLog, StoreError};
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -38,14 +38,6 @@ fn message_key(id: MessageId) -> String {
 
 fn history_key(id: MessageId) -> String {
     format!("fb:{{m:{id}}}:h")
-}
-
-fn case_key(id: &str) -> String {
-    format!("fb:{{case:{id}}}")
-}
-
-fn open_case_key(thread: &str) -> String {
-    format!("fb:{{t:{thread}}}:open")
 }
 
 /// Short, text-free detail for the history line of an outcome.
@@ -101,21 +93,6 @@ static RECORD_OUTCOME: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-/// Adds a message to a case once, keeping the highest priority and the union of reasons.
-/// Adding a message again changes nothing, whatever its classification says this time.
-static ADD_TO_CASE: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
-        if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
-        redis.call('HSETNX', KEYS[1], 'thread_key', ARGV[2])
-        local current = redis.call('HGET', KEYS[1], 'priority')
-        if (not current) or ARGV[3] < current then redis.call('HSET', KEYS[1], 'priority', ARGV[3]) end
-        redis.call('RPUSH', KEYS[3], ARGV[1])
-        for i = 4, #ARGV do redis.call('SADD', KEYS[4], ARGV[i]) end
-        return 1",
-    )
-});
-
 impl RedisStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
@@ -129,7 +106,7 @@ impl RedisStore {
         Ok(RedisStore { connection })
     }
 
-    fn conn(&self) -> ConnectionManager {
+    pub(crate) fn conn(&self) -> ConnectionManager {
         self.connection.clone()
     }
 }
@@ -263,77 +240,5 @@ impl MessageLog for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(())
-    }
-}
-
-#[async_trait]
-impl CaseStore for RedisStore {
-    async fn escalate(
-        &self,
-        message: &Message,
-        classification: &Classification,
-    ) -> Result<String, StoreError> {
-        let thread = thread_key(message);
-        let pointer = open_case_key(&thread);
-        let fresh = uuid::Uuid::now_v7().to_string();
-        // Two messages of one thread racing: SET NX lets exactly one id win.
-        let set: Option<String> = redis::cmd("SET")
-            .arg(&pointer)
-            .arg(&fresh)
-            .arg("NX")
-            .arg("GET")
-            .query_async(&mut self.conn())
-            .await
-            .map_err(unavailable)?;
-        let id = set.unwrap_or(fresh);
-        let key = case_key(&id);
-        let mut script = ADD_TO_CASE.prepare_invoke();
-        script
-            .key(&key)
-            .key(format!("{key}:mset"))
-            .key(format!("{key}:m"))
-            .key(format!("{key}:r"))
-            .arg(message.id.to_string())
-            .arg(&thread)
-            .arg(classification.priority.as_str());
-        for reason in &classification.reasons {
-            script.arg(reason);
-        }
-        let _: i64 = script
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(id)
-    }
-
-    async fn case(&self, id: &str) -> Result<Option<CaseSummary>, StoreError> {
-        let key = case_key(id);
-        let (fields, messages, reasons): (
-            std::collections::HashMap<String, String>,
-            Vec<String>,
-            Vec<String>,
-        ) = redis::pipe()
-            .hgetall(&key)
-            .lrange(format!("{key}:m"), 0, -1)
-            .smembers(format!("{key}:r"))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(unavailable)?;
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(CaseSummary {
-            id: id.to_string(),
-            thread_key: fields.get("thread_key").cloned().unwrap_or_default(),
-            priority: fields
-                .get("priority")
-                .and_then(|p| firebreak_core::Priority::parse(p))
-                .ok_or_else(|| corrupt("priority"))?,
-            message_ids: messages
-                .iter()
-                .filter_map(|m| MessageId::parse(m))
-                .collect(),
-            reasons,
-        }))
     }
 }

@@ -2,28 +2,27 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use firebreak_bus::Bus;
 use firebreak_bus::jetstream::{JetStreamBus, JetStreamOptions};
 use firebreak_bus::memory::MemoryBus;
-use firebreak_connectors::{
-    Connector, ConnectorsConfig, DryRunConnector, RetryPolicy, Router, WebhookConfig,
-};
-use firebreak_core::rules::{KeywordRules, Triage};
+use firebreak_connectors::{Connector, DryRunConnector, Router};
 use firebreak_core::subjects;
 use firebreak_pipeline::classify::ClassifyStage;
-use firebreak_pipeline::escalate::EscalateStage;
 use firebreak_pipeline::ingest::Ingestor;
-use firebreak_pipeline::reply::{FixedReplies, ReplyStage};
+use firebreak_reply::ManualReplies;
+use firebreak_pipeline::rates::RateRecorder;
+use firebreak_pipeline::settings::LiveSettings;
+use firebreak_triage::{Playbook, TriageEngine};
 use firebreak_pipeline::worker::{Handler, Worker, WorkerConfig};
 use firebreak_server::auth::{Role, Tokens};
 use firebreak_server::{AppState, Readiness};
+use firebreak_store::conversation::ConversationMemory;
 use firebreak_store::memory::MemoryStore;
 use firebreak_store::redis_store::RedisStore;
-use firebreak_store::{CaseStore, MessageLog};
+use firebreak_store::MessageLog;
 use firebreak_telemetry::Metrics;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -39,8 +38,12 @@ pub struct RunningApp {
     pub generated_tokens: Vec<(Role, String)>,
     pub dry_run: Option<Arc<DryRunConnector>>,
     pub metrics: Metrics,
+    pub settings: LiveSettings,
     pub bus: Arc<dyn Bus>,
     pub log: Arc<dyn MessageLog>,
+    /// Moderators' replies, through the same connectors and budgets as automatic ones.
+    pub manual_replies: Arc<dyn ManualReplies>,
+    pub cases: Arc<firebreak_escalation::Cases>,
     tasks: JoinSet<()>,
     shutdown: CancellationToken,
     grace: Duration,
@@ -116,7 +119,7 @@ async fn connect_bus(
 
 struct Stores {
     log: Arc<dyn MessageLog>,
-    cases: Arc<dyn CaseStore>,
+    memory: Arc<dyn ConversationMemory>,
 }
 
 async fn connect_store(config: &RunConfig) -> anyhow::Result<Stores> {
@@ -130,7 +133,7 @@ async fn connect_store(config: &RunConfig) -> anyhow::Result<Stores> {
             info!("connected to redis");
             Ok(Stores {
                 log: store.clone(),
-                cases: store,
+                memory: store,
             })
         }
         None => {
@@ -138,7 +141,7 @@ async fn connect_store(config: &RunConfig) -> anyhow::Result<Stores> {
             let store = Arc::new(MemoryStore::new());
             Ok(Stores {
                 log: store.clone(),
-                cases: store,
+                memory: store,
             })
         }
     }
@@ -155,20 +158,35 @@ fn load_tokens(config: &RunConfig) -> anyhow::Result<(Tokens, Vec<(Role, String)
     }
 }
 
+/// The playbook given with `--playbook`, or the built-in one. An invalid file stops
+/// start-up with the field and line at fault.
+fn load_playbook(config: &RunConfig) -> anyhow::Result<Playbook> {
+    match &config.playbook {
+        Some(path) => {
+            let source = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Playbook::load(&source).with_context(|| format!("playbook {}", path.display()))
+        }
+        None => Ok(Playbook::builtin()),
+    }
+}
+
+/// Every role follows crisis mode and the active playbook from the control bucket.
+fn tasks_follow_settings(settings: &LiveSettings, bus: &Arc<dyn Bus>, shutdown: &CancellationToken) {
+    let follower = settings.clone();
+    let kv = bus.kv();
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move { follower.follow(kv, shutdown).await });
+}
+
 /// The connector replies go through, and the dry-run recorder when that is the default.
 type Outbound = (Arc<dyn Connector>, Option<Arc<DryRunConnector>>);
 
 fn connectors(config: &RunConfig) -> anyhow::Result<Outbound> {
-    let connectors = ConnectorsConfig {
-        outbound_webhook: config
-            .outbound_webhook_url
-            .as_ref()
-            .map(|url| WebhookConfig {
-                url: url.clone(),
-                bearer_token: None,
-            }),
-        ..ConnectorsConfig::default()
-    };
+    let connectors = config
+        .reply
+        .connectors(config.outbound_webhook_url.as_deref())
+        .map_err(anyhow::Error::msg)?;
     let router = Router::from_config(&connectors)?;
     let dry_run = router.dry_run().cloned();
     Ok((Arc::new(router), dry_run))
@@ -180,9 +198,26 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     let bus = connect_bus(&config, &shutdown).await?;
     let stores = connect_store(&config).await?;
     let (tokens, generated_tokens) = load_tokens(&config)?;
-    let triage: Arc<dyn Triage> = Arc::new(KeywordRules);
-    let crisis_active = Arc::new(AtomicBool::new(false));
+    let playbook = load_playbook(&config)?;
+    let settings = LiveSettings::new(TriageEngine::new(playbook.clone()));
+    let control = crate::control::control(&bus, playbook);
+    tasks_follow_settings(&settings, &bus, &shutdown);
     let (connector, dry_run) = connectors(&config)?;
+    let reply = crate::reply_role::build(&config, &settings, connector, &shutdown).await?;
+    let cases = crate::escalation::cases(
+        crate::escalation::CaseDeps {
+            redis_url: config.redis_url.clone(),
+            log: stores.log.clone(),
+            settings: settings.clone(),
+            audit: Arc::new(firebreak_escalation::ControlAudit(Arc::new(
+                firebreak_control::BusAudit::new(bus.clone()),
+            ))),
+            manual_replies: reply.manual.clone(),
+            metrics: metrics.clone(),
+        },
+        &shutdown,
+    )
+    .await?;
     let readiness = Readiness::default();
     let webhooks = config.ingest.webhook_secrets()?;
     info!(platforms = ?webhooks.configured(), "webhooks configured");
@@ -193,13 +228,14 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         ingestor: Ingestor::new(bus.clone(), stores.log.clone(), metrics.clone()),
         log: stores.log.clone(),
         bus: bus.clone(),
-        triage: triage.clone(),
-        crisis_active: crisis_active.clone(),
+        settings: settings.clone(),
         tokens: Arc::new(tokens),
         metrics: metrics.clone(),
         readiness: readiness.clone(),
         webhooks: Arc::new(webhooks),
         ingest_limit,
+        control: control.clone(),
+        cases: cases.clone(),
     };
 
     let mut tasks = JoinSet::new();
@@ -209,6 +245,13 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         metrics: metrics.clone(),
         config: WorkerConfig::new(stream, durable),
     };
+    let rates = RateRecorder::new();
+    if config.runs(RoleName::Classify) {
+        crate::control::spawn_rates(&mut tasks, &rates, &bus, &shutdown);
+    }
+    if config.runs(RoleName::Control) {
+        crate::control::spawn_control_role(&mut tasks, &control, &bus, &config, &shutdown)?;
+    }
     let mut spawn_worker = |worker: Worker, handler: Arc<dyn Handler>| {
         tasks.spawn(worker.run(handler, shutdown.clone()));
     };
@@ -216,9 +259,11 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         let stage = ClassifyStage {
             bus: bus.clone(),
             log: stores.log.clone(),
-            triage: triage.clone(),
-            crisis_active: crisis_active.clone(),
+            settings: settings.clone(),
+            memory: stores.memory.clone(),
+            open_cases: cases.clone(),
             metrics: metrics.clone(),
+            rates: rates.clone(),
         };
         spawn_worker(
             worker(subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY),
@@ -226,29 +271,24 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         );
     }
     if config.runs(RoleName::Reply) {
-        let stage = ReplyStage {
-            bus: bus.clone(),
-            log: stores.log.clone(),
-            connector,
-            renderer: Arc::new(FixedReplies),
-            retry: RetryPolicy::default(),
-            metrics: metrics.clone(),
-        };
+        let (consumer, stage) =
+            crate::reply_role::stage(&reply, bus.clone(), stores.log.clone(), metrics.clone());
         spawn_worker(
-            worker(subjects::STREAM_REPLY, subjects::CONSUMER_REPLY),
-            Arc::new(stage),
+            Worker {
+                config: consumer,
+                ..worker(subjects::STREAM_REPLY, subjects::CONSUMER_REPLY)
+            },
+            stage,
         );
     }
     if config.runs(RoleName::Escalation) {
-        let stage = EscalateStage {
-            log: stores.log.clone(),
-            cases: stores.cases.clone(),
-            metrics: metrics.clone(),
-        };
+        let stage = crate::escalation::stage(&cases, &stores.log, &metrics);
         spawn_worker(
             worker(subjects::STREAM_ESCALATE, subjects::CONSUMER_ESCALATION),
             Arc::new(stage),
         );
+        let notifier = crate::escalation::notifier(config.notify_webhook_url.as_deref())?;
+        tasks.spawn(crate::escalation::sla_timer(&cases, notifier).run(shutdown.clone()));
     }
 
     let http_listener = tokio::net::TcpListener::bind(config.http_addr)
@@ -292,8 +332,11 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         generated_tokens,
         dry_run,
         metrics,
+        settings,
         bus,
         log: stores.log,
+        manual_replies: reply.manual,
+        cases,
         tasks,
         shutdown,
         grace: config.shutdown_grace(),

@@ -1,10 +1,14 @@
 //! The gRPC services, plus standard health and reflection so any client works unaided.
 
 mod classifier;
+mod crisis;
 mod ingest;
+mod moderation;
 
 pub use classifier::ClassifierService;
+pub use crisis::{CrisisControlService, mode_proto};
 pub use ingest::IngestService;
+pub use moderation::ModerationService;
 
 use firebreak_core::FirebreakError;
 
@@ -25,18 +29,35 @@ pub fn require(
         .map_err(to_status)
 }
 
-/// The reflection service for every firebreak.v1 service, plus gRPC health.
+fn reflection_builder() -> tonic_reflection::server::Builder<'static> {
+    tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(firebreak_proto::v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+}
+
+fn reflection_error(e: tonic_reflection::server::Error) -> FirebreakError {
+    FirebreakError::new(firebreak_core::ErrorCode::Internal, e.to_string())
+}
+
+/// The reflection service (v1) for every firebreak.v1 service, plus gRPC health.
 pub fn reflection() -> Result<
     tonic_reflection::server::v1::ServerReflectionServer<
         impl tonic_reflection::server::v1::ServerReflection,
     >,
     FirebreakError,
 > {
-    tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(firebreak_proto::v1::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| FirebreakError::new(firebreak_core::ErrorCode::Internal, e.to_string()))
+    reflection_builder().build_v1().map_err(reflection_error)
+}
+
+/// The same under the older `v1alpha` name, which many clients (grpcurl before 1.9,
+/// Python's grpcio-reflection) still ask for.
+pub fn reflection_v1alpha() -> Result<
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+    FirebreakError,
+> {
+    reflection_builder().build_v1alpha().map_err(reflection_error)
 }
 
 /// Serves every gRPC service on `listener` until `shutdown`; health turns NOT_SERVING
@@ -47,7 +68,12 @@ pub async fn serve(
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    let services = ["firebreak.v1.Ingest", "firebreak.v1.Classifier"];
+    let services = [
+        "firebreak.v1.Ingest",
+        "firebreak.v1.Classifier",
+        "firebreak.v1.CrisisControl",
+        "firebreak.v1.Moderation",
+    ];
     for service in services {
         health_reporter
             .set_service_status(service, tonic_health::ServingStatus::Serving)
@@ -56,7 +82,7 @@ pub async fn serve(
     health_reporter
         .set_service_status("", tonic_health::ServingStatus::Serving)
         .await;
-    let reflection = match reflection() {
+    let reflection = match reflection().and_then(|v1| Ok((v1, reflection_v1alpha()?))) {
         Ok(reflection) => reflection,
         Err(e) => {
             tracing::error!(error = %e, "cannot build grpc reflection");
@@ -75,8 +101,11 @@ pub async fn serve(
     });
     let served = tonic::transport::Server::builder()
         .add_service(health_service)
-        .add_service(reflection)
+        .add_service(reflection.0)
+        .add_service(reflection.1)
         .add_service(IngestService::new(state.clone()).into_server())
+        .add_service(CrisisControlService::new(state.clone()).into_server())
+        .add_service(ModerationService::new(state.clone()).into_server())
         .add_service(ClassifierService::new(state).into_server())
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),

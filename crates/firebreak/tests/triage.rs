@@ -1,0 +1,119 @@
+//! Classification end to end: the playbook-driven engine with thread and author memory,
+//! against the embedded adapters and against real NATS and Redis.
+
+mod support;
+
+use serde_json::json;
+use support::{Adapters, Harness};
+
+fn from_author(external_id: &str, channel: &str, thread: &str, visibility: &str, text: &str) -> serde_json::Value {
+    json!({
+        "channel": channel,
+        "external_id": external_id,
+        "thread_id": thread,
+        "author": {"id": "author-spill", "handle": "maya", "followers": 40},
+        "visibility": visibility,
+        "text": text,
+    })
+}
+
+async fn post_and_finish(h: &Harness, body: serde_json::Value) -> serde_json::Value {
+    let response = h.post_message(&body).await;
+    assert_eq!(response.status(), 202);
+    let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    h.terminal(&id).await
+}
+
+/// The product's core risk: an unresolved private case that the same person now takes
+/// public. The public message must become a P1 case linked to the private one.
+async fn a_private_case_spilling_into_public_is_p1_and_linked(adapters: Adapters) {
+    let h = Harness::start(adapters).await;
+    let private = post_and_finish(
+        &h,
+        from_author("dm-1", "messenger", "psid-maya", "private", "I am going to file a complaint with my lawyer, this is unacceptable"),
+    )
+    .await;
+    assert_eq!(private["status"], "escalated", "{private}");
+    let private_case = private["outcome"]["case_id"].as_str().unwrap().to_string();
+
+    let public = post_and_finish(
+        &h,
+        from_author("comment-1", "facebook", "post-123", "public", "Still no answer from you about my order, everyone should know"),
+    )
+    .await;
+    assert_eq!(public["status"], "escalated", "{public}");
+    let classification = &public["classification"];
+    assert_eq!(classification["priority"], "P1", "{classification}");
+    assert_eq!(classification["linked_case_id"], private_case.as_str());
+    assert!(
+        classification["flags"].as_array().unwrap().iter().any(|f| f["kind"] == "spill_over"),
+        "{classification}"
+    );
+    assert_ne!(public["outcome"]["case_id"], private["outcome"]["case_id"], "a new public case");
+    h.stop().await;
+}
+
+/// Without an open private case, the same public message is not spill-over.
+async fn a_public_message_without_a_private_case_is_not_spill_over(adapters: Adapters) {
+    let h = Harness::start(adapters).await;
+    let public = post_and_finish(
+        &h,
+        from_author("comment-2", "facebook", "post-9", "public", "Still no answer from you about my order, everyone should know"),
+    )
+    .await;
+    let flags = public["classification"]["flags"].as_array().unwrap().clone();
+    assert!(!flags.iter().any(|f| f["kind"] == "spill_over"), "{flags:?}");
+    h.stop().await;
+}
+
+const COMPLAINTS: [&str; 6] = [
+    "This is the worst service ever, I am furious",
+    "Still waiting, your support is useless and slow",
+    "Terrible experience again, nobody answers me",
+    "I am so disappointed, this is a disgrace",
+    "Horrible company, my order is still missing",
+    "Awful, awful service, I regret buying from you",
+];
+
+/// The same author complaining again and again is flagged as a repeat complainer.
+async fn repeat_complaints_are_remembered(adapters: Adapters) {
+    let h = Harness::start(adapters).await;
+    let mut last = serde_json::Value::Null;
+    for i in 0..6 {
+        last = post_and_finish(
+            &h,
+            from_author(&format!("rep-{i}"), "x", &format!("tweet-{i}"), "public", COMPLAINTS[i]),
+        )
+        .await;
+    }
+    let flags = last["classification"]["flags"].as_array().unwrap().clone();
+    assert!(flags.iter().any(|f| f["kind"] == "repeat_complainer"), "{flags:?}");
+    h.stop().await;
+}
+
+macro_rules! both_adapters {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Adapters::Embedded).await;
+                }
+            )*
+        }
+        mod real {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Adapters::Real).await;
+                }
+            )*
+        }
+    };
+}
+
+both_adapters!(
+    a_private_case_spilling_into_public_is_p1_and_linked,
+    a_public_message_without_a_private_case_is_not_spill_over,
+    repeat_complaints_are_remembered,
+);
