@@ -3,9 +3,9 @@
 //! effects are recorded and dead-letters what keeps failing.
 
 pub mod classify;
-pub mod escalate;
 pub mod ingest;
-pub mod reply;
+pub mod rates;
+pub mod settings;
 pub mod worker;
 
 /// The header every pipeline publish carries, so a dead-lettered payload can still be

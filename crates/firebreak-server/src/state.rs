@@ -25,6 +25,10 @@ pub struct AppState {
     pub webhooks: Arc<crate::http::webhooks::WebhookSecrets>,
     /// The per-source request limit on the ingest routes.
     pub ingest_limit: crate::ratelimit::IngestLimiter,
+    /// Crisis mode, playbooks and the audit log (`/v1/crisis`, `CrisisControl`).
+    pub control: firebreak_control::Control,
+    /// Moderation cases (`/v1/cases`, `Moderation`).
+    pub cases: Arc<firebreak_escalation::Cases>,
 }
 
 impl std::fmt::Debug for AppState {

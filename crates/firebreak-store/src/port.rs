@@ -2,7 +2,6 @@
 
 use async_trait::async_trait;
 use firebreak_core::{Classification, HistoryEntry, Message, MessageId, MessageRecord, Outcome};
-use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,30 +43,22 @@ pub trait MessageLog: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// What the walking skeleton keeps about a case. The moderation workflow builds on it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CaseSummary {
-    pub id: String,
-    pub thread_key: String,
-    pub priority: firebreak_core::Priority,
-    pub message_ids: Vec<MessageId>,
-    pub reasons: Vec<String>,
+/// What a spill-over lookup is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CaseSubject<'a> {
+    /// An author id, whatever the channel.
+    Author(&'a str),
+    /// A thread on a channel.
+    Thread(firebreak_core::Channel, &'a str),
 }
 
+/// The moderation cases as classify sees them: is there an unresolved private case for
+/// this author or thread? That is the spill-over signal (a private case going public).
+/// Implemented by `firebreak-escalation`'s case service; resolving the case clears it.
 #[async_trait]
-pub trait CaseStore: Send + Sync + 'static {
-    /// Adds the message to the open case of its thread, or opens one. Returns the case
-    /// id. Idempotent for the same message.
-    async fn escalate(
+pub trait OpenCases: Send + Sync + 'static {
+    async fn open_private_case_for(
         &self,
-        message: &Message,
-        classification: &Classification,
-    ) -> Result<String, StoreError>;
-
-    async fn case(&self, id: &str) -> Result<Option<CaseSummary>, StoreError>;
-}
-
-/// The grouping key of a thread: one open case per thread.
-pub fn thread_key(message: &Message) -> String {
-    format!("{}:{}", message.channel.as_str(), message.thread_id)
+        subject: CaseSubject<'_>,
+    ) -> Result<Option<String>, StoreError>;
 }

@@ -13,16 +13,17 @@ use firebreak_core::{
 };
 use firebreak_store::memory::MemoryStore;
 use firebreak_store::redis_store::RedisStore;
-use firebreak_store::{CaseStore, MessageLog};
+use firebreak_store::MessageLog;
 use firebreak_testkit::RedisServer;
 use time::OffsetDateTime;
 
 /// Upper bound for one test, so a hang fails instead of stalling the suite.
 const TEST_TIMEOUT: Duration = Duration::from_secs(45);
 
-/// Both halves of the port, as one object per adapter.
-trait Store: MessageLog + CaseStore {}
-impl<T: MessageLog + CaseStore> Store for T {}
+/// The port under test, as one object per adapter. (Cases moved to
+/// `firebreak-escalation`, with a conformance suite of their own.)
+trait Store: MessageLog {}
+impl<T: MessageLog> Store for T {}
 
 /// A store under test, and the server behind it (kept alive for the test's duration).
 struct Fixture {
@@ -86,12 +87,6 @@ conformance!(
     first_outcome_wins,
     outcome_of_unknown_message_is_not_recorded,
     record_stage_after_outcome_keeps_the_terminal_status,
-    escalations_of_one_thread_share_one_case,
-    concurrent_escalations_make_one_case_per_thread,
-    escalate_is_idempotent_for_the_same_message,
-    case_priority_is_the_most_urgent_and_reasons_accumulate,
-    same_thread_id_on_another_channel_is_another_case,
-    unknown_case_is_none,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -344,145 +339,6 @@ async fn record_stage_after_outcome_keeps_the_terminal_status(
         stages(&r),
         [Stage::Accepted, Stage::Escalated, Stage::Classified]
     );
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------
-// Cases
-
-async fn escalations_of_one_thread_share_one_case(store: Arc<dyn Store>) -> anyhow::Result<()> {
-    let first = message(Channel::Facebook, "thread-9", "m-1");
-    let second = message(Channel::Facebook, "thread-9", "m-2");
-    let c = classification(Priority::P2, &["complaint"]);
-    let id = store.escalate(&first, &c).await?;
-    assert_eq!(store.escalate(&second, &c).await?, id);
-    let case = store.case(&id).await?.context("case missing")?;
-    assert_eq!(case.id, id);
-    assert_eq!(case.thread_key, thread_key_of(&first));
-    assert_eq!(case.message_ids, [first.id, second.id]);
-    assert_eq!(case.priority, Priority::P2);
-    assert_eq!(case.reasons, ["complaint"]);
-    Ok(())
-}
-
-/// The documented grouping key: channel and thread.
-fn thread_key_of(m: &Message) -> String {
-    format!("{}:{}", m.channel.as_str(), m.thread_id)
-}
-
-async fn concurrent_escalations_make_one_case_per_thread(
-    store: Arc<dyn Store>,
-) -> anyhow::Result<()> {
-    const THREADS: usize = 20;
-    const PER_THREAD: usize = 25;
-    let mut tasks = tokio::task::JoinSet::new();
-    for t in 0..THREADS {
-        for i in 0..PER_THREAD {
-            let store = store.clone();
-            let m = message(Channel::Instagram, &format!("t{t}"), &format!("t{t}-m{i}"));
-            tasks.spawn(async move {
-                let c = classification(Priority::P3, &["angry"]);
-                let case = store.escalate(&m, &c).await?;
-                anyhow::Ok((format!("t{t}"), m.id, case))
-            });
-        }
-    }
-    let mut cases_by_thread: HashMap<String, HashSet<String>> = HashMap::new();
-    let mut expected_members: HashMap<String, HashSet<MessageId>> = HashMap::new();
-    while let Some(done) = tasks.join_next().await {
-        let (thread, id, case) = done??;
-        cases_by_thread
-            .entry(thread.clone())
-            .or_default()
-            .insert(case);
-        expected_members.entry(thread).or_default().insert(id);
-    }
-    assert_eq!(cases_by_thread.len(), THREADS);
-    let mut distinct = HashSet::new();
-    for (thread, cases) in &cases_by_thread {
-        assert_eq!(cases.len(), 1, "thread {thread} was split over {cases:?}");
-        let id = cases.iter().next().unwrap();
-        distinct.insert(id.clone());
-        let case = store.case(id).await?.context("case missing")?;
-        assert_eq!(
-            case.message_ids.len(),
-            PER_THREAD,
-            "no message lost or doubled"
-        );
-        let members: HashSet<MessageId> = case.message_ids.iter().copied().collect();
-        assert_eq!(&members, &expected_members[thread]);
-        assert_eq!(case.thread_key, format!("instagram:{thread}"));
-    }
-    assert_eq!(distinct.len(), THREADS, "one case per thread, never shared");
-    Ok(())
-}
-
-async fn escalate_is_idempotent_for_the_same_message(store: Arc<dyn Store>) -> anyhow::Result<()> {
-    let m = message(Channel::Web, "thread-1", "m-1");
-    let c = classification(Priority::P2, &["refund"]);
-    let id = store.escalate(&m, &c).await?;
-    let before = store.case(&id).await?.context("case missing")?;
-    // Redelivery of the same escalation.
-    assert_eq!(store.escalate(&m, &c).await?, id);
-    assert_eq!(store.escalate(&m, &c).await?, id);
-    // Re-classified on redelivery (say, under a newer playbook): still the same message,
-    // so the case does not change.
-    let reclassified = classification(Priority::P1, &["threat"]);
-    assert_eq!(store.escalate(&m, &reclassified).await?, id);
-    let after = store.case(&id).await?.context("case missing")?;
-    assert_eq!(after.message_ids, [m.id]);
-    assert_eq!(after.priority, before.priority);
-    assert_eq!(sorted(after.reasons), sorted(before.reasons));
-    Ok(())
-}
-
-async fn case_priority_is_the_most_urgent_and_reasons_accumulate(
-    store: Arc<dyn Store>,
-) -> anyhow::Result<()> {
-    let thread = "thread-p";
-    let plan = [
-        (Priority::P3, vec!["question"]),
-        (Priority::P1, vec!["threat", "question"]),
-        (Priority::P2, vec!["complaint"]),
-        (Priority::P4, vec![]),
-    ];
-    let mut id = None;
-    for (i, (priority, reasons)) in plan.iter().enumerate() {
-        let m = message(Channel::Telegram, thread, &format!("p-{i}"));
-        let case = store
-            .escalate(&m, &classification(*priority, reasons))
-            .await?;
-        assert_eq!(id.get_or_insert_with(|| case.clone()), &case);
-        let summary = store.case(&case).await?.context("case missing")?;
-        let most_urgent = plan[..=i].iter().map(|(p, _)| *p).min().unwrap();
-        assert_eq!(summary.priority, most_urgent, "after escalation {i}");
-    }
-    let case = store.case(&id.unwrap()).await?.context("case missing")?;
-    assert_eq!(case.priority, Priority::P1);
-    assert_eq!(
-        sorted(case.reasons),
-        ["complaint", "question", "threat"],
-        "the union of reasons, once each"
-    );
-    Ok(())
-}
-
-async fn same_thread_id_on_another_channel_is_another_case(
-    store: Arc<dyn Store>,
-) -> anyhow::Result<()> {
-    let c = classification(Priority::P2, &[]);
-    let on_x = store
-        .escalate(&message(Channel::X, "123", "x-1"), &c)
-        .await?;
-    let on_fb = store
-        .escalate(&message(Channel::Facebook, "123", "fb-1"), &c)
-        .await?;
-    assert_ne!(on_x, on_fb);
-    Ok(())
-}
-
-async fn unknown_case_is_none(store: Arc<dyn Store>) -> anyhow::Result<()> {
-    assert_eq!(store.case("no-such-case").await?, None);
     Ok(())
 }
 

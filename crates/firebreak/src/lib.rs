@@ -4,5 +4,9 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+mod control;
+mod escalation;
 pub mod ingest_args;
+pub mod reply_args;
+pub mod reply_role;
 mod shutdown;

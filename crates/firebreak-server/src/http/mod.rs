@@ -1,6 +1,8 @@
 //! The HTTP API. Every route but health and webhooks requires a bearer token.
 
 mod body;
+pub mod cases;
+pub mod crisis;
 mod health;
 mod messages;
 pub mod webhooks;
@@ -26,6 +28,16 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/messages", post(messages::submit).get(messages::find))
         .route("/v1/messages/{id}", get(messages::get_by_id))
         .route("/v1/classify", post(messages::classify))
+        .route("/v1/crisis", get(crisis::get_mode).put(crisis::put_mode))
+        .route("/v1/playbooks", get(crisis::list_playbooks))
+        .route("/v1/playbooks/{name}", axum::routing::put(crisis::put_playbook))
+        .route("/v1/audit", get(crisis::list_audit))
+        .route("/v1/cases", get(cases::list))
+        .route("/v1/cases/{id}", get(cases::get))
+        .route("/v1/cases/{id}/claim", post(cases::claim))
+        .route("/v1/cases/{id}/ack", post(cases::ack))
+        .route("/v1/cases/{id}/resolve", post(cases::resolve))
+        .route("/v1/cases/{id}/release", post(cases::release))
         .merge(webhooks::routes())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,0 +1,53 @@
+//! Moderation cases: escalated messages grouped into one case per thread (and per
+//! author within a short window), the open → claimed → acknowledged → resolved
+//! workflow, SLA deadlines that re-escalate through the playbook's tiers, the durable
+//! case event log behind `Watch`, and the breach notifier.
+//!
+//! - [`machine`]: the workflow rules, pure.
+//! - [`repo`]: the storage port; [`memory::MemoryCases`] and
+//!   [`redis_repo::RedisCases`] implement it and pass one conformance suite.
+//! - [`service::Cases`]: the rules over a repo, with optimistic concurrency and audit.
+//! - [`stage::EscalateStage`], [`sla::SlaTimer`]: what the escalation role runs.
+
+pub mod machine;
+pub mod memory;
+pub mod model;
+pub mod notify;
+pub mod ports;
+pub mod redis_repo;
+pub mod repo;
+pub mod service;
+pub mod sla;
+pub mod stage;
+mod watch;
+pub mod wire;
+
+pub use machine::{BreachKind, SlaTarget};
+pub use model::{Case, CaseError, CaseEvent, CaseEventKind, CaseStatus};
+pub use ports::{
+    AuditRecord, AuditSink, ControlAudit, FixedSla, MemoryAudit, ModeratorReply, SlaPolicy,
+};
+pub use repo::{CaseRepo, Pointer};
+pub use service::{Breach, Cases, CasesConfig};
+
+use async_trait::async_trait;
+use firebreak_store::{OpenCases, StoreError};
+
+/// Spill-over lookups for classify, answered from the case store.
+#[async_trait]
+impl OpenCases for Cases {
+    async fn open_private_case_for(
+        &self,
+        subject: firebreak_store::CaseSubject<'_>,
+    ) -> Result<Option<String>, StoreError> {
+        let pointer = match subject {
+            firebreak_store::CaseSubject::Author(author) => Pointer::Private(author.to_string()),
+            firebreak_store::CaseSubject::Thread(channel, thread) => {
+                Pointer::Thread(channel, thread.to_string())
+            }
+        };
+        Cases::open_private_case_for(self, &pointer)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}

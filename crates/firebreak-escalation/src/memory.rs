@@ -1,0 +1,176 @@
+//! The in-process case store of the embedded mode. One lock makes every commit atomic,
+//! exactly as the Redis script does.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::model::{Case, CaseEvent, CaseStatus};
+use crate::repo::{CaseRepo, Commit, EVENT_RETENTION, Expect, Pointer, PointerOp, RepoError};
+
+#[derive(Default)]
+struct State {
+    cases: HashMap<String, Case>,
+    pointers: HashMap<Pointer, (String, Option<Instant>)>,
+    events: VecDeque<CaseEvent>,
+    head: u64,
+}
+
+impl State {
+    fn pointer(&self, pointer: &Pointer) -> Option<&str> {
+        self.pointers
+            .get(pointer)
+            .filter(|(_, expiry)| expiry.is_none_or(|e| e > Instant::now()))
+            .map(|(id, _)| id.as_str())
+    }
+}
+
+pub struct MemoryCases {
+    state: Mutex<State>,
+    changes: watch::Sender<u64>,
+    retention: usize,
+}
+
+impl std::fmt::Debug for MemoryCases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCases").finish_non_exhaustive()
+    }
+}
+
+impl Default for MemoryCases {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MemoryCases {
+    pub fn new() -> Self {
+        Self::with_event_retention(EVENT_RETENTION)
+    }
+
+    /// A store keeping only `retention` events, to test expired cursors.
+    pub fn with_event_retention(retention: usize) -> Self {
+        MemoryCases {
+            state: Mutex::new(State::default()),
+            changes: watch::channel(0).0,
+            retention: retention.max(1),
+        }
+    }
+}
+
+#[async_trait]
+impl CaseRepo for MemoryCases {
+    async fn get(&self, id: &str) -> Result<Option<Case>, RepoError> {
+        Ok(self.state.lock().cases.get(id).cloned())
+    }
+
+    async fn pointer(&self, pointer: &Pointer) -> Result<Option<String>, RepoError> {
+        Ok(self.state.lock().pointer(pointer).map(str::to_string))
+    }
+
+    async fn commit(&self, commit: &Commit) -> Result<u64, RepoError> {
+        let mut state = self.state.lock();
+        let current = state.cases.get(&commit.case.id).map_or(0, |c| c.version);
+        if current != commit.expected_version {
+            return Err(RepoError::Conflict);
+        }
+        for op in &commit.pointers {
+            if let PointerOp::Set {
+                pointer,
+                expect: expect @ (Expect::Absent | Expect::Value(_)),
+                ..
+            } = op
+            {
+                let held = state.pointer(pointer).map(str::to_string);
+                if Expect::from_read(held) != *expect {
+                    return Err(RepoError::Conflict);
+                }
+            }
+        }
+        let id = commit.case.id.clone();
+        for op in &commit.pointers {
+            match op {
+                PointerOp::Set { pointer, ttl, .. } => {
+                    let expiry = ttl.map(|t| Instant::now() + t);
+                    state.pointers.insert(pointer.clone(), (id.clone(), expiry));
+                }
+                PointerOp::Clear { pointer } => {
+                    if state.pointer(pointer) == Some(id.as_str()) {
+                        state.pointers.remove(pointer);
+                    }
+                }
+            }
+        }
+        state.cases.insert(id, commit.case.clone());
+        state.head += 1;
+        let cursor = state.head;
+        state.events.push_back(CaseEvent {
+            cursor,
+            kind: commit.event,
+            case: commit.case.clone(),
+            at: commit.at,
+        });
+        while state.events.len() > self.retention {
+            state.events.pop_front();
+        }
+        drop(state);
+        self.changes.send_replace(cursor);
+        Ok(cursor)
+    }
+
+    async fn list(&self, status: CaseStatus, limit: usize) -> Result<Vec<Case>, RepoError> {
+        let state = self.state.lock();
+        let mut cases: Vec<Case> = state
+            .cases
+            .values()
+            .filter(|c| c.status == status)
+            .cloned()
+            .collect();
+        cases.sort_by(|a, b| a.index_score().total_cmp(&b.index_score()));
+        cases.truncate(limit);
+        Ok(cases)
+    }
+
+    async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<String>, RepoError> {
+        let state = self.state.lock();
+        let mut due: Vec<(OffsetDateTime, String)> = state
+            .cases
+            .values()
+            .filter_map(|c| c.next_deadline().filter(|d| *d <= now).map(|d| (d, c.id.clone())))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn events_after(&self, cursor: u64, limit: usize) -> Result<Vec<CaseEvent>, RepoError> {
+        let state = self.state.lock();
+        if let Some(first) = state.events.front()
+            && cursor + 1 < first.cursor
+        {
+            return Err(RepoError::CursorExpired(cursor));
+        }
+        Ok(state
+            .events
+            .iter()
+            .filter(|e| e.cursor > cursor)
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn head(&self) -> Result<u64, RepoError> {
+        Ok(self.state.lock().head)
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        Ok(())
+    }
+}

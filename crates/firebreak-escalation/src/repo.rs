@@ -1,0 +1,172 @@
+//! The storage port of cases. It knows nothing of the workflow: it loads cases and
+//! commits a new version atomically (compare-and-set on the version and on the grouping
+//! pointers), together with the status index, the SLA deadline and one event in the
+//! log. Both adapters run the same conformance suite (`tests/conformance.rs`).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use firebreak_core::{Channel, MessageId, Visibility};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::model::{Case, CaseError, CaseEvent, CaseEventKind, CaseStatus};
+
+/// A lookup key that leads to a case.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Pointer {
+    /// Which case an escalated message went to (idempotency of redeliveries).
+    Message(MessageId),
+    /// The case of a thread: one case per thread.
+    Thread(Channel, String),
+    /// The recent case of an author, for grouping across threads within a short window.
+    Author(Channel, Visibility, String),
+    /// The unresolved private case of an author, for spill-over detection.
+    Private(String),
+}
+
+impl Pointer {
+    /// The key suffix, unique per pointer.
+    pub fn key(&self) -> String {
+        match self {
+            Pointer::Message(id) => format!("m:{id}"),
+            Pointer::Thread(channel, thread) => format!("t:{channel}:{thread}"),
+            Pointer::Author(channel, visibility, author) => {
+                format!("a:{channel}:{}:{author}", visibility.as_str())
+            }
+            Pointer::Private(author) => format!("p:{author}"),
+        }
+    }
+}
+
+/// What a pointer must hold for a commit to go through.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    Any,
+    Absent,
+    Value(String),
+}
+
+impl Expect {
+    pub fn from_read(value: Option<String>) -> Self {
+        value.map_or(Expect::Absent, Expect::Value)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PointerOp {
+    /// Points at the committed case, if the pointer holds what was expected.
+    Set {
+        pointer: Pointer,
+        expect: Expect,
+        ttl: Option<Duration>,
+    },
+    /// Removes the pointer if it still points at the committed case.
+    Clear { pointer: Pointer },
+}
+
+/// One atomic change of one case.
+#[derive(Clone, Debug)]
+pub struct Commit {
+    /// The new state; its `version` must be `expected_version + 1`.
+    pub case: Case,
+    /// 0 creates the case (it must not exist).
+    pub expected_version: u64,
+    /// The status the case had, so its index entry moves.
+    pub previous_status: Option<CaseStatus>,
+    pub pointers: Vec<PointerOp>,
+    pub event: CaseEventKind,
+    pub at: OffsetDateTime,
+}
+
+impl Commit {
+    pub fn new(
+        mut case: Case,
+        previous: Option<&Case>,
+        event: CaseEventKind,
+        at: OffsetDateTime,
+    ) -> Self {
+        let expected_version = previous.map_or(0, |p| p.version);
+        case.version = expected_version + 1;
+        Commit {
+            case,
+            expected_version,
+            previous_status: previous.map(|p| p.status),
+            pointers: Vec::new(),
+            event,
+            at,
+        }
+    }
+
+    pub fn set(mut self, pointer: Pointer, expect: Expect, ttl: Option<Duration>) -> Self {
+        self.pointers.push(PointerOp::Set {
+            pointer,
+            expect,
+            ttl,
+        });
+        self
+    }
+
+    pub fn clear(mut self, pointer: Pointer) -> Self {
+        self.pointers.push(PointerOp::Clear { pointer });
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// The case or a pointer changed since it was read; read again and retry.
+    #[error("concurrent change")]
+    Conflict,
+    #[error("cursor {0} expired")]
+    CursorExpired(u64),
+    #[error("case store unavailable: {0}")]
+    Unavailable(String),
+    #[error("corrupt case record: {0}")]
+    Corrupt(String),
+}
+
+impl From<RepoError> for CaseError {
+    fn from(e: RepoError) -> Self {
+        match e {
+            RepoError::Conflict => CaseError::Conflict("concurrent change, try again".into()),
+            RepoError::CursorExpired(c) => CaseError::CursorExpired(c),
+            RepoError::Unavailable(e) | RepoError::Corrupt(e) => CaseError::Unavailable(e),
+        }
+    }
+}
+
+/// How long resolved cases are kept (the event log and the audit outlive them).
+pub const RESOLVED_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+/// How many events the log keeps; a watcher further behind starts again from 0.
+pub const EVENT_RETENTION: usize = 100_000;
+
+#[async_trait]
+pub trait CaseRepo: Send + Sync + 'static {
+    async fn get(&self, id: &str) -> Result<Option<Case>, RepoError>;
+
+    async fn pointer(&self, pointer: &Pointer) -> Result<Option<String>, RepoError>;
+
+    /// Applies the commit atomically and returns the event's cursor, or
+    /// [`RepoError::Conflict`] (changing nothing) when the case version or a pointer
+    /// expectation does not hold.
+    async fn commit(&self, commit: &Commit) -> Result<u64, RepoError>;
+
+    /// Cases in `status`, in index order (P1 first, oldest first; resolved newest
+    /// first).
+    async fn list(&self, status: CaseStatus, limit: usize) -> Result<Vec<Case>, RepoError>;
+
+    /// Ids of cases whose next deadline is at or before `now`.
+    async fn due(&self, now: OffsetDateTime, limit: usize) -> Result<Vec<String>, RepoError>;
+
+    /// Events with a cursor above `cursor`, oldest first, at most `limit`.
+    async fn events_after(&self, cursor: u64, limit: usize) -> Result<Vec<CaseEvent>, RepoError>;
+
+    /// The cursor of the newest event (0 when none).
+    async fn head(&self) -> Result<u64, RepoError>;
+
+    /// Wakes up with the newest cursor known to have been committed, from any process.
+    fn changes(&self) -> watch::Receiver<u64>;
+
+    async fn ping(&self) -> Result<(), RepoError>;
+}

@@ -1,0 +1,352 @@
+//! The case service: the workflow rules of [`crate::machine`] applied to a
+//! [`CaseRepo`] with optimistic concurrency, plus the audit of every moderator action.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use firebreak_core::{Classification, Message, Visibility};
+use firebreak_telemetry::Metrics;
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+use crate::machine::{self, BreachKind, Transition};
+use crate::model::{Case, CaseError, CaseEventKind, CaseStatus};
+use crate::ports::{AuditRecord, AuditSink, ModeratorReply, SlaPolicy};
+use crate::repo::{CaseRepo, Commit, Expect, Pointer, RepoError};
+
+/// How the service groups and keeps cases.
+#[derive(Clone, Debug)]
+pub struct CasesConfig {
+    /// An author's escalations in other threads join their recent case within this
+    /// window (Alertmanager's group_wait/group_interval idea, by author).
+    pub author_window: Duration,
+    /// A thread whose case was resolved less than this long ago reopens that case when
+    /// the author writes again; after it, a new case opens.
+    pub reopen_window: Duration,
+    /// How long `message id → case` is remembered (the platforms' retry horizon).
+    pub message_memory: Duration,
+}
+
+impl Default for CasesConfig {
+    fn default() -> Self {
+        CasesConfig {
+            author_window: Duration::from_secs(10 * 60),
+            reopen_window: Duration::from_secs(24 * 3600),
+            message_memory: firebreak_store::MESSAGE_RETENTION,
+        }
+    }
+}
+
+/// An SLA breach, for the notifier.
+#[derive(Clone, Debug)]
+pub struct Breach {
+    pub case: Case,
+    pub kind: BreachKind,
+    /// The tier now notified, by name from the playbook.
+    pub tier_name: String,
+}
+
+/// Attempts at a read-modify-commit before giving up on a hot case.
+const MAX_ATTEMPTS: u32 = 64;
+
+pub struct Cases {
+    repo: Arc<dyn CaseRepo>,
+    sla: Arc<dyn SlaPolicy>,
+    audit: Arc<dyn AuditSink>,
+    replies: Option<Arc<dyn ModeratorReply>>,
+    metrics: Metrics,
+    config: CasesConfig,
+}
+
+impl std::fmt::Debug for Cases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cases").finish_non_exhaustive()
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+async fn backoff(attempt: u32) {
+    // Spread racing writers of one hot thread so they do not collide again in step.
+    let jitter = rand::random::<u64>() % (1 + 2 * attempt.min(10) as u64);
+    tokio::time::sleep(Duration::from_millis(jitter)).await;
+}
+
+impl Cases {
+    pub fn new(
+        repo: Arc<dyn CaseRepo>,
+        sla: Arc<dyn SlaPolicy>,
+        audit: Arc<dyn AuditSink>,
+        metrics: Metrics,
+    ) -> Self {
+        Cases {
+            repo,
+            sla,
+            audit,
+            replies: None,
+            metrics,
+            config: CasesConfig::default(),
+        }
+    }
+
+    pub fn with_replies(mut self, replies: Arc<dyn ModeratorReply>) -> Self {
+        self.replies = Some(replies);
+        self
+    }
+
+    pub fn with_config(mut self, config: CasesConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn repo(&self) -> &Arc<dyn CaseRepo> {
+        &self.repo
+    }
+
+    pub async fn get(&self, id: &str) -> Result<Case, CaseError> {
+        self.repo
+            .get(id)
+            .await?
+            .ok_or_else(|| CaseError::NotFound(id.to_string()))
+    }
+
+    /// Cases in any of `statuses` (every unresolved one when empty), P1 first.
+    pub async fn list(&self, statuses: &[CaseStatus], limit: usize) -> Result<Vec<Case>, CaseError> {
+        let statuses = if statuses.is_empty() {
+            &CaseStatus::UNRESOLVED[..]
+        } else {
+            statuses
+        };
+        let mut cases = Vec::new();
+        for status in statuses {
+            cases.extend(self.repo.list(*status, limit).await?);
+        }
+        if !statuses.contains(&CaseStatus::Resolved) {
+            cases.sort_by(|a, b| a.index_score().total_cmp(&b.index_score()));
+        }
+        cases.truncate(limit);
+        Ok(cases)
+    }
+
+    /// The unresolved private case of an author, or the thread's case when it is a
+    /// private one. Classify uses it to spot a private case spilling into public.
+    pub async fn open_private_case_for(&self, pointer: &Pointer) -> Result<Option<String>, CaseError> {
+        let Some(id) = self.repo.pointer(pointer).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .repo
+            .get(&id)
+            .await?
+            .filter(|c| !c.is_resolved() && c.visibility == Visibility::Private)
+            .map(|c| c.id))
+    }
+
+    /// Files an escalated message into its case, opening one if needed. Idempotent: a
+    /// redelivered message returns the case it already went to.
+    pub async fn escalate(
+        &self,
+        message: &Message,
+        classification: &Classification,
+    ) -> Result<String, CaseError> {
+        let sla = self.sla.target(classification.priority);
+        let thread = Pointer::Thread(message.channel, message.thread_id.clone());
+        let author = Pointer::Author(message.channel, message.visibility, message.author.id.clone());
+        for attempt in 0..MAX_ATTEMPTS {
+            if let Some(id) = self.repo.pointer(&Pointer::Message(message.id)).await? {
+                return Ok(id);
+            }
+            let now = now();
+            let thread_case = self.pointed_case(&thread).await?;
+            let reopenable = |c: &Case| {
+                c.resolved_at.is_none_or(|at| {
+                    now - at <= time::Duration::try_from(self.config.reopen_window).unwrap_or_default()
+                })
+            };
+            let target = match &thread_case {
+                Some(case) if reopenable(case) => Some(case.clone()),
+                _ => self.pointed_case(&author).await?.filter(|c| !c.is_resolved()),
+            };
+            let transition = match &target {
+                Some(case) => machine::add_message(case, message, classification, now, &sla),
+                None => machine::open(uuid::Uuid::now_v7().to_string(), message, classification, now, &sla),
+            };
+            let thread_held = self.repo.pointer(&thread).await?;
+            let mut commit = Commit::new(transition.case.clone(), target.as_ref(), transition.event, now)
+                .set(Pointer::Message(message.id), Expect::Absent, Some(self.config.message_memory))
+                .set(thread.clone(), Expect::from_read(thread_held), None)
+                .set(author.clone(), Expect::Any, Some(self.config.author_window));
+            if transition.case.visibility == Visibility::Private {
+                commit = commit.set(Pointer::Private(transition.case.author_id.clone()), Expect::Any, None);
+            }
+            match self.repo.commit(&commit).await {
+                Ok(_) => {
+                    if matches!(transition.event, CaseEventKind::Opened | CaseEventKind::Reopened) {
+                        info!(case_id = %transition.case.id, priority = transition.case.priority.as_str(), event = transition.event.as_str(), "case opened");
+                    }
+                    return Ok(transition.case.id);
+                }
+                Err(RepoError::Conflict) => backoff(attempt).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CaseError::Unavailable("case too contended, retry".into()))
+    }
+
+    async fn pointed_case(&self, pointer: &Pointer) -> Result<Option<Case>, CaseError> {
+        match self.repo.pointer(pointer).await? {
+            Some(id) => Ok(self.repo.get(&id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Reads, applies `step`, commits; again on a concurrent change. `step` returning
+    /// `Ok(None)` means nothing to do (an idempotent repeat).
+    async fn mutate<F>(&self, id: &str, mut step: F) -> Result<(Case, bool), CaseError>
+    where
+        F: FnMut(&Case, OffsetDateTime) -> Result<Option<Commit>, CaseError>,
+    {
+        for attempt in 0..MAX_ATTEMPTS {
+            let case = self.get(id).await?;
+            let Some(commit) = step(&case, now())? else {
+                return Ok((case, false));
+            };
+            match self.repo.commit(&commit).await {
+                Ok(_) => return Ok((commit.case, true)),
+                Err(RepoError::Conflict) => backoff(attempt).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(CaseError::Unavailable("case too contended, retry".into()))
+    }
+
+    fn commit_of(previous: &Case, t: Transition, at: OffsetDateTime) -> Commit {
+        let resolved = t.case.is_resolved();
+        let author = t.case.author_id.clone();
+        let commit = Commit::new(t.case, Some(previous), t.event, at);
+        // Resolving clears the author's spill-over risk: no open private case remains.
+        if resolved {
+            commit.clear(Pointer::Private(author))
+        } else {
+            commit
+        }
+    }
+
+    async fn audited(&self, actor: &str, action: &str, case: &Case, reason: &str) -> Result<(), CaseError> {
+        let record = AuditRecord {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            subject: case.id.clone(),
+            reason: reason.to_string(),
+            detail: serde_json::json!({
+                "status": case.status.as_str(),
+                "priority": case.priority.as_str(),
+                "tier": case.tier,
+                "version": case.version,
+            }),
+        };
+        self.audit.append(record).await.map_err(CaseError::Unavailable)
+    }
+
+    /// Atomically makes `who` the case's owner. Two moderators racing: exactly one
+    /// wins, the other gets a conflict naming the owner.
+    pub async fn claim(&self, id: &str, who: &str) -> Result<Case, CaseError> {
+        let (case, changed) = self
+            .mutate(id, |c, now| {
+                Ok(machine::claim(c, who, now)?.map(|t| Self::commit_of(c, t, now)))
+            })
+            .await?;
+        if changed {
+            self.audited(who, "case.claim", &case, "").await?;
+        }
+        Ok(case)
+    }
+
+    pub async fn acknowledge(&self, id: &str, who: &str) -> Result<Case, CaseError> {
+        let (case, changed) = self
+            .mutate(id, |c, now| {
+                Ok(machine::acknowledge(c, who, now)?.map(|t| Self::commit_of(c, t, now)))
+            })
+            .await?;
+        if changed {
+            self.audited(who, "case.ack", &case, "").await?;
+        }
+        Ok(case)
+    }
+
+    /// Resolves with a note, after sending the optional reply to the author (a reply
+    /// that cannot be sent leaves the case as it was).
+    pub async fn resolve(&self, id: &str, who: &str, note: &str, reply: Option<&str>) -> Result<Case, CaseError> {
+        let current = self.get(id).await?;
+        machine::resolve(&current, who, note, now())?;
+        if let Some(text) = reply.filter(|t| !t.trim().is_empty()) {
+            let replies = self
+                .replies
+                .as_ref()
+                .ok_or_else(|| CaseError::ReplyFailed("no reply connector configured".into()))?;
+            let connector = replies.send(&current, who, text).await?;
+            info!(case_id = id, connector, "moderator reply sent");
+        }
+        let (case, _) = self
+            .mutate(id, |c, now| {
+                Ok(Some(Self::commit_of(c, machine::resolve(c, who, note, now)?, now)))
+            })
+            .await?;
+        self.audited(who, "case.resolve", &case, note).await?;
+        Ok(case)
+    }
+
+    pub async fn release(&self, id: &str, who: &str) -> Result<Case, CaseError> {
+        let (case, _) = self
+            .mutate(id, |c, now| {
+                let sla = self.sla.target(c.priority);
+                Ok(Some(Self::commit_of(c, machine::release(c, who, now, &sla)?, now)))
+            })
+            .await?;
+        self.audited(who, "case.release", &case, "").await?;
+        Ok(case)
+    }
+
+    pub async fn snooze(&self, id: &str, who: &str, until: OffsetDateTime) -> Result<Case, CaseError> {
+        let (case, _) = self
+            .mutate(id, |c, now| {
+                Ok(Some(Self::commit_of(c, machine::snooze(c, who, until, now)?, now)))
+            })
+            .await?;
+        self.audited(who, "case.snooze", &case, "").await?;
+        Ok(case)
+    }
+
+    /// Fires every deadline that came, once cluster-wide: replicas racing on one case
+    /// conflict on its version and the loser finds nothing left to do.
+    pub async fn fire_due(&self, at: OffsetDateTime) -> Result<Vec<Breach>, CaseError> {
+        let mut breaches = Vec::new();
+        for id in self.repo.due(at, 256).await? {
+            let mut fired = None;
+            let result = self
+                .mutate(&id, |c, now| {
+                    let sla = self.sla.target(c.priority);
+                    Ok(machine::on_deadline(c, now.max(at), &sla).map(|(t, kind)| {
+                        fired = kind.map(|k| (k, sla.tier_name(t.case.tier).to_string()));
+                        Self::commit_of(c, t, now)
+                    }))
+                })
+                .await;
+            match result {
+                Ok((case, true)) => {
+                    if let Some((kind, tier_name)) = fired {
+                        self.metrics.event("sla_breach");
+                        warn!(case_id = %case.id, kind = kind.as_str(), tier = case.tier, "sla breached, escalating");
+                        breaches.push(Breach { case, kind, tier_name });
+                    }
+                }
+                Ok((_, false)) => {}
+                Err(CaseError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(breaches)
+    }
+}
