@@ -66,6 +66,11 @@ pub struct RunConfig {
     #[arg(long, env = "FIREBREAK_OUTBOUND_WEBHOOK_URL")]
     pub outbound_webhook_url: Option<String>,
 
+    /// Chat webhook (Slack-compatible JSON POST) told about surge alerts and SLA
+    /// breaches. Unset: they are only logged and audited.
+    #[arg(long, env = "FIREBREAK_NOTIFY_WEBHOOK_URL")]
+    pub notify_webhook_url: Option<String>,
+
     /// Log format on stdout.
     #[arg(long, env = "FIREBREAK_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: LogFormatArg,
@@ -84,6 +89,9 @@ pub struct RunConfig {
 
     #[command(flatten)]
     pub ingest: crate::ingest_args::IngestArgs,
+
+    #[command(flatten)]
+    pub reply: crate::reply_args::ReplyArgs,
 }
 
 impl RunConfig {
@@ -107,6 +115,11 @@ impl RunConfig {
                 "--outbound-webhook-url {url:?}: expected an http(s) URL"
             ));
         }
+        if let Some(url) = &self.notify_webhook_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err("--notify-webhook-url: expected an http(s) URL".into());
+        }
         for (flag, path) in [
             ("--playbook", &self.playbook),
             ("--tokens-file", &self.tokens_file),
@@ -117,6 +130,12 @@ impl RunConfig {
                 return Err(format!("{flag} {}: no such file", path.display()));
             }
         }
+        // An invalid playbook must stop start-up with the field and line at fault,
+        // before anything connects.
+        if let Some(path) = &self.playbook {
+            firebreak_triage::check_playbook_file(path)
+                .map_err(|e| format!("--playbook {}: {e}", path.display()))?;
+        }
         if self.shutdown_grace_secs == 0 || self.shutdown_grace_secs > 300 {
             return Err("--shutdown-grace-secs must be between 1 and 300".into());
         }
@@ -124,6 +143,9 @@ impl RunConfig {
             return Err("--nats-replicas must be between 1 and 5".into());
         }
         self.ingest.webhook_secrets().map_err(|e| e.to_string())?;
+        self.reply
+            .connectors(self.outbound_webhook_url.as_deref())
+            .map_err(|e| e.to_string())?;
         Ok(())
     }
 
