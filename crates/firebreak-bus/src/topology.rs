@@ -30,9 +30,14 @@ pub fn streams() -> Vec<StreamSpec> {
                 .collect(),
             max_age: match name {
                 subjects::STREAM_DEAD_LETTER | subjects::STREAM_AUDIT => 30 * DAY,
+                // Longer than any surge baseline; samples are small and numerous.
+                subjects::STREAM_RATES => DAY,
                 _ => 7 * DAY,
             },
-            max_bytes: 8 * 1024 * 1024 * 1024,
+            max_bytes: match name {
+                subjects::STREAM_RATES => 256 * 1024 * 1024,
+                _ => 8 * 1024 * 1024 * 1024,
+            },
             duplicate_window: Duration::from_secs(120),
         })
         .collect()

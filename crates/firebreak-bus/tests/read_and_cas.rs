@@ -111,7 +111,11 @@ async fn read_stream_does_not_consume(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
         .consumer(STREAM_INBOUND, "reader-test", Default::default())
         .await?;
     let deliveries = consumer.fetch(10, Duration::from_secs(2)).await?;
-    assert_eq!(deliveries.len(), 1, "a read leaves the message for consumers");
+    assert_eq!(
+        deliveries.len(),
+        1,
+        "a read leaves the message for consumers"
+    );
     Ok(())
 }
 

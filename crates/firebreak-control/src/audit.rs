@@ -231,7 +231,10 @@ impl Audit for BusAudit {
 }
 
 /// Reads an audit query from API parameters, refusing nonsense with the field named.
-pub fn query(limit: Option<i64>, action_prefix: Option<String>) -> Result<AuditQuery, FirebreakError> {
+pub fn query(
+    limit: Option<i64>,
+    action_prefix: Option<String>,
+) -> Result<AuditQuery, FirebreakError> {
     let limit = match limit {
         None => 0,
         Some(n) if (1..=MAX_LIMIT as i64).contains(&n) => n as usize,
@@ -261,7 +264,11 @@ mod tests {
     async fn listing_returns_newest_first_filtered_by_action_prefix() {
         let audit = audit();
         for i in 0..600 {
-            let action = if i % 3 == 0 { "crisis.on" } else { "case.claim" };
+            let action = if i % 3 == 0 {
+                "crisis.on"
+            } else {
+                "case.claim"
+            };
             audit
                 .append(AuditEntry::new("alice", action, format!("s{i}"), "why"))
                 .await

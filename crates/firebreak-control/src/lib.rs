@@ -4,5 +4,16 @@
 //!
 //! - [`audit`]: the [`audit::Audit`] port and its bus adapter, shared with the case
 //!   service.
+//! - [`mode`]: [`Control`], which validates, writes and audits mode and playbook changes.
+//! - [`events`]: what `WatchMode` streams, and the expiry loop.
+//! - [`surge`]: the surge detector and monitor; [`notify`]: the chat webhook.
 
 pub mod audit;
+pub mod events;
+pub mod mode;
+pub mod notify;
+pub mod surge;
+
+pub use audit::{Audit, AuditEntry, AuditQuery, BusAudit};
+pub use events::{ModeEvent, ModeEventKind, SurgeAlert};
+pub use mode::{Control, ControlError, ModeChange, PlaybookInfo};

@@ -14,6 +14,9 @@ pub const STREAM_ESCALATE: &str = "FB_ESCALATE";
 pub const STREAM_DEAD_LETTER: &str = "FB_DLQ";
 /// Audit entries.
 pub const STREAM_AUDIT: &str = "FB_AUDIT";
+/// Per-second inbound and negative-message counts from every classify replica, read
+/// by the control role to spot surges.
+pub const STREAM_RATES: &str = "FB_RATES";
 
 pub const CONSUMER_CLASSIFY: &str = "classify";
 pub const CONSUMER_REPLY: &str = "reply";
@@ -40,6 +43,8 @@ pub fn dead_letter(stage: &str) -> String {
 
 pub const AUDIT_SUBJECT: &str = "fb.audit";
 
+pub const RATES_SUBJECT: &str = "fb.rates";
+
 /// Subject filters each stream captures.
 pub fn stream_subjects(stream: &str) -> &'static [&'static str] {
     match stream {
@@ -48,14 +53,16 @@ pub fn stream_subjects(stream: &str) -> &'static [&'static str] {
         STREAM_ESCALATE => &["fb.escalate.>"],
         STREAM_DEAD_LETTER => &["fb.dlq.>"],
         STREAM_AUDIT => &["fb.audit"],
+        STREAM_RATES => &["fb.rates"],
         _ => &[],
     }
 }
 
-pub const ALL_STREAMS: [&str; 5] = [
+pub const ALL_STREAMS: [&str; 6] = [
     STREAM_INBOUND,
     STREAM_REPLY,
     STREAM_ESCALATE,
     STREAM_DEAD_LETTER,
     STREAM_AUDIT,
+    STREAM_RATES,
 ];

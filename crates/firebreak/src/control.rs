@@ -1,0 +1,65 @@
+//! Wiring of the control role: the crisis service every role serves, and the tasks only
+//! the control role runs (expiry, surge monitor), plus the classify role's rate samples.
+
+use std::sync::Arc;
+
+use firebreak_bus::Bus;
+use firebreak_control::notify::{LogNotifier, SurgeNotifier, WebhookNotifier};
+use firebreak_control::surge::SurgeMonitor;
+use firebreak_control::{BusAudit, Control};
+use firebreak_pipeline::rates::{RateRecorder, publish_rates};
+use firebreak_triage::Playbook;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RunConfig;
+
+/// The crisis service on the bus's KV bucket and audit stream. `fallback` is the
+/// playbook roles run while the bucket holds none.
+pub fn control(bus: &Arc<dyn Bus>, fallback: Playbook) -> Control {
+    Control::new(bus.kv(), Arc::new(BusAudit::new(bus.clone())), fallback)
+}
+
+/// The classify role's per-second rate samples, under a name unique to this process.
+pub fn spawn_rates(
+    tasks: &mut JoinSet<()>,
+    rates: &Arc<RateRecorder>,
+    bus: &Arc<dyn Bus>,
+    shutdown: &CancellationToken,
+) {
+    let instance = format!("classify-{}", uuid_suffix());
+    tasks.spawn(publish_rates(
+        rates.clone(),
+        bus.clone(),
+        instance,
+        shutdown.clone(),
+    ));
+}
+
+fn uuid_suffix() -> String {
+    let nanos = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    format!("{}-{:x}", std::process::id(), nanos & 0xffff_ffff)
+}
+
+/// Expiry and the surge monitor. Several control replicas may run them: writes are
+/// compare-and-set, so an expiry is written and audited once.
+pub fn spawn_control_role(
+    tasks: &mut JoinSet<()>,
+    control: &Control,
+    bus: &Arc<dyn Bus>,
+    config: &RunConfig,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let notifier: Arc<dyn SurgeNotifier> = match &config.notify_webhook_url {
+        Some(url) => Arc::new(WebhookNotifier::new(url.clone()).map_err(anyhow::Error::msg)?),
+        None => Arc::new(LogNotifier),
+    };
+    tasks.spawn(control.clone().run_expiry(shutdown.clone()));
+    let monitor = SurgeMonitor {
+        control: control.clone(),
+        bus: bus.clone(),
+        notifier,
+    };
+    tasks.spawn(monitor.run(shutdown.clone()));
+    Ok(())
+}
