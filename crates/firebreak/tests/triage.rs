@@ -91,6 +91,65 @@ async fn repeat_complaints_are_remembered(adapters: Adapters) {
     h.stop().await;
 }
 
+/// The dry run answers the full decision with its reasons and changes nothing.
+async fn classify_dry_run_explains_without_side_effects(adapters: Adapters) {
+    let h = Harness::start(adapters).await;
+    let response = h
+        .http
+        .post(format!("{}/v1/classify", h.base))
+        .bearer_auth(h.token(firebreak_server::auth::Role::Viewer))
+        .json(&json!({"text": "I want to kill myself, nothing matters anymore"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let decision: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(decision["route"], "escalate", "{decision}");
+    assert_eq!(decision["priority"], "P1");
+    assert_eq!(decision["language"], "en");
+    assert!(decision["flags"].as_array().unwrap().iter().any(|f| f["kind"] == "self_harm"));
+    assert!(!decision["reasons"].as_array().unwrap().is_empty());
+    for field in ["sentiment", "key_question", "confidence"] {
+        assert!(decision.get(field).is_some(), "missing {field}");
+    }
+
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", h.app().grpc_addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut classifier = firebreak_proto::v1::classifier_client::ClassifierClient::new(channel);
+    let request = firebreak_proto::v1::ClassifyRequest {
+        message: Some(firebreak_proto::v1::SubmitMessage {
+            text: "Où en est mon remboursement ?".into(),
+            ..Default::default()
+        }),
+        crisis: None,
+    };
+    let answer = classifier
+        .classify(h.authed(firebreak_server::auth::Role::Viewer, request))
+        .await
+        .unwrap()
+        .into_inner()
+        .classification
+        .unwrap();
+    assert_eq!(answer.language, firebreak_proto::v1::Language::Fr as i32);
+    assert_eq!(answer.route, firebreak_proto::v1::Route::Reply as i32, "{answer:?}");
+    assert_eq!(answer.key_question, "refund");
+
+    let unauthenticated = h
+        .http
+        .post(format!("{}/v1/classify", h.base))
+        .json(&json!({"text": "hello"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+    let inbound = h.app().bus.stream_len(firebreak_core::subjects::STREAM_INBOUND).await.unwrap();
+    assert_eq!(inbound, 0, "a dry run publishes nothing");
+    h.stop().await;
+}
+
 macro_rules! both_adapters {
     ($($name:ident),* $(,)?) => {
         mod embedded {
@@ -116,4 +175,5 @@ both_adapters!(
     a_private_case_spilling_into_public_is_p1_and_linked,
     a_public_message_without_a_private_case_is_not_spill_over,
     repeat_complaints_are_remembered,
+    classify_dry_run_explains_without_side_effects,
 );
