@@ -236,7 +236,7 @@ impl ReplyEngine {
         };
         Ok(Decision::Send {
             variant: format!("{}.{index}", keys::group(question, language)),
-            text,
+            text: render::tidy(&text),
         })
     }
 

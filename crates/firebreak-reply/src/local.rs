@@ -55,11 +55,11 @@ fn paces(budgets: &Budgets, headroom: f64) -> Vec<(Channel, f64)> {
 }
 
 fn attempt_limiter(pace: f64) -> Option<DefaultDirectRateLimiter> {
-    let per_sec = (pace * 2.0).ceil();
-    if !per_sec.is_finite() || per_sec < 1.0 {
+    if !pace.is_finite() || pace * 2.0 < 1.0 {
         // Fewer than one attempt a second: leave it all to the shared budget.
         return None;
     }
+    let per_sec = (pace * 2.0).ceil();
     let burst = NonZeroU32::new((pace.ceil() as u32).max(1))?;
     let quota = Quota::with_period(Duration::from_secs_f64(1.0 / per_sec))?.allow_burst(burst);
     Some(RateLimiter::direct(quota))

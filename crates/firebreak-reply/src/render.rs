@@ -33,6 +33,15 @@ fn clean(raw: &str) -> String {
     kept.chars().take(MAX_NAME_CHARS).collect()
 }
 
+/// Smooths what an empty variable leaves behind ("Hi , thanks" becomes "Hi, thanks").
+pub fn tidy(text: &str) -> String {
+    let mut out = text.replace(" ,", ",").replace(" .", ".");
+    while out.contains("  ") {
+        out = out.replace("  ", " ");
+    }
+    out.trim().to_string()
+}
+
 /// A short reference a person can quote back: derived from the message id, so it is
 /// the same on every replica and every retry.
 pub fn case_ref(id: MessageId) -> String {
@@ -77,6 +86,11 @@ mod tests {
         assert_eq!(clean("Jane +33 6 12 34 56 78"), "Jane");
         assert_eq!(clean("jane.doe@example.com"), "");
         assert_eq!(clean("{{ evil }} <b>Bob</b>"), "evil bBobb");
+    }
+
+    #[test]
+    fn empty_names_leave_no_gap() {
+        assert_eq!(tidy("Hi , thanks  for writing ."), "Hi, thanks for writing.");
     }
 
     #[test]
