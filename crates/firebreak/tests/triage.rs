@@ -6,7 +6,13 @@ mod support;
 use serde_json::json;
 use support::{Adapters, Harness};
 
-fn from_author(external_id: &str, channel: &str, thread: &str, visibility: &str, text: &str) -> serde_json::Value {
+fn from_author(
+    external_id: &str,
+    channel: &str,
+    thread: &str,
+    visibility: &str,
+    text: &str,
+) -> serde_json::Value {
     json!({
         "channel": channel,
         "external_id": external_id,
@@ -20,7 +26,10 @@ fn from_author(external_id: &str, channel: &str, thread: &str, visibility: &str,
 async fn post_and_finish(h: &Harness, body: serde_json::Value) -> serde_json::Value {
     let response = h.post_message(&body).await;
     assert_eq!(response.status(), 202);
-    let id = response.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = response.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     h.terminal(&id).await
 }
 
@@ -30,7 +39,13 @@ async fn a_private_case_spilling_into_public_is_p1_and_linked(adapters: Adapters
     let h = Harness::start(adapters).await;
     let private = post_and_finish(
         &h,
-        from_author("dm-1", "messenger", "psid-maya", "private", "I am going to file a complaint with my lawyer, this is unacceptable"),
+        from_author(
+            "dm-1",
+            "messenger",
+            "psid-maya",
+            "private",
+            "I am going to file a complaint with my lawyer, this is unacceptable",
+        ),
     )
     .await;
     assert_eq!(private["status"], "escalated", "{private}");
@@ -38,7 +53,13 @@ async fn a_private_case_spilling_into_public_is_p1_and_linked(adapters: Adapters
 
     let public = post_and_finish(
         &h,
-        from_author("comment-1", "facebook", "post-123", "public", "Still no answer from you about my order, everyone should know"),
+        from_author(
+            "comment-1",
+            "facebook",
+            "post-123",
+            "public",
+            "Still no answer from you about my order, everyone should know",
+        ),
     )
     .await;
     assert_eq!(public["status"], "escalated", "{public}");
@@ -46,10 +67,17 @@ async fn a_private_case_spilling_into_public_is_p1_and_linked(adapters: Adapters
     assert_eq!(classification["priority"], "P1", "{classification}");
     assert_eq!(classification["linked_case_id"], private_case.as_str());
     assert!(
-        classification["flags"].as_array().unwrap().iter().any(|f| f["kind"] == "spill_over"),
+        classification["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "spill_over"),
         "{classification}"
     );
-    assert_ne!(public["outcome"]["case_id"], private["outcome"]["case_id"], "a new public case");
+    assert_ne!(
+        public["outcome"]["case_id"], private["outcome"]["case_id"],
+        "a new public case"
+    );
     h.stop().await;
 }
 
@@ -58,11 +86,23 @@ async fn a_public_message_without_a_private_case_is_not_spill_over(adapters: Ada
     let h = Harness::start(adapters).await;
     let public = post_and_finish(
         &h,
-        from_author("comment-2", "facebook", "post-9", "public", "Still no answer from you about my order, everyone should know"),
+        from_author(
+            "comment-2",
+            "facebook",
+            "post-9",
+            "public",
+            "Still no answer from you about my order, everyone should know",
+        ),
     )
     .await;
-    let flags = public["classification"]["flags"].as_array().unwrap().clone();
-    assert!(!flags.iter().any(|f| f["kind"] == "spill_over"), "{flags:?}");
+    let flags = public["classification"]["flags"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        !flags.iter().any(|f| f["kind"] == "spill_over"),
+        "{flags:?}"
+    );
     h.stop().await;
 }
 
@@ -82,12 +122,21 @@ async fn repeat_complaints_are_remembered(adapters: Adapters) {
     for i in 0..6 {
         last = post_and_finish(
             &h,
-            from_author(&format!("rep-{i}"), "x", &format!("tweet-{i}"), "public", COMPLAINTS[i]),
+            from_author(
+                &format!("rep-{i}"),
+                "x",
+                &format!("tweet-{i}"),
+                "public",
+                COMPLAINTS[i],
+            ),
         )
         .await;
     }
     let flags = last["classification"]["flags"].as_array().unwrap().clone();
-    assert!(flags.iter().any(|f| f["kind"] == "repeat_complainer"), "{flags:?}");
+    assert!(
+        flags.iter().any(|f| f["kind"] == "repeat_complainer"),
+        "{flags:?}"
+    );
     h.stop().await;
 }
 
@@ -107,7 +156,13 @@ async fn classify_dry_run_explains_without_side_effects(adapters: Adapters) {
     assert_eq!(decision["route"], "escalate", "{decision}");
     assert_eq!(decision["priority"], "P1");
     assert_eq!(decision["language"], "en");
-    assert!(decision["flags"].as_array().unwrap().iter().any(|f| f["kind"] == "self_harm"));
+    assert!(
+        decision["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "self_harm")
+    );
     assert!(!decision["reasons"].as_array().unwrap().is_empty());
     for field in ["sentiment", "key_question", "confidence"] {
         assert!(decision.get(field).is_some(), "missing {field}");
@@ -134,7 +189,11 @@ async fn classify_dry_run_explains_without_side_effects(adapters: Adapters) {
         .classification
         .unwrap();
     assert_eq!(answer.language, firebreak_proto::v1::Language::Fr as i32);
-    assert_eq!(answer.route, firebreak_proto::v1::Route::Reply as i32, "{answer:?}");
+    assert_eq!(
+        answer.route,
+        firebreak_proto::v1::Route::Reply as i32,
+        "{answer:?}"
+    );
     assert_eq!(answer.key_question, "refund");
 
     let unauthenticated = h
@@ -145,7 +204,12 @@ async fn classify_dry_run_explains_without_side_effects(adapters: Adapters) {
         .await
         .unwrap();
     assert_eq!(unauthenticated.status(), 401);
-    let inbound = h.app().bus.stream_len(firebreak_core::subjects::STREAM_INBOUND).await.unwrap();
+    let inbound = h
+        .app()
+        .bus
+        .stream_len(firebreak_core::subjects::STREAM_INBOUND)
+        .await
+        .unwrap();
     assert_eq!(inbound, 0, "a dry run publishes nothing");
     h.stop().await;
 }
