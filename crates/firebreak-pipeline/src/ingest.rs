@@ -101,9 +101,11 @@ impl Ingestor {
                 })
             }));
         }
-        let envelope = Envelope::new(subjects::inbound(message.channel), encode_message(&message))
-            .with_msg_id(id.to_string())
-            .with_header(crate::MESSAGE_ID_HEADER, id.to_string());
+        let envelope = crate::with_trace(
+            Envelope::new(subjects::inbound(message.channel), encode_message(&message))
+                .with_msg_id(id.to_string())
+                .with_header(crate::MESSAGE_ID_HEADER, id.to_string()),
+        );
         let ack = self.bus.publish(envelope).await.map_err(|e| {
             self.metrics.rejected(&source, "bus_unavailable");
             bus_error(e)

@@ -11,3 +11,12 @@ pub mod worker;
 /// The header every pipeline publish carries, so a dead-lettered payload can still be
 /// tied to its message even when the payload itself is garbage.
 pub const MESSAGE_ID_HEADER: &str = "Fb-Message-Id";
+
+/// Attaches the current trace context (W3C `traceparent`) so the next stage continues
+/// the message's trace.
+pub fn with_trace(mut envelope: firebreak_bus::Envelope) -> firebreak_bus::Envelope {
+    envelope
+        .headers
+        .extend(firebreak_telemetry::current_trace_headers());
+    envelope
+}

@@ -13,7 +13,7 @@ use firebreak_store::MessageLog;
 use firebreak_telemetry::Metrics;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument, debug, error, info, warn};
 
 /// Why a delivery could not be handled.
 #[derive(Debug)]
@@ -147,7 +147,21 @@ impl Worker {
     async fn process(&self, handler: &dyn Handler, delivery: Delivery) {
         let stage = handler.stage();
         let _timer = self.metrics.stage_timer(stage);
-        let result = handler.handle(&delivery).await;
+        // One span per delivery, continuing the trace the message carries.
+        let span = tracing::info_span!(
+            "deliver",
+            stage,
+            message_id = delivery.header(crate::MESSAGE_ID_HEADER).unwrap_or(""),
+            delivered = delivery.delivered,
+        );
+        firebreak_telemetry::continue_trace(
+            &span,
+            delivery
+                .headers
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        );
+        let result = handler.handle(&delivery).instrument(span).await;
         let settled = match result {
             Ok(()) => delivery.acker.ack().await,
             Err(HandleError::Retry { reason, delay })

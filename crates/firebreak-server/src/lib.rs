@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod grpc;
 pub mod http;
+pub mod trace;
 pub mod ratelimit;
 mod state;
 

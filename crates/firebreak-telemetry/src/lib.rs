@@ -2,7 +2,9 @@
 //! metrics. Message text and secrets never reach any of them; callers log ids only.
 
 mod metrics;
+mod propagation;
 mod tracing_setup;
 
 pub use metrics::{Metrics, StageTimer};
+pub use propagation::{continue_trace, current_trace_headers};
 pub use tracing_setup::{LogFormat, TelemetryGuard, init};

@@ -68,6 +68,7 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
     let otel_layer = provider
         .as_ref()
         .map(|p| tracing_opentelemetry::layer().with_tracer(p.tracer("firebreak")));
+    crate::propagation::install();
     tracing_subscriber::registry()
         .with(filter)
         .with(fmt_layer)
