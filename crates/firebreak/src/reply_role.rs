@@ -1,0 +1,84 @@
+//! Wiring of the reply service: its state adapter (Redis when configured, in-memory
+//! otherwise), the engine every reply path shares, the stage and its consumer.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use firebreak_bus::Bus;
+use firebreak_connectors::Connector;
+use firebreak_pipeline::settings::LiveSettings;
+use firebreak_pipeline::worker::{Handler, WorkerConfig};
+use firebreak_reply::{
+    Budget, Ledger, ManualReplier, ManualReplies, MemoryReplyState, RedisReplyState, ReplyEngine,
+    ReplyStage,
+};
+use firebreak_store::MessageLog;
+use firebreak_telemetry::Metrics;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::RunConfig;
+
+/// What the reply role and the moderators' manual replies share.
+pub struct ReplyParts {
+    pub engine: Arc<ReplyEngine>,
+    pub manual: Arc<dyn ManualReplies>,
+    pub connector: Arc<dyn Connector>,
+}
+
+pub async fn build(
+    config: &RunConfig,
+    settings: &LiveSettings,
+    connector: Arc<dyn Connector>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<ReplyParts> {
+    let (budget, ledger): (Arc<dyn Budget>, Arc<dyn Ledger>) = match &config.redis_url {
+        Some(url) => {
+            let state = Arc::new(
+                RedisReplyState::connect(url)
+                    .await
+                    .context("connecting the reply state to redis")?,
+            );
+            (state.clone(), state)
+        }
+        None => {
+            let state = Arc::new(MemoryReplyState::new());
+            (state.clone(), state)
+        }
+    };
+    let engine = Arc::new(ReplyEngine::new(
+        budget,
+        ledger,
+        settings.clone(),
+        config.reply.reply_config(),
+    ));
+    engine
+        .local
+        .spawn_eviction(Duration::from_secs(30), shutdown.clone());
+    let manual = Arc::new(ManualReplier {
+        engine: engine.clone(),
+        connector: connector.clone(),
+    });
+    Ok(ReplyParts {
+        engine,
+        manual,
+        connector,
+    })
+}
+
+/// The reply stage and the consumer it runs on.
+pub fn stage(
+    parts: &ReplyParts,
+    bus: Arc<dyn Bus>,
+    log: Arc<dyn MessageLog>,
+    metrics: Metrics,
+) -> (WorkerConfig, Arc<dyn Handler>) {
+    let stage = ReplyStage {
+        engine: parts.engine.clone(),
+        bus,
+        log,
+        connector: parts.connector.clone(),
+        metrics,
+    };
+    (parts.engine.config.worker_config(), Arc::new(stage))
+}
