@@ -119,7 +119,7 @@ const COMPLAINTS: [&str; 6] = [
 async fn repeat_complaints_are_remembered(adapters: Adapters) {
     let h = Harness::start(adapters).await;
     let mut last = serde_json::Value::Null;
-    for i in 0..6 {
+    for (i, complaint) in COMPLAINTS.iter().enumerate() {
         last = post_and_finish(
             &h,
             from_author(
@@ -127,7 +127,7 @@ async fn repeat_complaints_are_remembered(adapters: Adapters) {
                 "x",
                 &format!("tweet-{i}"),
                 "public",
-                COMPLAINTS[i],
+                complaint,
             ),
         )
         .await;
