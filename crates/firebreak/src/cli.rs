@@ -30,6 +30,41 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Playbook files, checked locally.
+    #[command(subcommand)]
+    Playbook(crate::tools::PlaybookCommand),
+    /// Classify one text locally, as the server would (no server needed).
+    Classify {
+        text: String,
+        /// Treat it as a private message (default: public).
+        #[arg(long)]
+        private: bool,
+        /// Classify as if crisis mode were on.
+        #[arg(long)]
+        crisis: bool,
+        /// Playbook file (default: the built-in one).
+        #[arg(long)]
+        playbook: Option<std::path::PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Evaluate triage on the labelled corpus (and the hostility model's held-out split).
+    Eval {
+        #[arg(long)]
+        playbook: Option<std::path::PathBuf>,
+        /// Corpus CSV (default: the committed corpus).
+        #[arg(long)]
+        corpus: Option<std::path::PathBuf>,
+        /// Data-sets directory for the hostility model's held-out evaluation.
+        #[arg(long)]
+        datasets: Option<std::path::PathBuf>,
+    },
+    /// Train the hostility model from the data sets and write it.
+    Train {
+        datasets: std::path::PathBuf,
+        #[arg(long, default_value = "hostility.bin")]
+        out: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +92,20 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(config) => run(*config),
         Command::Token(TokenCommand::New { role, name }) => token_new(&role, &name),
+        Command::Playbook(command) => crate::tools::playbook(command),
+        Command::Classify {
+            text,
+            private,
+            crisis,
+            playbook,
+            json,
+        } => crate::tools::classify(&text, private, crisis, playbook.as_deref(), json),
+        Command::Eval {
+            playbook,
+            corpus,
+            datasets,
+        } => crate::tools::eval(playbook.as_deref(), corpus.as_deref(), datasets.as_deref()),
+        Command::Train { datasets, out } => crate::tools::train(&datasets, &out),
     }
 }
 

@@ -10,3 +10,4 @@ pub mod ingest_args;
 pub mod reply_args;
 pub mod reply_role;
 mod shutdown;
+pub mod tools;

@@ -1,0 +1,121 @@
+//! The local tools for crisis teams, which need no server: `firebreak playbook check`,
+//! `firebreak classify`, `firebreak eval` and `firebreak train`. Exit code 1 when the
+//! input is invalid, with the field and line at fault.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use firebreak_core::Visibility;
+use firebreak_core::rules::{Triage, TriageContext};
+use firebreak_triage::{Playbook, TriageEngine};
+
+#[derive(Debug, Subcommand)]
+pub enum PlaybookCommand {
+    /// Validate a playbook file: a summary when valid, the field and line when not.
+    Check { file: PathBuf },
+}
+
+fn load_engine(playbook: Option<&Path>) -> Result<TriageEngine, String> {
+    let playbook = match playbook {
+        Some(path) => {
+            let source = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            Playbook::load(&source).map_err(|e| format!("playbook {}: {e}", path.display()))?
+        }
+        None => Playbook::builtin(),
+    };
+    Ok(TriageEngine::new(playbook))
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::FAILURE
+}
+
+pub fn playbook(command: PlaybookCommand) -> ExitCode {
+    match command {
+        PlaybookCommand::Check { file } => match firebreak_triage::check_playbook_file(&file) {
+            Ok(summary) => {
+                println!("{summary}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(format!("{}: {e}", file.display())),
+        },
+    }
+}
+
+/// The triage decision for one text, as `POST /v1/classify` would give it.
+pub fn classify(
+    text: &str,
+    private: bool,
+    crisis: bool,
+    playbook: Option<&Path>,
+    json: bool,
+) -> ExitCode {
+    let engine = match load_engine(playbook) {
+        Ok(engine) => engine,
+        Err(e) => return fail(e),
+    };
+    let visibility = if private {
+        Visibility::Private
+    } else {
+        Visibility::Public
+    };
+    let message = firebreak_triage::dry_run_message(text, visibility);
+    let context = TriageContext {
+        crisis_active: crisis,
+        ..TriageContext::default()
+    };
+    let decision = engine.classify(&message, &context);
+    if json {
+        println!("{}", firebreak_server::http::decision_json(&decision));
+        return ExitCode::SUCCESS;
+    }
+    println!(
+        "route: {}  priority: {}  language: {} ({:.2})  sentiment: {:.2}",
+        decision.route.as_str(),
+        decision.priority.as_str(),
+        decision.language.as_str(),
+        decision.language_confidence,
+        decision.sentiment,
+    );
+    if let Some(question) = &decision.key_question {
+        println!(
+            "key question: {question} ({:.2})",
+            decision.key_question_confidence
+        );
+    }
+    for flag in &decision.flags {
+        println!("flag: {} ({}, {:.2})", flag.kind, flag.evidence, flag.score);
+    }
+    for reason in &decision.reasons {
+        println!("reason: {reason}");
+    }
+    ExitCode::SUCCESS
+}
+
+pub fn eval(playbook: Option<&Path>, corpus: Option<&Path>, datasets: Option<&Path>) -> ExitCode {
+    let engine = match load_engine(playbook) {
+        Ok(engine) => engine,
+        Err(e) => return fail(e),
+    };
+    match firebreak_triage::eval_report(&engine, corpus, datasets) {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}
+
+pub fn train(datasets: &Path, out: &Path) -> ExitCode {
+    match firebreak_triage::train_from_datasets(datasets, out) {
+        Ok(report) => {
+            print!("{report}");
+            println!("model written to {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}

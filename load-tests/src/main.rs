@@ -1,0 +1,129 @@
+//! `firebreak-load`: measures Firebreak's ingest throughput and latency, against a
+//! running instance (`--target`, `--grpc`, `--token`) or one it starts itself
+//! (`--spawn path/to/firebreak` with `--nats-url` and `--redis-url`).
+
+mod dataset;
+mod grpc_stream;
+mod http_webhook;
+mod report;
+mod spawn;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Cli {
+    /// HTTP base URL of a running Firebreak.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    target: String,
+    /// gRPC URL of a running Firebreak.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    grpc: String,
+    /// An `ingest` bearer token (gRPC scenarios).
+    #[arg(long, env = "FIREBREAK_LOAD_TOKEN", default_value = "")]
+    token: String,
+    /// The Telegram secret token Firebreak was given (webhook scenario).
+    #[arg(long, env = "FIREBREAK_LOAD_TELEGRAM_SECRET", default_value = "")]
+    telegram_secret: String,
+    /// Start this firebreak binary (`--roles ingest`, limit off) instead of targeting one.
+    #[arg(long)]
+    spawn: Option<PathBuf>,
+    /// NATS for the spawned firebreak.
+    #[arg(long, requires = "spawn")]
+    nats_url: Option<String>,
+    /// Redis for the spawned firebreak.
+    #[arg(long, requires = "spawn")]
+    redis_url: Option<String>,
+    /// CSV with a `tweet_text` column; default: the committed CrisisLex T26 sample.
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// N concurrent Ingest/SubmitStream streams share M messages.
+    GrpcStream {
+        #[arg(long, default_value_t = 8)]
+        streams: usize,
+        #[arg(long, default_value_t = 200_000)]
+        messages: u64,
+        /// Unacknowledged messages per stream at most.
+        #[arg(long, default_value_t = 1024)]
+        window: usize,
+    },
+    /// C concurrent clients post signed Telegram webhooks, one message each.
+    HttpWebhook {
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 50_000)]
+        messages: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut cli = Cli::parse();
+    let path = cli.dataset.clone().unwrap_or_else(dataset::default_path);
+    let texts = Arc::new(dataset::load(&path)?);
+    // Kept alive for the run; dropping it stops the spawned process.
+    let _spawned = match &cli.spawn {
+        Some(binary) => {
+            let started =
+                spawn::start(binary, cli.nats_url.as_deref(), cli.redis_url.as_deref()).await?;
+            cli.target = started.http.clone();
+            cli.grpc = started.grpc.clone();
+            cli.token = started.token.clone();
+            cli.telegram_secret = started.telegram_secret.clone();
+            Some(started)
+        }
+        None => None,
+    };
+    // Unique ids per run, so a rerun against the same Redis measures new messages, not
+    // duplicates.
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    match cli.scenario {
+        Scenario::GrpcStream {
+            streams,
+            messages,
+            window,
+        } => {
+            anyhow::ensure!(
+                !cli.token.is_empty(),
+                "--token (an ingest token) is required"
+            );
+            let options = grpc_stream::Options {
+                grpc: cli.grpc,
+                token: cli.token,
+                streams: streams.max(1),
+                messages,
+                window: window.max(1),
+                run_id: format!("load{run_id}"),
+            };
+            grpc_stream::run(options, texts).await
+        }
+        Scenario::HttpWebhook {
+            concurrency,
+            messages,
+        } => {
+            anyhow::ensure!(
+                !cli.telegram_secret.is_empty(),
+                "--telegram-secret is required"
+            );
+            let options = http_webhook::Options {
+                target: cli.target,
+                telegram_secret: cli.telegram_secret,
+                concurrency: concurrency.max(1),
+                messages,
+                run_id: run_id % 100_000,
+            };
+            http_webhook::run(options, texts).await
+        }
+    }
+}
