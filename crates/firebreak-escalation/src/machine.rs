@@ -291,7 +291,10 @@ pub fn release(
     not_resolved(case)?;
     owned_by_other(case, who)?;
     if case.assignee.is_none() {
-        return Err(CaseError::Conflict(format!("case {} is not claimed", case.id)));
+        return Err(CaseError::Conflict(format!(
+            "case {} is not claimed",
+            case.id
+        )));
     }
     let mut next = case.clone();
     next.assignee = None;
@@ -352,8 +355,7 @@ pub fn on_deadline(
             None,
         ));
     }
-    let claim_slipped =
-        case.status == CaseStatus::Open && case.claim_due.is_some_and(|d| d <= now);
+    let claim_slipped = case.status == CaseStatus::Open && case.claim_due.is_some_and(|d| d <= now);
     let kind = if claim_slipped {
         BreachKind::Claim
     } else {

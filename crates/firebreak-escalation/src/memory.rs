@@ -140,7 +140,11 @@ impl CaseRepo for MemoryCases {
         let mut due: Vec<(OffsetDateTime, String)> = state
             .cases
             .values()
-            .filter_map(|c| c.next_deadline().filter(|d| *d <= now).map(|d| (d, c.id.clone())))
+            .filter_map(|c| {
+                c.next_deadline()
+                    .filter(|d| *d <= now)
+                    .map(|d| (d, c.id.clone()))
+            })
             .collect();
         due.sort();
         Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())

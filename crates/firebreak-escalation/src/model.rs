@@ -1,6 +1,6 @@
 //! What a case is, what happens to it, and the errors callers tell apart.
 
-use firebreak_core::{Channel, ErrorCode, Flag, FirebreakError, MessageId, Priority, Visibility};
+use firebreak_core::{Channel, ErrorCode, FirebreakError, Flag, MessageId, Priority, Visibility};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -203,7 +203,10 @@ impl From<CaseError> for FirebreakError {
                 return FirebreakError::exhausted(e.to_string(), *retry);
             }
             CaseError::Unavailable(_) | CaseError::ReplyFailed(_) => {
-                return FirebreakError::unavailable(e.to_string(), std::time::Duration::from_secs(1));
+                return FirebreakError::unavailable(
+                    e.to_string(),
+                    std::time::Duration::from_secs(1),
+                );
             }
         };
         FirebreakError::new(code, e.to_string())

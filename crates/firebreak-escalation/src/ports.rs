@@ -114,6 +114,10 @@ impl AuditSink for ControlAudit {
             record.reason,
         )
         .with_detail(record.detail);
-        self.0.append(entry).await.map(|_| ()).map_err(|e| e.to_string())
+        self.0
+            .append(entry)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 }

@@ -213,8 +213,11 @@ fn event_of(entry: &StreamId) -> Result<CaseEvent, RepoError> {
     let field = |name: &str| entry.get::<String>(name).ok_or_else(|| corrupt(name));
     let kind: CaseEventKind =
         serde_json::from_value(serde_json::Value::String(field("kind")?)).map_err(corrupt)?;
-    let at = OffsetDateTime::parse(&field("at")?, &time::format_description::well_known::Rfc3339)
-        .map_err(corrupt)?;
+    let at = OffsetDateTime::parse(
+        &field("at")?,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .map_err(corrupt)?;
     let case: Case = serde_json::from_str(&field("case")?).map_err(corrupt)?;
     Ok(CaseEvent {
         cursor,
@@ -276,11 +279,19 @@ impl CaseRepo for RedisCases {
             .arg(&json)
             .arg(&case.id)
             .arg(case.index_score())
-            .arg(case.next_deadline().map(|d| millis(d).to_string()).unwrap_or_default())
+            .arg(
+                case.next_deadline()
+                    .map(|d| millis(d).to_string())
+                    .unwrap_or_default(),
+            )
             .arg(kind)
             .arg(at)
             .arg(EVENT_RETENTION)
-            .arg(if resolved { RESOLVED_RETENTION.as_secs() } else { 0 })
+            .arg(if resolved {
+                RESOLVED_RETENTION.as_secs()
+            } else {
+                0
+            })
             .arg(if previous != case.status { "1" } else { "0" })
             .arg(if resolved { RESOLVED_INDEX_CAP } else { 0 });
         for op in &commit.pointers {
@@ -299,7 +310,12 @@ impl CaseRepo for RedisCases {
                         .arg(ttl.map_or(0, |t| t.as_secs().max(1)));
                 }
                 PointerOp::Clear { pointer } => {
-                    script.key(key(&pointer.key())).arg("clear").arg("").arg("").arg(0);
+                    script
+                        .key(key(&pointer.key()))
+                        .arg("clear")
+                        .arg("")
+                        .arg("")
+                        .arg(0);
                 }
             }
         }

@@ -113,7 +113,11 @@ impl Cases {
     }
 
     /// Cases in any of `statuses` (every unresolved one when empty), P1 first.
-    pub async fn list(&self, statuses: &[CaseStatus], limit: usize) -> Result<Vec<Case>, CaseError> {
+    pub async fn list(
+        &self,
+        statuses: &[CaseStatus],
+        limit: usize,
+    ) -> Result<Vec<Case>, CaseError> {
         let statuses = if statuses.is_empty() {
             &CaseStatus::UNRESOLVED[..]
         } else {
@@ -132,7 +136,10 @@ impl Cases {
 
     /// The unresolved private case of an author, or the thread's case when it is a
     /// private one. Classify uses it to spot a private case spilling into public.
-    pub async fn open_private_case_for(&self, pointer: &Pointer) -> Result<Option<String>, CaseError> {
+    pub async fn open_private_case_for(
+        &self,
+        pointer: &Pointer,
+    ) -> Result<Option<String>, CaseError> {
         let Some(id) = self.repo.pointer(pointer).await? else {
             return Ok(None);
         };
@@ -153,7 +160,11 @@ impl Cases {
     ) -> Result<String, CaseError> {
         let sla = self.sla.target(classification.priority);
         let thread = Pointer::Thread(message.channel, message.thread_id.clone());
-        let author = Pointer::Author(message.channel, message.visibility, message.author.id.clone());
+        let author = Pointer::Author(
+            message.channel,
+            message.visibility,
+            message.author.id.clone(),
+        );
         for attempt in 0..MAX_ATTEMPTS {
             if let Some(id) = self.repo.pointer(&Pointer::Message(message.id)).await? {
                 return Ok(id);
@@ -162,28 +173,54 @@ impl Cases {
             let thread_case = self.pointed_case(&thread).await?;
             let reopenable = |c: &Case| {
                 c.resolved_at.is_none_or(|at| {
-                    now - at <= time::Duration::try_from(self.config.reopen_window).unwrap_or_default()
+                    now - at
+                        <= time::Duration::try_from(self.config.reopen_window).unwrap_or_default()
                 })
             };
             let target = match &thread_case {
                 Some(case) if reopenable(case) => Some(case.clone()),
-                _ => self.pointed_case(&author).await?.filter(|c| !c.is_resolved()),
+                _ => self
+                    .pointed_case(&author)
+                    .await?
+                    .filter(|c| !c.is_resolved()),
             };
             let transition = match &target {
                 Some(case) => machine::add_message(case, message, classification, now, &sla),
-                None => machine::open(uuid::Uuid::now_v7().to_string(), message, classification, now, &sla),
+                None => machine::open(
+                    uuid::Uuid::now_v7().to_string(),
+                    message,
+                    classification,
+                    now,
+                    &sla,
+                ),
             };
             let thread_held = self.repo.pointer(&thread).await?;
-            let mut commit = Commit::new(transition.case.clone(), target.as_ref(), transition.event, now)
-                .set(Pointer::Message(message.id), Expect::Absent, Some(self.config.message_memory))
-                .set(thread.clone(), Expect::from_read(thread_held), None)
-                .set(author.clone(), Expect::Any, Some(self.config.author_window));
+            let mut commit = Commit::new(
+                transition.case.clone(),
+                target.as_ref(),
+                transition.event,
+                now,
+            )
+            .set(
+                Pointer::Message(message.id),
+                Expect::Absent,
+                Some(self.config.message_memory),
+            )
+            .set(thread.clone(), Expect::from_read(thread_held), None)
+            .set(author.clone(), Expect::Any, Some(self.config.author_window));
             if transition.case.visibility == Visibility::Private {
-                commit = commit.set(Pointer::Private(transition.case.author_id.clone()), Expect::Any, None);
+                commit = commit.set(
+                    Pointer::Private(transition.case.author_id.clone()),
+                    Expect::Any,
+                    None,
+                );
             }
             match self.repo.commit(&commit).await {
                 Ok(_) => {
-                    if matches!(transition.event, CaseEventKind::Opened | CaseEventKind::Reopened) {
+                    if matches!(
+                        transition.event,
+                        CaseEventKind::Opened | CaseEventKind::Reopened
+                    ) {
                         info!(case_id = %transition.case.id, priority = transition.case.priority.as_str(), event = transition.event.as_str(), "case opened");
                     }
                     return Ok(transition.case.id);
@@ -234,7 +271,13 @@ impl Cases {
         }
     }
 
-    async fn audited(&self, actor: &str, action: &str, case: &Case, reason: &str) -> Result<(), CaseError> {
+    async fn audited(
+        &self,
+        actor: &str,
+        action: &str,
+        case: &Case,
+        reason: &str,
+    ) -> Result<(), CaseError> {
         let record = AuditRecord {
             actor: actor.to_string(),
             action: action.to_string(),
@@ -247,7 +290,10 @@ impl Cases {
                 "version": case.version,
             }),
         };
-        self.audit.append(record).await.map_err(CaseError::Unavailable)
+        self.audit
+            .append(record)
+            .await
+            .map_err(CaseError::Unavailable)
     }
 
     /// Atomically makes `who` the case's owner. Two moderators racing: exactly one
@@ -278,7 +324,13 @@ impl Cases {
 
     /// Resolves with a note, after sending the optional reply to the author (a reply
     /// that cannot be sent leaves the case as it was).
-    pub async fn resolve(&self, id: &str, who: &str, note: &str, reply: Option<&str>) -> Result<Case, CaseError> {
+    pub async fn resolve(
+        &self,
+        id: &str,
+        who: &str,
+        note: &str,
+        reply: Option<&str>,
+    ) -> Result<Case, CaseError> {
         let current = self.get(id).await?;
         machine::resolve(&current, who, note, now())?;
         if let Some(text) = reply.filter(|t| !t.trim().is_empty()) {
@@ -291,7 +343,11 @@ impl Cases {
         }
         let (case, _) = self
             .mutate(id, |c, now| {
-                Ok(Some(Self::commit_of(c, machine::resolve(c, who, note, now)?, now)))
+                Ok(Some(Self::commit_of(
+                    c,
+                    machine::resolve(c, who, note, now)?,
+                    now,
+                )))
             })
             .await?;
         self.audited(who, "case.resolve", &case, note).await?;
@@ -302,17 +358,30 @@ impl Cases {
         let (case, _) = self
             .mutate(id, |c, now| {
                 let sla = self.sla.target(c.priority);
-                Ok(Some(Self::commit_of(c, machine::release(c, who, now, &sla)?, now)))
+                Ok(Some(Self::commit_of(
+                    c,
+                    machine::release(c, who, now, &sla)?,
+                    now,
+                )))
             })
             .await?;
         self.audited(who, "case.release", &case, "").await?;
         Ok(case)
     }
 
-    pub async fn snooze(&self, id: &str, who: &str, until: OffsetDateTime) -> Result<Case, CaseError> {
+    pub async fn snooze(
+        &self,
+        id: &str,
+        who: &str,
+        until: OffsetDateTime,
+    ) -> Result<Case, CaseError> {
         let (case, _) = self
             .mutate(id, |c, now| {
-                Ok(Some(Self::commit_of(c, machine::snooze(c, who, until, now)?, now)))
+                Ok(Some(Self::commit_of(
+                    c,
+                    machine::snooze(c, who, until, now)?,
+                    now,
+                )))
             })
             .await?;
         self.audited(who, "case.snooze", &case, "").await?;
@@ -339,7 +408,11 @@ impl Cases {
                     if let Some((kind, tier_name)) = fired {
                         self.metrics.event("sla_breach");
                         warn!(case_id = %case.id, kind = kind.as_str(), tier = case.tier, "sla breached, escalating");
-                        breaches.push(Breach { case, kind, tier_name });
+                        breaches.push(Breach {
+                            case,
+                            kind,
+                            tier_name,
+                        });
                     }
                 }
                 Ok((_, false)) => {}

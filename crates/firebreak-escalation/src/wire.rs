@@ -1,6 +1,8 @@
 //! Cases on the wire (`firebreak.v1.Case`, `CaseEvent`) and as JSON for the REST API.
 
-use firebreak_core::wire::{channel_to_pb, flag_to_pb, priority_to_pb, timestamp, visibility_to_pb};
+use firebreak_core::wire::{
+    channel_to_pb, flag_to_pb, priority_to_pb, timestamp, visibility_to_pb,
+};
 use firebreak_proto::v1 as pb;
 use serde_json::{Value, json};
 

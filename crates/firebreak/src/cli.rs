@@ -30,6 +30,24 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Moderation cases on a running server (role moderator).
+    Cases {
+        #[command(flatten)]
+        client: crate::client::ClientArgs,
+        #[command(subcommand)]
+        command: crate::client::cases::CasesCommand,
+    },
+    /// Follow escalations live (role moderator): open cases P1 first, then every change.
+    Watch {
+        #[command(flatten)]
+        client: crate::client::ClientArgs,
+        /// Resume after this cursor (0: the open cases first).
+        #[arg(long, default_value_t = 0)]
+        cursor: u64,
+    },
+    /// Crisis mode on a running server: on, off (role crisis) and status.
+    #[command(subcommand)]
+    Crisis(crate::client::crisis::CrisisCommand),
     /// Playbook files, checked locally.
     #[command(subcommand)]
     Playbook(crate::tools::PlaybookCommand),
@@ -92,6 +110,13 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(config) => run(*config),
         Command::Token(TokenCommand::New { role, name }) => token_new(&role, &name),
+        Command::Cases { client, command } => {
+            crate::client::block_on(crate::client::cases::run(&client, command))
+        }
+        Command::Watch { client, cursor } => {
+            crate::client::block_on(crate::client::cases::watch(&client, cursor))
+        }
+        Command::Crisis(command) => crate::client::block_on(crate::client::crisis::run(command)),
         Command::Playbook(command) => crate::tools::playbook(command),
         Command::Classify {
             text,

@@ -55,7 +55,14 @@ fn classification(priority: Priority, reason: &str) -> Classification {
 }
 
 fn opened(now: OffsetDateTime) -> Case {
-    open("c1".into(), &message("m1"), &classification(Priority::P3, "complaint"), now, &sla()).case
+    open(
+        "c1".into(),
+        &message("m1"),
+        &classification(Priority::P3, "complaint"),
+        now,
+        &sla(),
+    )
+    .case
 }
 
 #[test]
@@ -63,20 +70,38 @@ fn a_more_urgent_message_raises_priority_and_tightens_deadlines() {
     let t0 = OffsetDateTime::now_utc();
     let case = opened(t0);
     let later = t0 + time::Duration::seconds(30);
-    let next = add_message(&case, &message("m2"), &classification(Priority::P1, "self_harm"), later, &sla());
+    let next = add_message(
+        &case,
+        &message("m2"),
+        &classification(Priority::P1, "self_harm"),
+        later,
+        &sla(),
+    );
     assert_eq!(next.case.priority, Priority::P1);
     assert_eq!(next.case.reasons, ["complaint", "self_harm"]);
     assert_eq!(next.case.message_count, 2);
-    assert_eq!(next.case.claim_due, case.claim_due, "the earlier deadline stays");
+    assert_eq!(
+        next.case.claim_due, case.claim_due,
+        "the earlier deadline stays"
+    );
 }
 
 #[test]
 fn only_the_holder_acknowledges_and_a_second_claimer_conflicts() {
     let now = OffsetDateTime::now_utc();
     let claimed = claim(&opened(now), "alice", now).unwrap().unwrap().case;
-    assert!(matches!(claim(&claimed, "bob", now), Err(CaseError::Conflict(_))));
-    assert!(claim(&claimed, "alice", now).unwrap().is_none(), "a repeated claim is a no-op");
-    assert!(matches!(acknowledge(&claimed, "bob", now), Err(CaseError::Conflict(_))));
+    assert!(matches!(
+        claim(&claimed, "bob", now),
+        Err(CaseError::Conflict(_))
+    ));
+    assert!(
+        claim(&claimed, "alice", now).unwrap().is_none(),
+        "a repeated claim is a no-op"
+    );
+    assert!(matches!(
+        acknowledge(&claimed, "bob", now),
+        Err(CaseError::Conflict(_))
+    ));
     let acked = acknowledge(&claimed, "alice", now).unwrap().unwrap().case;
     assert_eq!(acked.status, CaseStatus::Acknowledged);
     assert_eq!(acked.next_deadline(), None);
@@ -96,7 +121,11 @@ fn a_claim_breach_climbs_one_tier_per_deadline_until_the_last() {
             case = t.case;
         }
     }
-    assert_eq!(tiers, [1, 2], "one breach per tier, then silence at the last tier");
+    assert_eq!(
+        tiers,
+        [1, 2],
+        "one breach per tier, then silence at the last tier"
+    );
     assert!(on_deadline(&case, at, &sla()).is_none_or(|(_, k)| k != Some(BreachKind::Claim)));
 }
 
@@ -116,7 +145,13 @@ fn nothing_fires_before_the_deadline_or_after_a_claim() {
 fn a_resolved_case_reopens_when_the_author_writes_again() {
     let now = OffsetDateTime::now_utc();
     let resolved = resolve(&opened(now), "alice", "done", now).unwrap().case;
-    let again = add_message(&resolved, &message("m3"), &classification(Priority::P4, "x"), now, &sla());
+    let again = add_message(
+        &resolved,
+        &message("m3"),
+        &classification(Priority::P4, "x"),
+        now,
+        &sla(),
+    );
     assert_eq!(again.event, CaseEventKind::Reopened);
     assert_eq!(again.case.status, CaseStatus::Open);
     assert_eq!(again.case.assignee, None);

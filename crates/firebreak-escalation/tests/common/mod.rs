@@ -41,7 +41,11 @@ pub fn sla(claim_secs: u64) -> SlaTarget {
 }
 
 impl Fixture {
-    pub fn over(repo: Arc<dyn CaseRepo>, server: Option<RedisServer>, shutdown: CancellationToken) -> Self {
+    pub fn over(
+        repo: Arc<dyn CaseRepo>,
+        server: Option<RedisServer>,
+        shutdown: CancellationToken,
+    ) -> Self {
         let audit = Arc::new(MemoryAudit::default());
         let metrics = Metrics::new();
         let cases = Arc::new(Cases::new(
@@ -61,7 +65,11 @@ impl Fixture {
     }
 
     pub async fn memory() -> anyhow::Result<Self> {
-        Ok(Self::over(Arc::new(MemoryCases::new()), None, CancellationToken::new()))
+        Ok(Self::over(
+            Arc::new(MemoryCases::new()),
+            None,
+            CancellationToken::new(),
+        ))
     }
 
     pub async fn redis() -> anyhow::Result<Self> {
@@ -84,7 +92,13 @@ impl Fixture {
     }
 }
 
-pub fn message(channel: Channel, thread: &str, author: &str, external_id: &str, visibility: Visibility) -> Message {
+pub fn message(
+    channel: Channel,
+    thread: &str,
+    author: &str,
+    external_id: &str,
+    visibility: Visibility,
+) -> Message {
     let now = OffsetDateTime::now_utc();
     Message {
         id: MessageId::derive(channel, external_id),
@@ -111,7 +125,13 @@ pub fn public(thread: &str, author: &str, external_id: &str) -> Message {
 }
 
 pub fn private(thread: &str, author: &str, external_id: &str) -> Message {
-    message(Channel::Messenger, thread, author, external_id, Visibility::Private)
+    message(
+        Channel::Messenger,
+        thread,
+        author,
+        external_id,
+        Visibility::Private,
+    )
 }
 
 pub fn classification(priority: Priority, reasons: &[&str]) -> Classification {
