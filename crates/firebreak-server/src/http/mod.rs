@@ -30,7 +30,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/classify", post(messages::classify))
         .route("/v1/crisis", get(crisis::get_mode).put(crisis::put_mode))
         .route("/v1/playbooks", get(crisis::list_playbooks))
-        .route("/v1/playbooks/{name}", axum::routing::put(crisis::put_playbook))
+        .route(
+            "/v1/playbooks/{name}",
+            axum::routing::put(crisis::put_playbook),
+        )
         .route("/v1/audit", get(crisis::list_audit))
         .route("/v1/cases", get(cases::list))
         .route("/v1/cases/{id}", get(cases::get))
