@@ -31,6 +31,9 @@ pub const BASELINE_FLOOR: f64 = 0.05;
 /// How often the monitor reads new samples and evaluates.
 const TICK: Duration = Duration::from_millis(500);
 
+/// KV key a control replica claims (compare-and-set) before raising an alert.
+const KV_SURGE_CLAIM_KEY: &str = "surge_claim";
+
 /// Samples read per request.
 const READ_PAGE: usize = 512;
 
@@ -261,8 +264,39 @@ impl SurgeMonitor {
             < time::Duration::seconds(recent_window_secs(surge) as i64)
     }
 
-    /// Records one alert: crisis mode on first (if allowed and off), then the audit
-    /// entry, the watchers' event and the chat notification.
+    /// Several control replicas see the same samples; the one whose compare-and-set on
+    /// the claim key succeeds raises the alert, and a claim younger than the recent
+    /// window means this surge was already raised.
+    async fn claim(&self, surge: &Surge) -> Result<bool, String> {
+        let kv = self.control.kv();
+        let current = kv
+            .get(KV_SURGE_CLAIM_KEY)
+            .await
+            .map_err(|e| e.to_string())?;
+        let now_ms = now_ms();
+        if let Some(entry) = &current {
+            let claimed_ms = std::str::from_utf8(&entry.value)
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0);
+            if now_ms - claimed_ms < recent_window_secs(surge) as i64 * 1000 {
+                return Ok(false);
+            }
+        }
+        let expected = current.map_or(0, |e| e.revision);
+        let won = kv
+            .put_if(
+                KV_SURGE_CLAIM_KEY,
+                Bytes::from(now_ms.to_string()),
+                expected,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(won.is_some())
+    }
+
+    /// Records one alert: the audit entry, crisis mode on (if allowed and off), then
+    /// the watchers' event and the chat notification.
     async fn raise(&self, measurement: &Measurement, surge: &Surge) -> Result<(), String> {
         let detail = measurement.describe();
         info!(
@@ -270,6 +304,9 @@ impl SurgeMonitor {
             recent_negative = measurement.recent_negative,
             "surge alert"
         );
+        if !self.claim(surge).await? {
+            return Ok(());
+        }
         let mut mode = self.control.mode().await.map_err(|e| e.to_string())?;
         let switch_on = surge.auto_crisis && !mode.active;
         self.control

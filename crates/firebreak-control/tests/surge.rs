@@ -156,9 +156,21 @@ async fn a_surge_of_negative_messages_alerts_and_switches_crisis_on() -> anyhow:
 }
 
 #[tokio::test]
-async fn without_auto_crisis_a_surge_alerts_but_leaves_the_mode_alone() -> anyhow::Result<()> {
+async fn without_auto_crisis_a_surge_alerts_once_and_leaves_the_mode_alone() -> anyhow::Result<()> {
     let f = Fixture::embedded().await?;
     let running = start(&f, false).await?;
+    // A second control replica watching the same samples must not alert again.
+    let second = CancellationToken::new();
+    let _second = second.clone().drop_guard();
+    let replica = SurgeMonitor {
+        control: f.control.clone(),
+        bus: f.bus.clone(),
+        notifier: Arc::new(
+            WebhookNotifier::new(format!("{}/hooks/chat", running.fake.url()))
+                .map_err(anyhow::Error::msg)?,
+        ),
+    };
+    tokio::spawn(replica.run(second));
     traffic(&running.recorder, 3, 40, 36).await;
     wait_until(
         Duration::from_secs(10),
@@ -166,7 +178,9 @@ async fn without_auto_crisis_a_surge_alerts_but_leaves_the_mode_alone() -> anyho
         || async { running.fake.requests().len() == 1 },
     )
     .await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(f.audit("surge.alert").await?.len(), 1);
+    assert_eq!(running.fake.requests().len(), 1);
     assert!(!f.control.mode().await?.active);
     assert_eq!(
         running.fake.requests()[0].body_json()?["firebreak"]["crisis_active"],
