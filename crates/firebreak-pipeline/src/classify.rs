@@ -60,7 +60,10 @@ impl ClassifyStage {
                 Some(case) => Ok(Some(case)),
                 None => {
                     self.open_cases
-                        .open_private_case_for(CaseSubject::Thread(message.channel, &message.thread_id))
+                        .open_private_case_for(CaseSubject::Thread(
+                            message.channel,
+                            &message.thread_id,
+                        ))
                         .await
                 }
             }
@@ -74,9 +77,20 @@ impl ClassifyStage {
     }
 
     fn memory_retention(settings: &Settings) -> Duration {
-        let window = settings.playbook().mode(true).thresholds.repeat_complainer.window_secs.max(
-            settings.playbook().mode(false).thresholds.repeat_complainer.window_secs,
-        );
+        let window = settings
+            .playbook()
+            .mode(true)
+            .thresholds
+            .repeat_complainer
+            .window_secs
+            .max(
+                settings
+                    .playbook()
+                    .mode(false)
+                    .thresholds
+                    .repeat_complainer
+                    .window_secs,
+            );
         Duration::from_secs(window.max(24 * 3600))
     }
 }
@@ -138,9 +152,11 @@ impl Handler for ClassifyStage {
             Route::Escalate => subjects::escalate(decision.priority),
         };
         // The msg id makes a redelivered classification publish a no-op in the stream.
-        let envelope = Envelope::new(subject, encode_classified(&message, &decision))
-            .with_msg_id(format!("{}:routed", message.id))
-            .with_header(crate::MESSAGE_ID_HEADER, message.id.to_string());
+        let envelope = crate::with_trace(
+            Envelope::new(subject, encode_classified(&message, &decision))
+                .with_msg_id(format!("{}:routed", message.id))
+                .with_header(crate::MESSAGE_ID_HEADER, message.id.to_string()),
+        );
         let ack = self
             .bus
             .publish(envelope)

@@ -151,7 +151,9 @@ mod tests {
     fn an_invalid_playbook_entry_is_refused_and_the_running_one_stays() {
         let settings = live();
         let before = settings.current().playbook().version().to_string();
-        let broken = Bytes::from_static(b"name: broken\nkey_questions: [{id: x, patterns: {en: ['(unclosed']}}]\n");
+        let broken = Bytes::from_static(
+            b"name: broken\nkey_questions: [{id: x, patterns: {en: ['(unclosed']}}]\n",
+        );
         let refused = settings.apply_entry(KV_PLAYBOOK_KEY, &broken, 7);
         assert!(refused.is_err());
         assert_eq!(settings.current().playbook().version(), before);
@@ -179,7 +181,11 @@ mod tests {
     #[test]
     fn garbage_crisis_entry_is_refused() {
         let settings = live();
-        assert!(settings.apply_entry(KV_CRISIS_KEY, &Bytes::from_static(b"{nope"), 1).is_err());
+        assert!(
+            settings
+                .apply_entry(KV_CRISIS_KEY, &Bytes::from_static(b"{nope"), 1)
+                .is_err()
+        );
         assert!(!settings.current().crisis_active());
     }
 }

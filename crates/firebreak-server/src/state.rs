@@ -3,8 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use firebreak_pipeline::settings::LiveSettings;
+
 use firebreak_bus::Bus;
-use firebreak_core::rules::Triage;
 use firebreak_pipeline::ingest::Ingestor;
 use firebreak_store::MessageLog;
 use firebreak_telemetry::Metrics;
@@ -16,8 +17,8 @@ pub struct AppState {
     pub ingestor: Ingestor,
     pub log: Arc<dyn MessageLog>,
     pub bus: Arc<dyn Bus>,
-    pub triage: Arc<dyn Triage>,
-    pub crisis_active: Arc<AtomicBool>,
+    /// Crisis mode and the active playbook, as followed from the control bucket.
+    pub settings: LiveSettings,
     pub tokens: Arc<Tokens>,
     pub metrics: Metrics,
     pub readiness: Readiness,

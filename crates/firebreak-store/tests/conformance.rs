@@ -2,7 +2,6 @@
 //! adapter and against real Redis (a private `redis-server` per test). The `redis_only`
 //! module covers what only a real server can do: crash, restart and reconnect.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -147,10 +146,6 @@ async fn record(store: &Arc<dyn Store>, id: MessageId) -> anyhow::Result<Message
     store.get(id).await?.context("record missing")
 }
 
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort();
-    v
-}
 
 // ---------------------------------------------------------------------------------------
 // Message log
@@ -376,9 +371,9 @@ mod redis_only {
         store
             .record_stage(m.id, &entry(Stage::Classified, ""), Some(&c))
             .await?;
-        let case_id = store.escalate(&m, &c).await?;
+        // Cases live in firebreak-escalation (its own crash test); any id does here.
         let outcome = Outcome::Escalated {
-            case_id: case_id.clone(),
+            case_id: "case-crash".into(),
         };
         assert!(
             store
@@ -386,7 +381,6 @@ mod redis_only {
                 .await?
         );
         let before = store.get(m.id).await?.context("record missing")?;
-        let case_before = store.case(&case_id).await?.context("case missing")?;
 
         server.kill().await?;
         server.restart().await?;
@@ -394,10 +388,6 @@ mod redis_only {
         // The same store object, reconnected: nothing acknowledged was lost.
         let after = eventually(Duration::from_secs(15), || store.get(m.id)).await?;
         assert_eq!(after, Some(before));
-        assert_eq!(store.case(&case_id).await?, Some(case_before));
-        // The thread still points at its open case.
-        let next = message(Channel::Whatsapp, "thread-crash", "crash-2");
-        assert_eq!(store.escalate(&next, &c).await?, case_id);
         Ok(())
     }
 

@@ -12,18 +12,18 @@ use firebreak_connectors::{Connector, DryRunConnector, Router};
 use firebreak_core::subjects;
 use firebreak_pipeline::classify::ClassifyStage;
 use firebreak_pipeline::ingest::Ingestor;
-use firebreak_reply::ManualReplies;
 use firebreak_pipeline::rates::RateRecorder;
 use firebreak_pipeline::settings::LiveSettings;
-use firebreak_triage::{Playbook, TriageEngine};
 use firebreak_pipeline::worker::{Handler, Worker, WorkerConfig};
+use firebreak_reply::ManualReplies;
 use firebreak_server::auth::{Role, Tokens};
 use firebreak_server::{AppState, Readiness};
+use firebreak_store::MessageLog;
 use firebreak_store::conversation::ConversationMemory;
 use firebreak_store::memory::MemoryStore;
 use firebreak_store::redis_store::RedisStore;
-use firebreak_store::MessageLog;
 use firebreak_telemetry::Metrics;
+use firebreak_triage::{Playbook, TriageEngine};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -172,7 +172,11 @@ fn load_playbook(config: &RunConfig) -> anyhow::Result<Playbook> {
 }
 
 /// Every role follows crisis mode and the active playbook from the control bucket.
-fn tasks_follow_settings(settings: &LiveSettings, bus: &Arc<dyn Bus>, shutdown: &CancellationToken) {
+fn tasks_follow_settings(
+    settings: &LiveSettings,
+    bus: &Arc<dyn Bus>,
+    shutdown: &CancellationToken,
+) {
     let follower = settings.clone();
     let kv = bus.kv();
     let shutdown = shutdown.clone();

@@ -144,7 +144,9 @@ async fn garbage_on_the_bus_is_dead_lettered_and_harms_nothing_else(adapters: Ad
         .await
         .unwrap();
     ack.await.unwrap();
-    let response = h.post_message(&message("after-garbage", support::KEY_QUESTION)).await;
+    let response = h
+        .post_message(&message("after-garbage", support::KEY_QUESTION))
+        .await;
     let id = response.json::<serde_json::Value>().await.unwrap()["id"]
         .as_str()
         .unwrap()
@@ -232,7 +234,9 @@ async fn bad_input_gets_a_clear_error(adapters: Adapters) {
             .unwrap(),
         0
     );
-    let ok = h.post_message(&message("good", support::KEY_QUESTION)).await;
+    let ok = h
+        .post_message(&message("good", support::KEY_QUESTION))
+        .await;
     assert_eq!(ok.status(), 202);
     h.stop().await;
 }

@@ -100,6 +100,7 @@ pub async fn serve(
         }
     });
     let served = tonic::transport::Server::builder()
+        .trace_fn(crate::trace::grpc_span)
         .add_service(health_service)
         .add_service(reflection.0)
         .add_service(reflection.1)

@@ -6,7 +6,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use firebreak_core::rules::TriageContext;
+use firebreak_core::rules::{Triage, TriageContext};
 use firebreak_core::wire::Submission;
 use firebreak_core::{
     Attachment, Author, Channel, Classification, FirebreakError, MailHeaders, MessageId, Visibility,
@@ -205,15 +205,12 @@ pub fn dry_run(
     crisis: Option<bool>,
 ) -> Result<Classification, FirebreakError> {
     let message = submission.into_message(time::OffsetDateTime::now_utc())?;
+    let settings = state.settings.current();
     let context = TriageContext {
-        crisis_active: crisis.unwrap_or_else(|| {
-            state
-                .crisis_active
-                .load(std::sync::atomic::Ordering::Relaxed)
-        }),
+        crisis_active: crisis.unwrap_or_else(|| settings.crisis_active()),
         ..TriageContext::default()
     };
-    Ok(state.triage.classify(&message, &context))
+    Ok(settings.engine.classify(&message, &context))
 }
 
 /// The contract's shape: `route` and `priority` as strings, `key_question` null if none.

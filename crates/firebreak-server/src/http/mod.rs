@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::ratelimit::limit,
         ))
+        .layer(axum::middleware::from_fn(crate::trace::http_span))
         .with_state(state)
 }
 
