@@ -170,7 +170,13 @@ impl Cases {
                 return Ok(id);
             }
             let now = now();
-            let thread_case = self.pointed_case(&thread).await?;
+            // The commit expects the thread pointer to still hold what this decision was
+            // based on; a writer that raced ahead makes it conflict and decide again.
+            let thread_held = self.repo.pointer(&thread).await?;
+            let thread_case = match &thread_held {
+                Some(id) => self.repo.get(id).await?,
+                None => None,
+            };
             let reopenable = |c: &Case| {
                 c.resolved_at.is_none_or(|at| {
                     now - at
@@ -194,7 +200,6 @@ impl Cases {
                     &sla,
                 ),
             };
-            let thread_held = self.repo.pointer(&thread).await?;
             let mut commit = Commit::new(
                 transition.case.clone(),
                 target.as_ref(),

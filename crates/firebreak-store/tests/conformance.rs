@@ -10,9 +10,9 @@ use firebreak_core::{
     Author, Channel, Classification, HistoryEntry, Language, Message, MessageId, MessageRecord,
     Outcome, Priority, Route, Stage, Visibility,
 };
+use firebreak_store::MessageLog;
 use firebreak_store::memory::MemoryStore;
 use firebreak_store::redis_store::RedisStore;
-use firebreak_store::MessageLog;
 use firebreak_testkit::RedisServer;
 use time::OffsetDateTime;
 
@@ -145,7 +145,6 @@ fn stages(record: &MessageRecord) -> Vec<Stage> {
 async fn record(store: &Arc<dyn Store>, id: MessageId) -> anyhow::Result<MessageRecord> {
     store.get(id).await?.context("record missing")
 }
-
 
 // ---------------------------------------------------------------------------------------
 // Message log
