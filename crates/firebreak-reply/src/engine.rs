@@ -27,7 +27,10 @@ pub enum Decision {
         text: String,
     },
     /// Over budget: try again after `delay`.
-    Defer { delay: Duration, reason: &'static str },
+    Defer {
+        delay: Duration,
+        reason: &'static str,
+    },
     Ignore(&'static str),
     Escalate(&'static str),
 }
@@ -103,7 +106,11 @@ impl ReplyEngine {
             Grant::Granted => {}
             wait => return Ok(Some(wait)),
         }
-        if let wait @ Grant::Wait(_) = self.budget.acquire(keys::GLOBAL_BUDGET, global_rate).await? {
+        if let wait @ Grant::Wait(_) = self
+            .budget
+            .acquire(keys::GLOBAL_BUDGET, global_rate)
+            .await?
+        {
             self.budget.refund(&channel_key, channel_rate).await?;
             return Ok(Some(wait));
         }
@@ -143,9 +150,12 @@ impl ReplyEngine {
             } else {
                 Default::default()
             };
-            let Some(variant) =
-                select_variant(variants, &used, &recent.variants, seed_of(&member) + attempt)
-            else {
+            let Some(variant) = select_variant(
+                variants,
+                &used,
+                &recent.variants,
+                seed_of(&member) + attempt,
+            ) else {
                 return Ok(None);
             };
             if public {
@@ -199,21 +209,32 @@ impl ReplyEngine {
             .reserve_thread(&thread, &member, budgets.thread_cap)
             .await?
         {
-            return Ok(Decision::Escalate("thread reached its automatic reply cap: a human takes it"));
+            return Ok(Decision::Escalate(
+                "thread reached its automatic reply cap: a human takes it",
+            ));
         }
         let author = keys::author(message, question);
         let cooldown = Duration::from_secs(budgets.author_cooldown_secs);
-        if !self.budget.reserve_author(&author, &member, cooldown).await? {
+        if !self
+            .budget
+            .reserve_author(&author, &member, cooldown)
+            .await?
+        {
             self.budget.release_thread(&thread, &member).await?;
-            return Ok(Decision::Ignore("author cooldown: already answered on this question"));
+            return Ok(Decision::Ignore(
+                "author cooldown: already answered on this question",
+            ));
         }
         let ticket = ticket(message);
         match self
             .take_budget(budgets, message.channel, &message.author.id, &ticket)
-            .await? {
+            .await?
+        {
             None => {
                 self.budget.release_author(&author, &member).await?;
-                return Ok(Decision::Escalate("no automatic reply budget on this channel"));
+                return Ok(Decision::Escalate(
+                    "no automatic reply budget on this channel",
+                ));
             }
             Some(Grant::Wait(delay)) => {
                 return Ok(Decision::Defer {
@@ -225,14 +246,21 @@ impl ReplyEngine {
         }
         let language = classification.language;
         let count = playbook.reply_variants(crisis, question, language).len();
-        let Some(index) = self.choose_variant(message, question, count, language).await? else {
+        let Some(index) = self
+            .choose_variant(message, question, count, language)
+            .await?
+        else {
             self.budget.release_author(&author, &member).await?;
-            return Ok(Decision::Escalate("every reply variant was already used in this thread"));
+            return Ok(Decision::Escalate(
+                "every reply variant was already used in this thread",
+            ));
         };
         let vars = render::vars(message, render::case_ref(message.id));
         let Some(text) = playbook.render_reply(crisis, question, language, index, &vars) else {
             self.budget.release_author(&author, &member).await?;
-            return Ok(Decision::Escalate("no reply template for this question and language"));
+            return Ok(Decision::Escalate(
+                "no reply template for this question and language",
+            ));
         };
         Ok(Decision::Send {
             variant: format!("{}.{index}", keys::group(question, language)),

@@ -110,7 +110,7 @@ mod tests {
             }
             for (i, &start) in allowed.iter().enumerate() {
                 let in_window = allowed[i..].iter().take_while(|&&t| t < start + 1_000_000).count();
-                prop_assert!(in_window as u32 <= per_sec + burst - 1, "{in_window} > {per_sec}");
+                prop_assert!(in_window as u32 <= per_sec + (burst - 1), "{in_window} > {per_sec}");
             }
         }
     }

@@ -185,7 +185,11 @@ mod tests {
         let local = LocalLimits::new(1.0);
         let small = budgets(1.0);
         while local.check_channel(&small, Channel::Telegram).is_none() {}
-        assert!(local.check_channel(&budgets(50.0), Channel::Telegram).is_none());
+        assert!(
+            local
+                .check_channel(&budgets(50.0), Channel::Telegram)
+                .is_none()
+        );
     }
 
     #[test]

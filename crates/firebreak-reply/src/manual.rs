@@ -114,7 +114,9 @@ impl ManualReplies for ManualReplier {
         if text.chars().count() > firebreak_triage::playbook::MAX_REPLY_CHARS
             && reply.message.channel == Channel::X
         {
-            return Err(ManualReplyError::Invalid("reply longer than 280 characters"));
+            return Err(ManualReplyError::Invalid(
+                "reply longer than 280 characters",
+            ));
         }
         let message = &reply.message;
         if let Some(window) = human_window(message.channel, message.visibility)
@@ -137,7 +139,12 @@ impl ManualReplies for ManualReplier {
         let budgets = &settings.playbook().mode(settings.crisis_active()).budgets;
         match self
             .engine
-            .take_budget(budgets, message.channel, &message.author.id, &ticket(message))
+            .take_budget(
+                budgets,
+                message.channel,
+                &message.author.id,
+                &ticket(message),
+            )
             .await?
         {
             Some(Grant::Granted) => {}

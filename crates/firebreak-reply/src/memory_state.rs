@@ -171,12 +171,7 @@ impl Budget for MemoryReplyState {
         Ok(())
     }
 
-    async fn reserve_thread(
-        &self,
-        key: &str,
-        message: &str,
-        cap: u32,
-    ) -> Result<bool, StateError> {
+    async fn reserve_thread(&self, key: &str, message: &str, cap: u32) -> Result<bool, StateError> {
         let mut state = self.state.lock();
         let thread = state.threads.entry(key.to_string()).or_default();
         if thread.holders.iter().any(|h| h == message) {

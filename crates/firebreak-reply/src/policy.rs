@@ -93,7 +93,8 @@ impl Guards {
         if !inside_window(message, now) {
             return Verdict::Escalate("outside the platform's 24 h messaging window");
         }
-        if message.visibility == Visibility::Public && now - message.sent_at > self.stale_public_after
+        if message.visibility == Visibility::Public
+            && now - message.sent_at > self.stale_public_after
         {
             return Verdict::Ignore("stale public message: the conversation moved on");
         }

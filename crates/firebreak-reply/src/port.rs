@@ -73,8 +73,7 @@ pub trait Budget: Send + Sync + 'static {
     async fn release_author(&self, key: &str, message: &str) -> Result<(), StateError>;
 
     /// Reserves one of the thread's `cap` automatic replies. Idempotent per message.
-    async fn reserve_thread(&self, key: &str, message: &str, cap: u32)
-    -> Result<bool, StateError>;
+    async fn reserve_thread(&self, key: &str, message: &str, cap: u32) -> Result<bool, StateError>;
 
     /// Frees the thread slot `message` holds.
     async fn release_thread(&self, key: &str, message: &str) -> Result<(), StateError>;

@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use redis::aio::ConnectionManager;
 
 use crate::keys::redis as k;
-use crate::port::{Budget, Claim, ClaimState, Grant, Ledger, Rate, Recent, STATE_TTL, StateError, Ticket};
+use crate::port::{
+    Budget, Claim, ClaimState, Grant, Ledger, Rate, Recent, STATE_TTL, StateError, Ticket,
+};
 
 /// A waiter not seen for this long left the line without saying so (crashed, or its
 /// message ended another way): it stops holding younger messages back.
@@ -328,12 +330,7 @@ impl Budget for RedisReplyState {
         Ok(())
     }
 
-    async fn reserve_thread(
-        &self,
-        key: &str,
-        message: &str,
-        cap: u32,
-    ) -> Result<bool, StateError> {
+    async fn reserve_thread(&self, key: &str, message: &str, cap: u32) -> Result<bool, StateError> {
         let held: i64 = RESERVE_THREAD
             .key(k::thread(key))
             .arg(message)

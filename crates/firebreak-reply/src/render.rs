@@ -90,7 +90,10 @@ mod tests {
 
     #[test]
     fn empty_names_leave_no_gap() {
-        assert_eq!(tidy("Hi , thanks  for writing ."), "Hi, thanks for writing.");
+        assert_eq!(
+            tidy("Hi , thanks  for writing ."),
+            "Hi, thanks for writing."
+        );
     }
 
     #[test]

@@ -158,7 +158,11 @@ impl ReplyStage {
             // worse than a human checking one thread.
             warn!(message_id = %message.id, "reply outcome unknown after a crash, escalating");
             return self
-                .escalate(message, classification, "reply outcome unknown after a crash")
+                .escalate(
+                    message,
+                    classification,
+                    "reply outcome unknown after a crash",
+                )
                 .await;
         }
         // The receiver drops a repeat by idempotency key: sending again is safe.
@@ -176,8 +180,13 @@ impl ReplyStage {
     ) -> Result<(), HandleError> {
         let id = message.id.to_string();
         let reply = outbound(message, text);
-        match send_with_retry(self.connector.as_ref(), &reply, &self.engine.config.retry, None)
-            .await
+        match send_with_retry(
+            self.connector.as_ref(),
+            &reply,
+            &self.engine.config.retry,
+            None,
+        )
+        .await
         {
             Ok(delivered) => {
                 let connector = delivered.receipt.connector;
@@ -248,7 +257,9 @@ impl ReplyStage {
                     connector: String::new(),
                 };
                 // Recorded before sending: whoever claims first sends, once.
-                if let Some(existing) = self.engine.ledger.claim(&id, &claim).await.map_err(retry)? {
+                if let Some(existing) =
+                    self.engine.ledger.claim(&id, &claim).await.map_err(retry)?
+                {
                     return self.reconcile(message, classification, existing).await;
                 }
                 self.deliver(message, classification, &variant, &text).await

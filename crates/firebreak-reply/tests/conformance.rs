@@ -61,38 +61,63 @@ async fn older_messages_are_served_first(state: Arc<dyn State>) {
     let rate = Rate::per_second(10.0, 1).unwrap();
     // Take the slot, so the next message has to wait in line.
     assert_eq!(
-        state.acquire_queued("q1", rate, &ticket("first", 10), 1).await.unwrap(),
+        state
+            .acquire_queued("q1", rate, &ticket("first", 10), 1)
+            .await
+            .unwrap(),
         Grant::Granted
     );
-    let old = state.acquire_queued("q1", rate, &ticket("old", 100), 1).await.unwrap();
+    let old = state
+        .acquire_queued("q1", rate, &ticket("old", 100), 1)
+        .await
+        .unwrap();
     assert!(matches!(old, Grant::Wait(_)), "slot just taken: {old:?}");
     tokio::time::sleep(Duration::from_millis(5)).await;
     // A younger message finds an older one waiting and is sent to the back.
-    match state.acquire_queued("q1", rate, &ticket("young", 200), 1).await.unwrap() {
+    match state
+        .acquire_queued("q1", rate, &ticket("young", 200), 1)
+        .await
+        .unwrap()
+    {
         Grant::Wait(wait) => assert!(wait >= rate.emission(), "{wait:?}"),
         Grant::Granted => panic!("younger message overtook an older one"),
     }
     tokio::time::sleep(Duration::from_millis(110)).await;
     assert_eq!(
-        state.acquire_queued("q1", rate, &ticket("old", 100), 1).await.unwrap(),
+        state
+            .acquire_queued("q1", rate, &ticket("old", 100), 1)
+            .await
+            .unwrap(),
         Grant::Granted
     );
     tokio::time::sleep(Duration::from_millis(110)).await;
     assert_eq!(
-        state.acquire_queued("q1", rate, &ticket("young", 200), 1).await.unwrap(),
+        state
+            .acquire_queued("q1", rate, &ticket("young", 200), 1)
+            .await
+            .unwrap(),
         Grant::Granted
     );
 }
 
 async fn a_message_that_left_the_line_holds_no_one_back(state: Arc<dyn State>) {
     let rate = Rate::per_second(10.0, 1).unwrap();
-    state.acquire_queued("q2", rate, &ticket("a", 1), 1).await.unwrap();
-    let waiting = state.acquire_queued("q2", rate, &ticket("gone", 5), 1).await.unwrap();
+    state
+        .acquire_queued("q2", rate, &ticket("a", 1), 1)
+        .await
+        .unwrap();
+    let waiting = state
+        .acquire_queued("q2", rate, &ticket("gone", 5), 1)
+        .await
+        .unwrap();
     assert!(matches!(waiting, Grant::Wait(_)));
     state.leave_queue("q2", &ticket("gone", 5)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(110)).await;
     assert_eq!(
-        state.acquire_queued("q2", rate, &ticket("next", 9), 1).await.unwrap(),
+        state
+            .acquire_queued("q2", rate, &ticket("next", 9), 1)
+            .await
+            .unwrap(),
         Grant::Granted
     );
 }
@@ -100,25 +125,40 @@ async fn a_message_that_left_the_line_holds_no_one_back(state: Arc<dyn State>) {
 async fn an_author_gets_one_reply_per_cooldown(state: Arc<dyn State>) {
     let cooldown = Duration::from_millis(300);
     assert!(state.reserve_author("a1", "m1", cooldown).await.unwrap());
-    assert!(state.reserve_author("a1", "m1", cooldown).await.unwrap(), "idempotent");
+    assert!(
+        state.reserve_author("a1", "m1", cooldown).await.unwrap(),
+        "idempotent"
+    );
     assert!(!state.reserve_author("a1", "m2", cooldown).await.unwrap());
     state.release_author("a1", "m2").await.unwrap();
-    assert!(!state.reserve_author("a1", "m2", cooldown).await.unwrap(), "not the holder");
+    assert!(
+        !state.reserve_author("a1", "m2", cooldown).await.unwrap(),
+        "not the holder"
+    );
     state.release_author("a1", "m1").await.unwrap();
     assert!(state.reserve_author("a1", "m2", cooldown).await.unwrap());
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert!(state.reserve_author("a1", "m3", cooldown).await.unwrap(), "cooldown over");
+    assert!(
+        state.reserve_author("a1", "m3", cooldown).await.unwrap(),
+        "cooldown over"
+    );
 }
 
 async fn a_thread_holds_at_most_its_cap(state: Arc<dyn State>) {
     assert!(state.reserve_thread("th1", "m1", 2).await.unwrap());
     assert!(state.reserve_thread("th1", "m2", 2).await.unwrap());
-    assert!(state.reserve_thread("th1", "m1", 2).await.unwrap(), "idempotent");
+    assert!(
+        state.reserve_thread("th1", "m1", 2).await.unwrap(),
+        "idempotent"
+    );
     assert!(!state.reserve_thread("th1", "m3", 2).await.unwrap());
     state.release_thread("th1", "m2").await.unwrap();
     state.release_thread("th1", "m2").await.unwrap();
     assert!(state.reserve_thread("th1", "m3", 2).await.unwrap());
-    assert!(!state.reserve_thread("th1", "m4", 2).await.unwrap(), "double release counted once");
+    assert!(
+        !state.reserve_thread("th1", "m4", 2).await.unwrap(),
+        "double release counted once"
+    );
 }
 
 async fn a_claim_is_made_once(state: Arc<dyn State>) {
@@ -134,7 +174,11 @@ async fn a_claim_is_made_once(state: Arc<dyn State>) {
     assert_eq!(state.get_claim("c2").await.unwrap(), None);
     assert_eq!(state.claim("c3", &claim("x")).await.unwrap(), None);
     state.drop_claim("c3").await.unwrap();
-    assert_eq!(state.claim("c3", &claim("y")).await.unwrap(), None, "dropped claims free the message");
+    assert_eq!(
+        state.claim("c3", &claim("y")).await.unwrap(),
+        None,
+        "dropped claims free the message"
+    );
 }
 
 async fn deferrals_are_counted(state: Arc<dyn State>) {
@@ -145,10 +189,30 @@ async fn deferrals_are_counted(state: Arc<dyn State>) {
 }
 
 async fn a_thread_variant_belongs_to_one_message(state: Arc<dyn State>) {
-    assert!(state.use_thread_variant("th2", "refund.en", 1, "m1").await.unwrap());
-    assert!(state.use_thread_variant("th2", "refund.en", 1, "m1").await.unwrap());
-    assert!(!state.use_thread_variant("th2", "refund.en", 1, "m2").await.unwrap());
-    assert!(state.use_thread_variant("th2", "refund.fr", 1, "m2").await.unwrap());
+    assert!(
+        state
+            .use_thread_variant("th2", "refund.en", 1, "m1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        state
+            .use_thread_variant("th2", "refund.en", 1, "m1")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !state
+            .use_thread_variant("th2", "refund.en", 1, "m2")
+            .await
+            .unwrap()
+    );
+    assert!(
+        state
+            .use_thread_variant("th2", "refund.fr", 1, "m2")
+            .await
+            .unwrap()
+    );
     let mut used = state.thread_variants("th2", "refund.en").await.unwrap();
     used.sort();
     assert_eq!(used, vec![(1, "m1".to_string())]);
@@ -158,7 +222,10 @@ async fn the_ring_swaps_only_at_the_expected_version(state: Arc<dyn State>) {
     let empty = state.recent("r1").await.unwrap();
     assert_eq!(empty.variants, Vec::<usize>::new());
     assert!(state.swap_recent("r1", empty.version, &[2]).await.unwrap());
-    assert!(!state.swap_recent("r1", empty.version, &[1]).await.unwrap(), "stale version");
+    assert!(
+        !state.swap_recent("r1", empty.version, &[1]).await.unwrap(),
+        "stale version"
+    );
     let now = state.recent("r1").await.unwrap();
     assert_eq!(now.variants, vec![2]);
     assert!(state.swap_recent("r1", now.version, &[0, 2]).await.unwrap());

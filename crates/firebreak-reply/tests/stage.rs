@@ -57,7 +57,12 @@ fn fixture(brand: &[&str]) -> Fixture {
         brand.iter().map(|s| s.to_string()).collect(),
         Duration::from_secs(30),
     );
-    let engine = Arc::new(ReplyEngine::new(state.clone(), state.clone(), settings, config));
+    let engine = Arc::new(ReplyEngine::new(
+        state.clone(),
+        state.clone(),
+        settings,
+        config,
+    ));
     let stage = ReplyStage {
         engine,
         bus: bus.clone(),
@@ -134,7 +139,9 @@ impl Fixture {
         for delivered in 1..50 {
             match self.handle(message, delivered).await {
                 Ok(()) => return,
-                Err(HandleError::Retry { delay: Some(delay), .. }) => tokio::time::sleep(delay).await,
+                Err(HandleError::Retry {
+                    delay: Some(delay), ..
+                }) => tokio::time::sleep(delay).await,
                 Err(other) => panic!("{other:?}"),
             }
         }
@@ -142,11 +149,18 @@ impl Fixture {
     }
 
     async fn outcome(&self, message: &Message) -> Option<Outcome> {
-        self.log.get(message.id).await.unwrap().and_then(|r| r.outcome)
+        self.log
+            .get(message.id)
+            .await
+            .unwrap()
+            .and_then(|r| r.outcome)
     }
 
     async fn escalated(&self) -> usize {
-        self.bus.stream_len(subjects::STREAM_ESCALATE).await.unwrap() as usize
+        self.bus
+            .stream_len(subjects::STREAM_ESCALATE)
+            .await
+            .unwrap() as usize
     }
 }
 
@@ -178,7 +192,10 @@ async fn personal_data_in_the_author_name_is_not_echoed() {
     m.author.name = "jane.doe@example.com +33 6 12 34 56 78".into();
     f.handle(&m, 1).await.unwrap();
     let text = &f.sent.sent()[0].text;
-    assert!(!text.contains("jane.doe") && !text.contains("12 34"), "{text}");
+    assert!(
+        !text.contains("jane.doe") && !text.contains("12 34"),
+        "{text}"
+    );
     assert!(text.starts_with("Hi,"), "{text}");
 }
 
@@ -247,7 +264,10 @@ async fn one_author_gets_one_reply_per_question_and_cooldown() {
     f.settle(&first).await;
     f.settle(&second).await;
     assert_eq!(f.sent.sent().len(), 1);
-    assert!(matches!(f.outcome(&second).await, Some(Outcome::Ignored { .. })));
+    assert!(matches!(
+        f.outcome(&second).await,
+        Some(Outcome::Ignored { .. })
+    ));
 }
 
 #[tokio::test]
@@ -259,7 +279,9 @@ async fn over_budget_is_deferred_with_a_delay_and_recorded() {
     f.handle(&first, 1).await.unwrap();
     let deferred = f.handle(&second, 1).await;
     match deferred {
-        Err(HandleError::Retry { delay: Some(delay), .. }) => {
+        Err(HandleError::Retry {
+            delay: Some(delay), ..
+        }) => {
             assert!(delay > Duration::from_secs(1), "{delay:?}")
         }
         other => panic!("expected a deferral, got {other:?}"),
@@ -292,7 +314,10 @@ async fn a_claim_left_by_a_crash_is_escalated_not_sent_again() {
     };
     f.state.claim(&m.id.to_string(), &claim).await.unwrap();
     f.handle(&m, 2).await.unwrap();
-    assert!(f.sent.sent().is_empty(), "dry-run does not deduplicate: at most once");
+    assert!(
+        f.sent.sent().is_empty(),
+        "dry-run does not deduplicate: at most once"
+    );
     assert_eq!(f.escalated().await, 1);
 }
 
@@ -310,7 +335,9 @@ async fn a_reply_sent_before_a_crash_is_recorded_on_redelivery() {
     f.state.claim(&m.id.to_string(), &claim).await.unwrap();
     f.handle(&m, 2).await.unwrap();
     assert!(f.sent.sent().is_empty());
-    assert!(matches!(f.outcome(&m).await, Some(Outcome::Replied { variant, .. }) if variant == "refund.en.1"));
+    assert!(
+        matches!(f.outcome(&m).await, Some(Outcome::Replied { variant, .. }) if variant == "refund.en.1")
+    );
 }
 
 #[tokio::test]
