@@ -37,7 +37,7 @@ message = message_pb2.SubmitMessage(
     thread_id="chat-python",
     visibility=message_pb2.VISIBILITY_PRIVATE,
     author=message_pb2.Author(id="py-user", handle="py"),
-    text="Where is my refund?",
+    text="When will I get my refund?",
 )
 reply = ingest_pb2_grpc.IngestStub(channel).Submit(
     ingest_pb2.SubmitRequest(message=message), metadata=[("authorization", f"Bearer {token}")]

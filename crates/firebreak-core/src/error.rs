@@ -11,7 +11,11 @@ pub enum ErrorCode {
     NotFound,
     Conflict,
     PayloadTooLarge,
+    /// Over a budget or a rate limit: the caller should slow down (429).
     ResourceExhausted,
+    /// The service is alive but cannot take more right now, e.g. the inbound stream is
+    /// full (503 on HTTP, RESOURCE_EXHAUSTED on gRPC).
+    Overloaded,
     Unavailable,
     Internal,
 }
@@ -26,6 +30,7 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::PayloadTooLarge => "payload_too_large",
             ErrorCode::ResourceExhausted => "resource_exhausted",
+            ErrorCode::Overloaded => "overloaded",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -40,6 +45,7 @@ impl ErrorCode {
             ErrorCode::Conflict => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::ResourceExhausted => 429,
+            ErrorCode::Overloaded => 503,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
@@ -72,6 +78,14 @@ impl FirebreakError {
     pub fn unavailable(what: impl Into<String>, retry_after: Duration) -> Self {
         FirebreakError {
             code: ErrorCode::Unavailable,
+            message: what.into(),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    pub fn overloaded(what: impl Into<String>, retry_after: Duration) -> Self {
+        FirebreakError {
+            code: ErrorCode::Overloaded,
             message: what.into(),
             retry_after: Some(retry_after),
         }

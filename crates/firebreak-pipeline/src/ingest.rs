@@ -36,7 +36,7 @@ impl std::fmt::Debug for Ingestor {
 
 pub fn bus_error(e: BusError) -> FirebreakError {
     match e {
-        BusError::Full(_) => FirebreakError::exhausted("the inbound stream is full", RETRY_AFTER),
+        BusError::Full(_) => FirebreakError::overloaded("the inbound stream is full", RETRY_AFTER),
         BusError::Unavailable(_) | BusError::Other(_) => {
             FirebreakError::unavailable("the message bus is unavailable", RETRY_AFTER)
         }

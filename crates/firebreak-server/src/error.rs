@@ -38,7 +38,7 @@ pub fn grpc_code(code: ErrorCode) -> tonic::Code {
         ErrorCode::PermissionDenied => tonic::Code::PermissionDenied,
         ErrorCode::NotFound => tonic::Code::NotFound,
         ErrorCode::Conflict => tonic::Code::FailedPrecondition,
-        ErrorCode::ResourceExhausted => tonic::Code::ResourceExhausted,
+        ErrorCode::ResourceExhausted | ErrorCode::Overloaded => tonic::Code::ResourceExhausted,
         ErrorCode::Unavailable => tonic::Code::Unavailable,
         ErrorCode::Internal => tonic::Code::Internal,
     }

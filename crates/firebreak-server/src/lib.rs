@@ -6,8 +6,8 @@ pub mod auth;
 pub mod error;
 pub mod grpc;
 pub mod http;
-pub mod trace;
 pub mod ratelimit;
 mod state;
+pub mod trace;
 
 pub use state::{AppState, Readiness};

@@ -119,7 +119,8 @@ async fn ingest_refuses_while_redis_is_down() {
         }
         id.expect("accepted after redis restart")
     };
-    assert_eq!(h.terminal(&id).await["status"], "replied");
+    let record = h.terminal(&id).await;
+    assert_eq!(record["status"], "replied", "{record}");
     h.stop().await;
 }
 

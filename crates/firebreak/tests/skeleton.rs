@@ -13,7 +13,7 @@ use support::{Adapters, Harness, eventually, message, submit_message};
 async fn http_messages_reach_their_terminal_outcomes(adapters: Adapters) {
     let h = Harness::start(adapters).await;
     let cases = [
-        ("q1", "Where is my refund?", "replied"),
+        ("q1", support::KEY_QUESTION, "replied"),
         ("l1", "I am calling my lawyer about this", "escalated"),
         ("e1", "   ", "ignored"),
     ];

@@ -57,7 +57,9 @@ pub fn reflection_v1alpha() -> Result<
     >,
     FirebreakError,
 > {
-    reflection_builder().build_v1alpha().map_err(reflection_error)
+    reflection_builder()
+        .build_v1alpha()
+        .map_err(reflection_error)
 }
 
 /// Serves every gRPC service on `listener` until `shutdown`; health turns NOT_SERVING

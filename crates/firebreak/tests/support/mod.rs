@@ -187,4 +187,4 @@ pub fn submit_message(external_id: &str, text: &str) -> pb::SubmitMessage {
 }
 
 /// A message the default playbook answers automatically.
-pub const KEY_QUESTION: &str = "Where is my refund?";
+pub const KEY_QUESTION: &str = "When will I get my refund?";
