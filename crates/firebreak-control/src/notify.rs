@@ -35,31 +35,61 @@ pub fn surge_body(alert: &SurgeAlert) -> Value {
     })
 }
 
-/// POSTs to a chat webhook, retrying a few times.
-pub struct WebhookNotifier {
+/// A chat tool's incoming webhook: POSTs JSON, retrying a few times. Shared by every
+/// notifier (surge alerts here, SLA breaches in the escalation role).
+pub struct ChatWebhook {
     url: String,
     client: reqwest::Client,
     attempts: u32,
 }
 
-impl std::fmt::Debug for WebhookNotifier {
+impl std::fmt::Debug for ChatWebhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // A chat webhook's URL is itself a secret.
-        f.debug_struct("WebhookNotifier").finish_non_exhaustive()
+        f.debug_struct("ChatWebhook").finish_non_exhaustive()
     }
 }
 
-impl WebhookNotifier {
+impl ChatWebhook {
     pub fn new(url: impl Into<String>) -> Result<Self, String> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(WebhookNotifier {
+        Ok(ChatWebhook {
             url: url.into(),
             client,
             attempts: 3,
+        })
+    }
+
+    /// Posts `body`; `what` names the notification in logs.
+    pub async fn post(&self, body: &Value, what: &str) -> Result<(), String> {
+        let mut last = String::new();
+        for attempt in 1..=self.attempts {
+            match self.client.post(&self.url).json(body).send().await {
+                Ok(response) if response.status().is_success() => return Ok(()),
+                Ok(response) => last = format!("status {}", response.status().as_u16()),
+                Err(e) => last = e.without_url().to_string(),
+            }
+            warn!(what, attempt, error = last, "notifier webhook failed");
+            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+        }
+        Err(last)
+    }
+}
+
+/// Posts surge alerts to a chat webhook.
+#[derive(Debug)]
+pub struct WebhookNotifier {
+    webhook: ChatWebhook,
+}
+
+impl WebhookNotifier {
+    pub fn new(url: impl Into<String>) -> Result<Self, String> {
+        Ok(WebhookNotifier {
+            webhook: ChatWebhook::new(url)?,
         })
     }
 }
@@ -67,18 +97,7 @@ impl WebhookNotifier {
 #[async_trait]
 impl SurgeNotifier for WebhookNotifier {
     async fn notify(&self, alert: &SurgeAlert) -> Result<(), String> {
-        let body = surge_body(alert);
-        let mut last = String::new();
-        for attempt in 1..=self.attempts {
-            match self.client.post(&self.url).json(&body).send().await {
-                Ok(response) if response.status().is_success() => return Ok(()),
-                Ok(response) => last = format!("status {}", response.status().as_u16()),
-                Err(e) => last = e.without_url().to_string(),
-            }
-            warn!(attempt, error = last, "surge notifier webhook failed");
-            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-        }
-        Err(last)
+        self.webhook.post(&surge_body(alert), "surge_alert").await
     }
 }
 

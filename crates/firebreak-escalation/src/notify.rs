@@ -3,8 +3,6 @@
 //! Rocket.Chat and Teams' incoming webhooks display) plus structured fields for tools
 //! that route on them. It carries ids and labels, never message text.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use tracing::warn;
@@ -49,31 +47,16 @@ pub fn breach_body(breach: &Breach) -> Value {
     })
 }
 
-/// Posts breaches to a chat webhook, retrying a few times on failure.
+/// Posts breaches to a chat webhook.
+#[derive(Debug)]
 pub struct WebhookNotifier {
-    url: String,
-    client: reqwest::Client,
-    attempts: u32,
-}
-
-impl std::fmt::Debug for WebhookNotifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL of a chat webhook is itself a secret.
-        f.debug_struct("WebhookNotifier").finish_non_exhaustive()
-    }
+    webhook: firebreak_control::notify::ChatWebhook,
 }
 
 impl WebhookNotifier {
     pub fn new(url: impl Into<String>) -> Result<Self, String> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| e.to_string())?;
         Ok(WebhookNotifier {
-            url: url.into(),
-            client,
-            attempts: 3,
+            webhook: firebreak_control::notify::ChatWebhook::new(url)?,
         })
     }
 }
@@ -81,18 +64,7 @@ impl WebhookNotifier {
 #[async_trait]
 impl Notifier for WebhookNotifier {
     async fn notify(&self, breach: &Breach) -> Result<(), String> {
-        let body = breach_body(breach);
-        let mut last = String::new();
-        for attempt in 1..=self.attempts {
-            match self.client.post(&self.url).json(&body).send().await {
-                Ok(response) if response.status().is_success() => return Ok(()),
-                Ok(response) => last = format!("status {}", response.status().as_u16()),
-                Err(e) => last = e.without_url().to_string(),
-            }
-            warn!(case_id = %breach.case.id, attempt, error = last, "notifier webhook failed");
-            tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
-        }
-        Err(last)
+        self.webhook.post(&breach_body(breach), "sla_breach").await
     }
 }
 
