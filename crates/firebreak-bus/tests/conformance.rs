@@ -3,53 +3,18 @@
 //! `jetstream_only` module covers what only a real server can do: crash, restart and
 //! concurrent stream creation.
 
+mod common;
+
+use common::*;
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, ensure};
-use firebreak_bus::jetstream::{JetStreamBus, JetStreamOptions};
-use firebreak_bus::memory::MemoryBus;
-use firebreak_bus::{Bus, Consumer, ConsumerOptions, Delivery, Envelope, PublishAck};
+use anyhow::Context as _;
+use firebreak_bus::{Bus, ConsumerOptions, Envelope};
 use firebreak_core::subjects::{STREAM_INBOUND, STREAM_REPLY};
-use firebreak_testkit::NatsServer;
 use futures::StreamExt;
-
-const SUBJECT: &str = "fb.in.web";
-/// Short enough that a redelivery test takes seconds, long enough for a loaded machine.
-const SHORT_ACK_WAIT: Duration = Duration::from_secs(1);
-/// How long a test waits for something that must happen.
-const PATIENCE: Duration = Duration::from_secs(8);
-/// Upper bound for one test, so a hang fails instead of stalling the suite.
-const TEST_TIMEOUT: Duration = Duration::from_secs(45);
-
-/// A bus under test, and the server behind it (kept alive for the test's duration).
-struct Fixture {
-    bus: Arc<dyn Bus>,
-    _server: Option<NatsServer>,
-}
-
-impl Fixture {
-    async fn memory() -> anyhow::Result<Self> {
-        Ok(Fixture {
-            bus: Arc::new(MemoryBus::new()),
-            _server: None,
-        })
-    }
-
-    async fn jetstream() -> anyhow::Result<Self> {
-        let server = NatsServer::start().await?;
-        let bus = connect(&server).await?;
-        Ok(Fixture {
-            bus: Arc::new(bus),
-            _server: Some(server),
-        })
-    }
-}
-
-async fn connect(server: &NatsServer) -> anyhow::Result<JetStreamBus> {
-    Ok(JetStreamBus::connect(&server.url(), JetStreamOptions::default()).await?)
-}
 
 /// Runs each body once per adapter, as `memory::<name>` and `jetstream::<name>`.
 macro_rules! conformance {
@@ -102,84 +67,6 @@ conformance!(
     kv_watch_of_missing_key_yields_first_put,
     ready_is_ok_when_the_bus_is_up,
 );
-
-// ---------------------------------------------------------------------------------------
-// Helpers
-
-fn options(ack_wait: Duration, max_deliver: i64) -> ConsumerOptions {
-    ConsumerOptions {
-        max_deliver,
-        ack_wait,
-        ..ConsumerOptions::default()
-    }
-}
-
-async fn publish(bus: &Arc<dyn Bus>, envelope: Envelope) -> anyhow::Result<PublishAck> {
-    Ok(bus.publish(envelope).await?.await?)
-}
-
-async fn publish_all(bus: &Arc<dyn Bus>, payloads: &[String]) -> anyhow::Result<Vec<u64>> {
-    let mut sequences = Vec::new();
-    for payload in payloads {
-        let ack = publish(bus, Envelope::new(SUBJECT, payload.clone())).await?;
-        sequences.push(ack.sequence);
-    }
-    Ok(sequences)
-}
-
-fn payloads(prefix: &str, n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("{prefix}-{i}")).collect()
-}
-
-fn text(delivery: &Delivery) -> String {
-    String::from_utf8_lossy(&delivery.payload).into_owned()
-}
-
-/// Fetches until `n` deliveries arrived, failing after [`PATIENCE`].
-async fn fetch_exactly(
-    consumer: &mut Box<dyn Consumer>,
-    n: usize,
-) -> anyhow::Result<Vec<Delivery>> {
-    let deadline = Instant::now() + PATIENCE;
-    let mut got = Vec::new();
-    while got.len() < n {
-        let left = deadline.saturating_duration_since(Instant::now());
-        ensure!(
-            !left.is_zero(),
-            "only {} of {n} deliveries within {PATIENCE:?}",
-            got.len()
-        );
-        let batch = consumer
-            .fetch(n - got.len(), left.min(Duration::from_secs(2)))
-            .await?;
-        got.extend(batch);
-    }
-    Ok(got)
-}
-
-/// Fetches one delivery, failing after [`PATIENCE`], and says how long it took.
-async fn fetch_one(consumer: &mut Box<dyn Consumer>) -> anyhow::Result<(Delivery, Duration)> {
-    let started = Instant::now();
-    let delivery = fetch_exactly(consumer, 1).await?.remove(0);
-    Ok((delivery, started.elapsed()))
-}
-
-/// Asserts that nothing is delivered for `quiet`.
-async fn assert_quiet(consumer: &mut Box<dyn Consumer>, quiet: Duration) -> anyhow::Result<()> {
-    let deadline = Instant::now() + quiet;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Ok(());
-        }
-        let batch = consumer.fetch(10, left).await?;
-        ensure!(
-            batch.is_empty(),
-            "expected no delivery, got {:?}",
-            batch.iter().map(text).collect::<Vec<_>>()
-        );
-    }
-}
 
 // ---------------------------------------------------------------------------------------
 // Publishing
@@ -581,105 +468,3 @@ async fn ready_is_ok_when_the_bus_is_up(bus: Arc<dyn Bus>) -> anyhow::Result<()>
 
 // ---------------------------------------------------------------------------------------
 // Real NATS only
-
-mod jetstream_only {
-    use super::*;
-
-    #[tokio::test]
-    async fn concurrent_connects_both_create_the_topology() -> anyhow::Result<()> {
-        let server = NatsServer::start().await?;
-        let (a, b) = tokio::join!(connect(&server), connect(&server));
-        let (a, b): (Arc<dyn Bus>, Arc<dyn Bus>) = (Arc::new(a?), Arc::new(b?));
-        a.ready().await?;
-        b.ready().await?;
-        let ack = publish(&a, Envelope::new(SUBJECT, "x")).await?;
-        assert_eq!(ack.sequence, 1);
-        assert_eq!(b.stream_len(STREAM_INBOUND).await?, 1, "one shared stream");
-        Ok(())
-    }
-
-    #[tokio::test]
-    async fn connecting_again_keeps_existing_messages() -> anyhow::Result<()> {
-        let server = NatsServer::start().await?;
-        let first: Arc<dyn Bus> = Arc::new(connect(&server).await?);
-        publish_all(&first, &payloads("kept", 3)).await?;
-        first.kv().put("crisis_mode", "on".into()).await?;
-
-        let second: Arc<dyn Bus> = Arc::new(connect(&server).await?);
-        assert_eq!(second.stream_len(STREAM_INBOUND).await?, 3);
-        let entry = second.kv().get("crisis_mode").await?;
-        assert_eq!(entry.map(|e| e.value), Some("on".into()));
-        Ok(())
-    }
-
-    #[tokio::test]
-    async fn publish_fails_while_nats_is_down() -> anyhow::Result<()> {
-        let mut server = NatsServer::start().await?;
-        let bus: Arc<dyn Bus> = Arc::new(connect(&server).await?);
-        publish(&bus, Envelope::new(SUBJECT, "before")).await?;
-
-        server.kill().await?;
-        // Right after the crash (the client may not know yet) and once it does.
-        for attempt in 0..3 {
-            let outcome = tokio::time::timeout(
-                Duration::from_secs(6),
-                publish(&bus, Envelope::new(SUBJECT, format!("during-{attempt}"))),
-            )
-            .await
-            .context("publish neither failed nor succeeded within 6s")?;
-            assert!(
-                outcome.is_err(),
-                "publish {attempt} acked while the server is down: {outcome:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        assert!(bus.ready().await.is_err(), "not ready while down");
-        Ok(())
-    }
-
-    #[tokio::test]
-    async fn publish_recovers_after_restart_and_acked_messages_survive() -> anyhow::Result<()> {
-        let mut server = NatsServer::start().await?;
-        let bus: Arc<dyn Bus> = Arc::new(connect(&server).await?);
-        let sent = payloads("durable", 5);
-        let sequences = publish_all(&bus, &sent).await?;
-        let mut consumer = bus
-            .consumer(STREAM_INBOUND, "survivor", ConsumerOptions::default())
-            .await?;
-
-        server.kill().await?;
-        server.restart().await?;
-
-        let started = Instant::now();
-        let ack = loop {
-            let attempt = tokio::time::timeout(
-                Duration::from_secs(5),
-                publish(&bus, Envelope::new(SUBJECT, "after")),
-            )
-            .await;
-            if let Ok(Ok(ack)) = attempt {
-                break ack;
-            }
-            ensure!(
-                started.elapsed() < Duration::from_secs(20),
-                "publish still failing 20s after restart: {attempt:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        assert!(ack.sequence > *sequences.last().unwrap());
-        bus.ready().await?;
-
-        // The consumer bound before the crash carries on where the stream left off.
-        let got = fetch_exactly(&mut consumer, sent.len()).await?;
-        assert_eq!(got.iter().map(text).collect::<Vec<_>>(), sent);
-        assert_eq!(
-            got.iter().map(|d| d.stream_sequence).collect::<Vec<_>>(),
-            sequences
-        );
-        for delivery in &got {
-            delivery.acker.ack().await?;
-        }
-        assert!(bus.stream_len(STREAM_INBOUND).await? > sent.len() as u64);
-        Ok(())
-    }
-}
