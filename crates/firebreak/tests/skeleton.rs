@@ -1,6 +1,7 @@
 //! The walking skeleton, end to end: one suite, run against the embedded adapters and
 //! against real nats-server and redis-server processes.
 
+#[macro_use]
 mod support;
 
 use std::time::Duration;
@@ -281,27 +282,6 @@ async fn health_and_readiness_answer(adapters: Adapters) {
         started.elapsed() < Duration::from_secs(10),
         "graceful stop within the grace period"
     );
-}
-
-macro_rules! both_adapters {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Adapters::Embedded).await;
-                }
-            )*
-        }
-        mod real {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Adapters::Real).await;
-                }
-            )*
-        }
-    };
 }
 
 both_adapters!(

@@ -1,6 +1,7 @@
 //! Classification end to end: the playbook-driven engine with thread and author memory,
 //! against the embedded adapters and against real NATS and Redis.
 
+#[macro_use]
 mod support;
 
 use serde_json::json;
@@ -212,27 +213,6 @@ async fn classify_dry_run_explains_without_side_effects(adapters: Adapters) {
         .unwrap();
     assert_eq!(inbound, 0, "a dry run publishes nothing");
     h.stop().await;
-}
-
-macro_rules! both_adapters {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Adapters::Embedded).await;
-                }
-            )*
-        }
-        mod real {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Adapters::Real).await;
-                }
-            )*
-        }
-    };
 }
 
 both_adapters!(

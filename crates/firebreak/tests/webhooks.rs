@@ -3,6 +3,7 @@
 //! bad signatures, bad bodies and replays get what the contract says. One suite, run
 //! against the embedded adapters and against real nats-server and redis-server.
 
+#[macro_use]
 mod support;
 
 use base64::Engine as _;
@@ -488,27 +489,6 @@ async fn mail_that_forbids_auto_replies_is_ignored(adapters: Adapters) {
     let record = h.terminal(&id).await;
     assert_ne!(record["status"], "ignored", "{record}");
     h.stop().await;
-}
-
-macro_rules! both_adapters {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Adapters::Embedded).await;
-                }
-            )*
-        }
-        mod real {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name(super::Adapters::Real).await;
-                }
-            )*
-        }
-    };
 }
 
 both_adapters!(

@@ -188,3 +188,27 @@ pub fn submit_message(external_id: &str, text: &str) -> pb::SubmitMessage {
 
 /// A message the default playbook answers automatically.
 pub const KEY_QUESTION: &str = "When will I get my refund?";
+
+/// Runs each async test body once per adapter set, as `embedded::<name>` and
+/// `real::<name>`: one suite, both adapters.
+#[allow(unused_macros)]
+macro_rules! both_adapters {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Adapters::Embedded).await;
+                }
+            )*
+        }
+        mod real {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(super::Adapters::Real).await;
+                }
+            )*
+        }
+    };
+}
