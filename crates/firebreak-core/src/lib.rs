@@ -9,7 +9,6 @@ pub mod crisis;
 pub mod error;
 pub mod message;
 pub mod outcome;
-pub mod redact;
 pub mod rules;
 pub mod subjects;
 pub mod wire;
