@@ -141,3 +141,31 @@ impl Drop for ChildProcess {
         }
     }
 }
+
+/// What `NatsServer` and `RedisServer` share: acting on their current process, if any.
+pub(crate) mod slot {
+    use super::ChildProcess;
+
+    /// Whether the process is running (not stopped, killed or crashed).
+    pub(crate) fn is_running(process: &mut Option<ChildProcess>) -> bool {
+        process
+            .as_mut()
+            .is_some_and(|process| matches!(process.try_exit_status(), Ok(None)))
+    }
+
+    /// SIGTERM, then wait for the exit.
+    pub(crate) async fn stop(process: &mut Option<ChildProcess>) -> anyhow::Result<()> {
+        if let Some(process) = process.as_mut() {
+            process.terminate().await?;
+        }
+        Ok(())
+    }
+
+    /// SIGKILL, simulating a crash.
+    pub(crate) async fn kill(process: &mut Option<ChildProcess>) -> anyhow::Result<()> {
+        if let Some(process) = process.as_mut() {
+            process.kill().await?;
+        }
+        Ok(())
+    }
+}

@@ -81,25 +81,17 @@ impl RedisServer {
 
     /// Whether the server process is running (not stopped, killed or crashed).
     pub fn is_running(&mut self) -> bool {
-        self.process
-            .as_mut()
-            .is_some_and(|process| matches!(process.try_exit_status(), Ok(None)))
+        crate::process::slot::is_running(&mut self.process)
     }
 
     /// Stops the server gracefully (SIGTERM) and waits for it to exit.
     pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if let Some(process) = self.process.as_mut() {
-            process.terminate().await?;
-        }
-        Ok(())
+        crate::process::slot::stop(&mut self.process).await
     }
 
     /// Kills the server with SIGKILL, simulating a crash.
     pub async fn kill(&mut self) -> anyhow::Result<()> {
-        if let Some(process) = self.process.as_mut() {
-            process.kill().await?;
-        }
-        Ok(())
+        crate::process::slot::kill(&mut self.process).await
     }
 
     /// Starts the server again on the same port with the same data dir, so
