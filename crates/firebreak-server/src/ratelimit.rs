@@ -10,6 +10,10 @@
 //! would let any caller pick its own bucket (a fresh IP per request) and bypass the
 //! limit, so it is only for deployments behind a proxy that overwrites the header.
 //!
+//! X's CRC challenge (`GET /webhooks/x`) has a bucket of its own per client IP, much
+//! smaller ([`CRC_RATE_PER_SECOND`], burst [`CRC_BURST`]) and always on: X sends one at
+//! registration and about hourly, and the endpoint signs with the consumer secret.
+//!
 //! Idle buckets are evicted with `retain_recent` on a timer, so memory stays bounded by
 //! the number of sources seen in the last few seconds, not since start-up.
 
@@ -34,15 +38,24 @@ use crate::error::ApiError;
 /// platform delivers from a handful of addresses, and one delivery may carry many events.
 pub const DEFAULT_RATE_PER_SOURCE: u32 = 1_000;
 
+/// CRC challenges per second per client IP; X sends one an hour.
+pub const CRC_RATE_PER_SECOND: u32 = 2;
+/// CRC challenges a client may send at once before the rate applies.
+pub const CRC_BURST: u32 = 10;
+
 /// How often idle buckets are dropped.
 const EVICT_EVERY: Duration = Duration::from_secs(10);
 
 type Key = (&'static str, IpAddr);
 
+/// The source label of X's CRC challenge, limited apart from deliveries.
+const CRC_SOURCE: &str = "x_crc";
+
 /// A keyed limiter shared by every HTTP ingest route. Cloning shares the buckets.
 #[derive(Clone)]
 pub struct IngestLimiter {
     limiter: Option<Arc<DefaultKeyedRateLimiter<Key>>>,
+    crc: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     trust_forwarded_for: bool,
 }
 
@@ -67,10 +80,20 @@ impl IngestLimiter {
     pub fn new(per_second: u32, trust_forwarded_for: bool) -> Self {
         let limiter = NonZeroU32::new(per_second)
             .map(|rate| Arc::new(RateLimiter::keyed(Quota::per_second(rate))));
+        let crc_quota =
+            Quota::per_second(nonzero(CRC_RATE_PER_SECOND)).allow_burst(nonzero(CRC_BURST));
         IngestLimiter {
             limiter,
+            crc: Arc::new(RateLimiter::keyed(crc_quota)),
             trust_forwarded_for,
         }
+    }
+
+    /// Ok, or how long the client should wait before its next CRC challenge.
+    pub fn check_crc(&self, ip: IpAddr) -> Result<(), Duration> {
+        self.crc
+            .check_key(&ip)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Ok, or how long the caller should wait.
@@ -90,6 +113,8 @@ impl IngestLimiter {
 
     /// Drops buckets that are full again (idle keys) now.
     pub fn evict_idle(&self) {
+        self.crc.retain_recent();
+        self.crc.shrink_to_fit();
         if let Some(limiter) = &self.limiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
@@ -122,6 +147,10 @@ impl IngestLimiter {
     }
 }
 
+fn nonzero(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN)
+}
+
 fn first_forwarded_hop(headers: &HeaderMap) -> Option<IpAddr> {
     let value = headers.get("x-forwarded-for")?.to_str().ok()?;
     value.split(',').next()?.trim().parse().ok()
@@ -131,6 +160,7 @@ fn first_forwarded_hop(headers: &HeaderMap) -> Option<IpAddr> {
 fn source_of(method: &Method, path: &str) -> Option<&'static str> {
     match path {
         "/v1/messages" if method == Method::POST => Some("api"),
+        "/webhooks/x" if method == Method::GET => Some(CRC_SOURCE),
         "/webhooks/meta" => Some("meta"),
         "/webhooks/telegram" => Some("telegram"),
         "/webhooks/x" => Some("x"),
@@ -148,7 +178,12 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let ip = state.ingest_limit.client_ip(request.headers(), peer);
-    match state.ingest_limit.check(source, ip) {
+    let verdict = if source == CRC_SOURCE {
+        state.ingest_limit.check_crc(ip)
+    } else {
+        state.ingest_limit.check(source, ip)
+    };
+    match verdict {
         Ok(()) => next.run(request).await,
         Err(wait) => {
             state.metrics.rejected(source, "rate_limited");
@@ -195,6 +230,17 @@ mod tests {
     }
 
     #[test]
+    fn crc_challenges_have_a_small_bucket_of_their_own_even_with_ingest_unlimited() {
+        let limiter = IngestLimiter::new(0, false);
+        for _ in 0..CRC_BURST {
+            assert!(limiter.check_crc(ip(1)).is_ok());
+        }
+        assert!(limiter.check_crc(ip(1)).is_err());
+        assert!(limiter.check_crc(ip(2)).is_ok(), "another client");
+        assert!(limiter.check("x", ip(1)).is_ok(), "deliveries are apart");
+    }
+
+    #[test]
     fn zero_turns_the_limit_off() {
         let limiter = IngestLimiter::new(0, false);
         for _ in 0..10_000 {
@@ -223,6 +269,7 @@ mod tests {
         assert_eq!(source_of(&Method::GET, "/v1/messages"), None);
         assert_eq!(source_of(&Method::GET, "/webhooks/meta"), Some("meta"));
         assert_eq!(source_of(&Method::POST, "/webhooks/x"), Some("x"));
+        assert_eq!(source_of(&Method::GET, "/webhooks/x"), Some(CRC_SOURCE));
         assert_eq!(source_of(&Method::GET, "/healthz"), None);
         assert_eq!(source_of(&Method::GET, "/metrics"), None);
     }

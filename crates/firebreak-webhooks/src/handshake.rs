@@ -21,17 +21,27 @@ pub enum HandshakeError {
     TokenMismatch,
     #[error("hub.challenge missing or not a plain token")]
     BadChallenge,
+    /// The X CRC token is missing, too long or outside the base64 alphabet (400).
+    #[error("crc_token must be 1 to 64 characters of base64")]
+    BadCrcToken,
 }
 
 impl HandshakeError {
     pub fn http_status(self) -> u16 {
-        403
+        match self {
+            HandshakeError::BadCrcToken => 400,
+            _ => 403,
+        }
     }
 }
 
 impl From<HandshakeError> for FirebreakError {
     fn from(e: HandshakeError) -> Self {
-        FirebreakError::new(ErrorCode::PermissionDenied, e.to_string())
+        let code = match e {
+            HandshakeError::BadCrcToken => ErrorCode::InvalidArgument,
+            _ => ErrorCode::PermissionDenied,
+        };
+        FirebreakError::new(code, e.to_string())
     }
 }
 
@@ -63,13 +73,40 @@ pub fn meta_handshake(
     Ok(challenge.to_owned())
 }
 
+/// The longest `crc_token` signed. X does not document the token's format; the ones it
+/// sends are 48 characters of base64 (a UUID, encoded), so 64 leaves room.
+pub const MAX_CRC_TOKEN_LEN: usize = 64;
+
+/// Whether `bytes` fit the `crc_token` grammar: 1 to [`MAX_CRC_TOKEN_LEN`] characters of
+/// base64 or base64url (`A-Za-z0-9+/=_-`).
+///
+/// The CRC answer and a delivery's signature are the same HMAC under the same secret,
+/// so whatever the CRC endpoint signs is a valid delivery signature for those bytes.
+/// Nothing in this grammar can be a delivery: a delivery is a JSON object, and `{`,
+/// `"` and `:` are outside the alphabet. [`crate::verify_x_signature`] refuses any
+/// body that fits it, so the two sets stay disjoint whatever the parser accepts.
+pub fn is_x_crc_token(bytes: &[u8]) -> bool {
+    !bytes.is_empty()
+        && bytes.len() <= MAX_CRC_TOKEN_LEN
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-'))
+}
+
 /// The body X expects in answer to a CRC GET with `crc_token`, served as
 /// `application/json` with status 200:
 /// `{"response_token":"sha256=<base64 HMAC-SHA256(consumer secret, crc_token)>"}`.
-pub fn x_crc_response(consumer_secret: &Secret, crc_token: &str) -> String {
+///
+/// Only a token that fits [`is_x_crc_token`] is signed; anything else, a JSON body in
+/// particular, is [`HandshakeError::BadCrcToken`], so this endpoint never signs
+/// something that could be posted back as a delivery.
+pub fn x_crc_response(consumer_secret: &Secret, crc_token: &str) -> Result<String, HandshakeError> {
+    if !is_x_crc_token(crc_token.as_bytes()) {
+        return Err(HandshakeError::BadCrcToken);
+    }
     let digest = hmac_sha256(consumer_secret, crc_token.as_bytes());
     let token = format!("sha256={}", BASE64.encode(digest));
-    serde_json::json!({ "response_token": token }).to_string()
+    Ok(serde_json::json!({ "response_token": token }).to_string())
 }
 
 #[cfg(test)]
@@ -83,5 +120,29 @@ mod tests {
             meta_handshake(Some("subscribe"), Some("t"), Some("<script>"), &token),
             Err(HandshakeError::BadChallenge)
         );
+    }
+
+    #[test]
+    fn crc_tokens_that_could_be_a_body_are_not_signed() {
+        let secret = Secret::new("s");
+        for token in [
+            "",
+            r#"{"for_user_id":"1","tweet_create_events":[]}"#,
+            "a b",
+            "token?",
+            &"A".repeat(MAX_CRC_TOKEN_LEN + 1),
+        ] {
+            assert_eq!(
+                x_crc_response(&secret, token),
+                Err(HandshakeError::BadCrcToken),
+                "{token:?}"
+            );
+        }
+        assert_eq!(HandshakeError::BadCrcToken.http_status(), 400);
+        assert!(x_crc_response(&secret, &"A".repeat(MAX_CRC_TOKEN_LEN)).is_ok());
+        assert!(
+            x_crc_response(&secret, "M2RkODJkZmMtYjlkYi00NmQ4LTk0MGUtM2JjYzkwM2Q4MjQ0").is_ok()
+        );
+        assert!(x_crc_response(&secret, "a-b_c+d/e==").is_ok());
     }
 }

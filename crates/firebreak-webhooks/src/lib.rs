@@ -22,7 +22,9 @@ mod signature;
 mod telegram;
 mod x;
 
-pub use handshake::{HandshakeError, meta_handshake, x_crc_response};
+pub use handshake::{
+    HandshakeError, MAX_CRC_TOKEN_LEN, is_x_crc_token, meta_handshake, x_crc_response,
+};
 pub use meta::parse_meta;
 pub use parsed::{ParseError, Parsed, SkipReason};
 pub use secret::{Secret, SecretError, load_secret, load_secret_with};

@@ -34,6 +34,10 @@ pub enum SignatureError {
     Malformed,
     #[error("signature does not match")]
     Mismatch,
+    /// An X body that fits the CRC token grammar: the CRC endpoint could have signed it,
+    /// so its signature proves nothing.
+    #[error("body is not a delivery")]
+    CrcShaped,
 }
 
 impl SignatureError {
@@ -47,6 +51,7 @@ impl SignatureError {
             SignatureError::Missing => "missing",
             SignatureError::Malformed => "malformed",
             SignatureError::Mismatch => "mismatch",
+            SignatureError::CrcShaped => "crc_shaped",
         }
     }
 }
@@ -70,11 +75,17 @@ pub fn verify_meta_signature(
 }
 
 /// Checks `x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256(consumer secret, body)>`.
+///
+/// A body that fits the CRC token grammar ([`crate::is_x_crc_token`]) is refused
+/// whatever its signature: the CRC endpoint signs exactly such strings with the same key.
 pub fn verify_x_signature(
     consumer_secret: &Secret,
     raw_body: &[u8],
     header_value: Option<&[u8]>,
 ) -> Result<(), SignatureError> {
+    if crate::is_x_crc_token(raw_body.trim_ascii()) {
+        return Err(SignatureError::CrcShaped);
+    }
     let digest_b64 = strip_sha256_prefix(header_value)?;
     let presented = BASE64
         .decode(digest_b64)

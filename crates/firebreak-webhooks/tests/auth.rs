@@ -144,19 +144,42 @@ fn meta_handshake_refuses_wrong_token_or_mode() {
 
 #[test]
 fn x_crc_matches_an_independently_computed_vector() {
-    // RFC 4231 test case 2 (key "Jefe"): HMAC-SHA256 =
-    // 5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843, whose base64 is
-    // below, computed outside this crate.
-    let body = x_crc_response(&Secret::new("Jefe"), "what do ya want for nothing?");
+    // Computed outside this crate with Python's hmac module: key "Jefe", message the
+    // token below (a crc_token as X sends them: a UUID in base64).
+    let body = x_crc_response(
+        &Secret::new("Jefe"),
+        "M2RkODJkZmMtYjlkYi00NmQ4LTk0MGUtM2JjYzkwM2Q4MjQ0",
+    )
+    .unwrap();
     assert_eq!(
         body,
-        r#"{"response_token":"sha256=W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM="}"#
+        r#"{"response_token":"sha256=MDbQAjQnMfLaNq5XYJCmbHcQ5ECZuOf1Wp1XVDis0eA="}"#
+    );
+}
+
+#[test]
+fn a_body_the_crc_endpoint_could_sign_is_never_a_signed_x_delivery() {
+    let secret = Secret::new("my-consumer-secret");
+    // The CRC answer for this token is a correct HMAC over these bytes; posting them
+    // with it must still fail.
+    let token = "crc-token-123";
+    let crc: serde_json::Value =
+        serde_json::from_str(&x_crc_response(&secret, token).unwrap()).unwrap();
+    let signature = crc["response_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        verify_x_signature(&secret, token.as_bytes(), Some(signature.as_bytes())),
+        Err(SignatureError::CrcShaped)
+    );
+    // And a JSON body, the only thing a delivery can be, is never signed by the CRC.
+    assert_eq!(
+        x_crc_response(&secret, r#"{"for_user_id":"1"}"#),
+        Err(HandshakeError::BadCrcToken)
     );
 }
 
 #[test]
 fn x_crc_for_a_realistic_token() {
-    let body = x_crc_response(&Secret::new("my-consumer-secret"), "crc-token-123");
+    let body = x_crc_response(&Secret::new("my-consumer-secret"), "crc-token-123").unwrap();
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         json["response_token"],

@@ -338,6 +338,73 @@ async fn handshakes_are_answered_exactly(adapters: Adapters) {
     h.stop().await;
 }
 
+/// The CRC answer is the delivery signature of its token, under the same secret. A
+/// forger asks the CRC endpoint to sign a body, then posts the body with the answer.
+async fn a_delivery_forged_through_the_crc_endpoint_is_refused(adapters: Adapters) {
+    let h = start(adapters).await;
+    let crc = |token: String| {
+        h.http
+            .get(format!("{}/webhooks/x", h.base))
+            .query(&[("crc_token", token)])
+            .send()
+    };
+
+    // A real delivery body: the CRC endpoint refuses to sign it.
+    let body = fixture("x_mention.json");
+    let asked = crc(String::from_utf8(body.clone()).unwrap()).await.unwrap();
+    assert_eq!(asked.status(), 400, "a JSON body is not a crc_token");
+    let refusal: Value = asked.json().await.unwrap();
+    assert_eq!(refusal["error"]["code"], "invalid_argument");
+    // The smallest delivery X's parser would take, likewise.
+    let minimal = r#"{"for_user_id":"1"}"#;
+    assert_eq!(crc(minimal.into()).await.unwrap().status(), 400);
+
+    // What the CRC does sign is never taken as a delivery, even with its answer.
+    let token = "Zm9yZ2VkLWRlbGl2ZXJ5";
+    let answer: Value = crc(token.into()).await.unwrap().json().await.unwrap();
+    let signature = answer["response_token"].as_str().unwrap().to_owned();
+    let forged = deliver_with(
+        &h,
+        Platform::X,
+        token.as_bytes(),
+        Some(("x-twitter-webhooks-signature", signature)),
+    )
+    .await;
+    assert_eq!(forged.status(), 401);
+
+    assert_eq!(
+        inbound_len(&h).await,
+        0,
+        "nothing forged reached the stream"
+    );
+    assert!(
+        metrics(&h)
+            .await
+            .contains(r#"source="x",reason="crc_shaped""#)
+    );
+    h.stop().await;
+}
+
+async fn crc_challenges_are_rate_limited_per_client(adapters: Adapters) {
+    let h = start(adapters).await;
+    let url = format!("{}/webhooks/x", h.base);
+    let mut statuses = Vec::new();
+    for _ in 0..=firebreak_server::ratelimit::CRC_BURST {
+        let response = h
+            .http
+            .get(&url)
+            .query(&[("crc_token", "Q2hhbGxlbmdlVG9rZW4")])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    let last = statuses.pop();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(last, Some(429), "over the burst");
+    h.stop().await;
+}
+
 async fn a_replayed_delivery_creates_one_message(adapters: Adapters) {
     let h = start(adapters).await;
     let body = fixture("telegram_private.json");
@@ -495,6 +562,8 @@ both_adapters!(
     every_documented_payload_lands_as_a_normalised_message,
     bad_or_missing_signatures_get_401,
     handshakes_are_answered_exactly,
+    a_delivery_forged_through_the_crc_endpoint_is_refused,
+    crc_challenges_are_rate_limited_per_client,
     a_replayed_delivery_creates_one_message,
     bad_bodies_get_clear_errors_and_unknown_events_are_counted,
     a_platform_without_a_secret_answers_404,

@@ -16,7 +16,9 @@ use crate::error::ApiError;
 
 const PLATFORM: &str = "x";
 
-/// Answers `crc_token` with `{"response_token":"sha256=<base64 HMAC>"}`.
+/// Answers `crc_token` with `{"response_token":"sha256=<base64 HMAC>"}`, for tokens
+/// of the CRC grammar only (400 otherwise): the same HMAC authenticates deliveries, so
+/// signing arbitrary text would let anyone forge one. See ARCHITECTURE.md.
 pub async fn crc(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -30,10 +32,14 @@ pub async fn crc(
         .get("crc_token")
         .filter(|t| !t.is_empty())
         .ok_or_else(|| FirebreakError::invalid("crc_token", "missing"))?;
+    let body = x_crc_response(secret, token).map_err(|e| {
+        state.metrics.rejected(PLATFORM, "crc_refused");
+        ApiError(e.into())
+    })?;
     Ok((
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        x_crc_response(secret, token),
+        body,
     )
         .into_response())
 }
