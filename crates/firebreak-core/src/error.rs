@@ -17,6 +17,8 @@ pub enum ErrorCode {
     /// full (503 on HTTP, RESOURCE_EXHAUSTED on gRPC).
     Overloaded,
     Unavailable,
+    /// The request did not arrive in time (408; DEADLINE_EXCEEDED on gRPC).
+    TimedOut,
     Internal,
 }
 
@@ -32,6 +34,7 @@ impl ErrorCode {
             ErrorCode::ResourceExhausted => "resource_exhausted",
             ErrorCode::Overloaded => "overloaded",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::TimedOut => "timed_out",
             ErrorCode::Internal => "internal",
         }
     }
@@ -47,6 +50,7 @@ impl ErrorCode {
             ErrorCode::ResourceExhausted => 429,
             ErrorCode::Overloaded => 503,
             ErrorCode::Unavailable => 503,
+            ErrorCode::TimedOut => 408,
             ErrorCode::Internal => 500,
         }
     }

@@ -40,6 +40,7 @@ pub fn grpc_code(code: ErrorCode) -> tonic::Code {
         ErrorCode::Conflict => tonic::Code::FailedPrecondition,
         ErrorCode::ResourceExhausted | ErrorCode::Overloaded => tonic::Code::ResourceExhausted,
         ErrorCode::Unavailable => tonic::Code::Unavailable,
+        ErrorCode::TimedOut => tonic::Code::DeadlineExceeded,
         ErrorCode::Internal => tonic::Code::Internal,
     }
 }

@@ -305,20 +305,16 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     let grpc_addr = grpc_listener.local_addr()?;
 
     let router = firebreak_server::http::router(state.clone());
-    let http_shutdown = shutdown.clone();
-    tasks.spawn(async move {
-        // The peer address keys the per-source request limit.
-        let router = router.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(http_listener, router)
-            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-            .await;
-        if let Err(e) = served {
-            warn!(error = %e, "http server failed");
-        }
-    });
+    tasks.spawn(firebreak_server::http::serve(
+        http_listener,
+        router,
+        config.server.http(),
+        shutdown.clone(),
+    ));
     tasks.spawn(firebreak_server::grpc::serve(
         state.clone(),
         grpc_listener,
+        config.server.grpc(),
         shutdown.clone(),
     ));
 

@@ -91,6 +91,9 @@ pub struct RunConfig {
     pub ingest: crate::ingest_args::IngestArgs,
 
     #[command(flatten)]
+    pub server: crate::server_args::ServerArgs,
+
+    #[command(flatten)]
     pub reply: crate::reply_args::ReplyArgs,
 }
 
@@ -142,6 +145,7 @@ impl RunConfig {
         if !(1..=5).contains(&self.nats_replicas) {
             return Err("--nats-replicas must be between 1 and 5".into());
         }
+        self.server.validate()?;
         self.ingest.webhook_secrets().map_err(|e| e.to_string())?;
         self.reply
             .connectors(self.outbound_webhook_url.as_deref())

@@ -10,5 +10,6 @@ mod escalation;
 pub mod ingest_args;
 pub mod reply_args;
 pub mod reply_role;
+pub mod server_args;
 mod shutdown;
 pub mod tools;

@@ -20,6 +20,7 @@ impl ClassifierService {
 
     pub fn into_server(self) -> pb::classifier_server::ClassifierServer<Self> {
         pb::classifier_server::ClassifierServer::new(self)
+            .max_decoding_message_size(crate::http::MAX_BODY_BYTES)
     }
 }
 

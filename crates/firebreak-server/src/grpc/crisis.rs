@@ -27,6 +27,7 @@ impl CrisisControlService {
 
     pub fn into_server(self) -> pb::crisis_control_server::CrisisControlServer<Self> {
         pb::crisis_control_server::CrisisControlServer::new(self)
+            .max_decoding_message_size(super::MAX_CONTROL_MESSAGE_BYTES)
     }
 }
 

@@ -62,11 +62,39 @@ pub fn reflection_v1alpha() -> Result<
         .map_err(reflection_error)
 }
 
+/// Largest request message on `Moderation` and `CrisisControl`: a resolve note with its
+/// reply, a crisis change, a list query. `Ingest` and `Classifier` take a message, as
+/// large as HTTP takes ([`crate::http::MAX_BODY_BYTES`]).
+pub const MAX_CONTROL_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Deadlines and concurrency for the gRPC server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GrpcLimits {
+    /// The longest a unary call (or a stream's opening) may take; a client's shorter
+    /// `grpc-timeout` wins. A stream, once open, is not cut.
+    pub timeout: std::time::Duration,
+    /// Calls served at once on one connection; the rest wait.
+    pub concurrency_per_connection: usize,
+    /// HTTP/2 streams a client may open at once on one connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for GrpcLimits {
+    fn default() -> Self {
+        GrpcLimits {
+            timeout: std::time::Duration::from_secs(30),
+            concurrency_per_connection: 64,
+            max_concurrent_streams: 128,
+        }
+    }
+}
+
 /// Serves every gRPC service on `listener` until `shutdown`; health turns NOT_SERVING
 /// as soon as shutdown begins so clients move away before the port closes.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
+    limits: GrpcLimits,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
@@ -102,6 +130,12 @@ pub async fn serve(
         }
     });
     let served = tonic::transport::Server::builder()
+        .timeout(limits.timeout)
+        .concurrency_limit_per_connection(limits.concurrency_per_connection)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        // Dead peers are found and their streams released.
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
         .trace_fn(crate::trace::grpc_span)
         .add_service(health_service)
         .add_service(reflection.0)

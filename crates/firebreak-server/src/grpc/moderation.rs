@@ -29,6 +29,7 @@ impl ModerationService {
 
     pub fn into_server(self) -> pb::moderation_server::ModerationServer<Self> {
         pb::moderation_server::ModerationServer::new(self)
+            .max_decoding_message_size(super::MAX_CONTROL_MESSAGE_BYTES)
     }
 }
 

@@ -1,24 +1,84 @@
 //! Reading request bodies with the errors the contract promises: 413 over the limit,
-//! 400 for invalid UTF-8, and 400 naming the field for malformed JSON.
+//! 408 when it does not arrive in time, 400 for invalid UTF-8, and 400 naming the field
+//! for malformed JSON.
 
-use axum::body::Body;
-use bytes::Bytes;
+use axum::body::{Body, HttpBody};
+use bytes::{Bytes, BytesMut};
 use firebreak_core::{ErrorCode, FirebreakError};
+use futures::StreamExt as _;
 use serde::de::DeserializeOwned;
+
+use super::serve::BodyReadError;
 
 /// Largest body accepted on any route.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// Reads at most [`MAX_BODY_BYTES`]; more is a 413, whatever `Content-Length` claimed.
-pub async fn read_body(body: Body) -> Result<Bytes, FirebreakError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| {
-            FirebreakError::new(
+/// Why a body was not read: each is counted under its own label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BodyError {
+    TooLarge,
+    TimedOut,
+    /// The client went away mid-body; nobody reads the answer.
+    Disconnected,
+}
+
+impl BodyError {
+    /// A stable label for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyError::TooLarge => "too_large",
+            BodyError::TimedOut => "body_timeout",
+            BodyError::Disconnected => "disconnected",
+        }
+    }
+}
+
+impl From<BodyError> for FirebreakError {
+    fn from(e: BodyError) -> Self {
+        match e {
+            BodyError::TooLarge => FirebreakError::new(
                 ErrorCode::PayloadTooLarge,
                 format!("body larger than {MAX_BODY_BYTES} bytes"),
-            )
-        })
+            ),
+            BodyError::TimedOut => {
+                FirebreakError::new(ErrorCode::TimedOut, "body not received in time")
+            }
+            BodyError::Disconnected => {
+                FirebreakError::invalid("body", "connection closed before the body was complete")
+            }
+        }
+    }
+}
+
+/// Reads at most [`MAX_BODY_BYTES`]; more is a 413, whatever `Content-Length` claimed.
+pub async fn read_body(body: Body) -> Result<Bytes, FirebreakError> {
+    Ok(read_body_counted(body).await?)
+}
+
+/// [`read_body`], telling a body too large apart from a client too slow or gone.
+pub async fn read_body_counted(body: Body) -> Result<Bytes, BodyError> {
+    let announced = HttpBody::size_hint(&body).lower();
+    if announced > MAX_BODY_BYTES as u64 {
+        return Err(BodyError::TooLarge);
+    }
+    let mut stream = body.into_data_stream();
+    // Sized once from Content-Length, so a large body is not copied while it grows.
+    let mut out = BytesMut::with_capacity(announced as usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(classify)?;
+        if out.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(BodyError::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out.freeze())
+}
+
+fn classify(e: axum::Error) -> BodyError {
+    match e.into_inner().downcast::<BodyReadError>() {
+        Ok(e) if matches!(*e, BodyReadError::TimedOut) => BodyError::TimedOut,
+        _ => BodyError::Disconnected,
+    }
 }
 
 /// Parses JSON, naming the path of the field at fault.
@@ -63,6 +123,35 @@ mod tests {
             "{}",
             err.message
         );
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_too_large_even_without_a_length() {
+        let chunks = futures::stream::iter(
+            (0..5).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![b'a'; 64 * 1024]))),
+        );
+        let err = read_body_counted(Body::from_stream(chunks))
+            .await
+            .unwrap_err();
+        assert_eq!(err, BodyError::TooLarge);
+        let exact = Body::from(vec![b'a'; MAX_BODY_BYTES]);
+        assert_eq!(
+            read_body_counted(exact).await.unwrap().len(),
+            MAX_BODY_BYTES
+        );
+    }
+
+    #[tokio::test]
+    async fn a_broken_body_is_a_disconnect_not_a_large_body() {
+        let chunks = futures::stream::iter([
+            Ok(Bytes::from_static(b"{")),
+            Err(std::io::Error::other("reset")),
+        ]);
+        let err = read_body_counted(Body::from_stream(chunks))
+            .await
+            .unwrap_err();
+        assert_eq!(err, BodyError::Disconnected);
+        assert_eq!(FirebreakError::from(err).code, ErrorCode::InvalidArgument);
     }
 
     #[test]

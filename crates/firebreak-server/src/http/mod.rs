@@ -5,10 +5,12 @@ pub mod cases;
 pub mod crisis;
 mod health;
 mod messages;
+pub mod serve;
 pub mod webhooks;
 
-pub use body::{MAX_BODY_BYTES, parse_json, read_body};
+pub use body::{BodyError, MAX_BODY_BYTES, parse_json, read_body, read_body_counted};
 pub use messages::{accepted_response, decision_json, dry_run};
+pub use serve::{HttpLimits, serve};
 
 use axum::Router;
 use axum::http::HeaderMap;

@@ -33,7 +33,7 @@ use firebreak_core::{ErrorCode, FirebreakError};
 use firebreak_webhooks::{ParseError, Parsed, Secret, SignatureError};
 use futures::future::join_all;
 
-use super::read_body;
+use super::read_body_counted;
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -61,11 +61,11 @@ fn configured<'a>(
     })
 }
 
-/// Reads the raw body, counting an oversized one.
+/// Reads the raw body, counting an oversized, slow or abandoned one under its reason.
 async fn raw_body(state: &AppState, platform: &'static str, body: Body) -> Result<Bytes, ApiError> {
-    read_body(body).await.map_err(|e| {
-        state.metrics.rejected(platform, "too_large");
-        ApiError(e)
+    read_body_counted(body).await.map_err(|e| {
+        state.metrics.rejected(platform, e.as_str());
+        ApiError(e.into())
     })
 }
 
