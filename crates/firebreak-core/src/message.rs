@@ -169,11 +169,42 @@ pub struct Message {
     pub edit_of: Option<String>,
 }
 
-/// Limits enforced on every inbound message, whatever its source.
+/// Limits enforced on every inbound message, whatever its source: one set of field
+/// limits for everything that arrives from outside, checked in the domain conversions
+/// ([`crate::wire`]) that HTTP, gRPC and the webhooks share. Every bound sits well above
+/// what any platform sends.
 pub mod limits {
     /// Longest text accepted, in bytes. Platforms cap far below this (X: 280 chars,
     /// Messenger: 2000, WhatsApp: 4096); longer text is a malformed submission.
     pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+    /// Ids: external id, thread id, author id, the edited message's id.
     pub const MAX_ID_BYTES: usize = 512;
     pub const MAX_ATTACHMENTS: usize = 32;
+    /// An author's handle (X: 15 characters, Telegram: 32).
+    pub const MAX_HANDLE_BYTES: usize = 256;
+    /// An author's display name (X: 50 characters, Telegram: two fields of 64).
+    pub const MAX_NAME_BYTES: usize = 512;
+    /// A BCP 47 language tag; 35 characters is the longest in practical use.
+    pub const MAX_LANGUAGE_HINT_BYTES: usize = 35;
+    /// An attachment's kind (`image`, `video`, a MIME type).
+    pub const MAX_ATTACHMENT_KIND_BYTES: usize = 128;
+    /// An attachment's URL or platform media id.
+    pub const MAX_ATTACHMENT_URL_BYTES: usize = 2048;
+    /// One mail header value (RFC 5322 caps a line at 998 characters).
+    pub const MAX_MAIL_HEADER_BYTES: usize = 998;
+    /// A moderator's resolution note, or the reply sent with it.
+    pub const MAX_NOTE_BYTES: usize = 4096;
+
+    /// `Err` naming `field` when `value` is longer than `max` bytes. The message gives
+    /// the limit, never the value.
+    pub fn check_len(field: &str, value: &str, max: usize) -> Result<(), crate::FirebreakError> {
+        if value.len() > max {
+            Err(crate::FirebreakError::invalid(
+                field,
+                format!("longer than {max} bytes"),
+            ))
+        } else {
+            Ok(())
+        }
+    }
 }

@@ -5,7 +5,7 @@ use firebreak_proto::v1 as pb;
 use prost::Message as _;
 use time::OffsetDateTime;
 
-use crate::message::limits;
+use crate::message::limits::{self, check_len};
 use crate::{
     Attachment, Author, Channel, Classification, FirebreakError, Flag, Language, MailHeaders,
     Message, MessageId, Priority, Route, Visibility,
@@ -100,14 +100,48 @@ impl Submission {
         id_field("external_id", &self.external_id)?;
         id_field("thread_id", &self.thread_id)?;
         id_field("author.id", &self.author.id)?;
-        if self.text.len() > limits::MAX_TEXT_BYTES {
-            return Err(FirebreakError::invalid(
-                "text",
-                format!("longer than {} bytes", limits::MAX_TEXT_BYTES),
-            ));
+        check_len(
+            "author.handle",
+            &self.author.handle,
+            limits::MAX_HANDLE_BYTES,
+        )?;
+        check_len("author.name", &self.author.name, limits::MAX_NAME_BYTES)?;
+        check_len("text", &self.text, limits::MAX_TEXT_BYTES)?;
+        check_len(
+            "language_hint",
+            &self.language_hint,
+            limits::MAX_LANGUAGE_HINT_BYTES,
+        )?;
+        if let Some(edit_of) = &self.edit_of {
+            check_len("edit_of", edit_of, limits::MAX_ID_BYTES)?;
         }
         if self.attachments.len() > limits::MAX_ATTACHMENTS {
-            return Err(FirebreakError::invalid("attachments", "too many"));
+            return Err(FirebreakError::invalid(
+                "attachments",
+                format!("more than {}", limits::MAX_ATTACHMENTS),
+            ));
+        }
+        for (i, a) in self.attachments.iter().enumerate() {
+            check_len(
+                &format!("attachments[{i}].kind"),
+                &a.kind,
+                limits::MAX_ATTACHMENT_KIND_BYTES,
+            )?;
+            check_len(
+                &format!("attachments[{i}].url"),
+                &a.url,
+                limits::MAX_ATTACHMENT_URL_BYTES,
+            )?;
+        }
+        if let Some(mail) = &self.mail {
+            let return_path = mail.return_path.as_deref().unwrap_or("");
+            for (field, value) in [
+                ("mail.auto_submitted", mail.auto_submitted.as_str()),
+                ("mail.precedence", mail.precedence.as_str()),
+                ("mail.return_path", return_path),
+            ] {
+                check_len(field, value, limits::MAX_MAIL_HEADER_BYTES)?;
+            }
         }
         Ok(())
     }
@@ -177,6 +211,33 @@ impl TryFrom<pb::SubmitMessage> for Submission {
         };
         submission.validate()?;
         Ok(submission)
+    }
+}
+
+/// A moderator's resolution of a case: a note, and optionally a reply to the author.
+/// HTTP and gRPC both build it here, so both refuse the same sizes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    pub note: String,
+    pub reply: Option<String>,
+}
+
+impl Resolution {
+    pub fn new(note: String, reply: Option<String>) -> Result<Self, FirebreakError> {
+        check_len("note", &note, limits::MAX_NOTE_BYTES)?;
+        let reply = reply.filter(|r| !r.is_empty());
+        if let Some(reply) = &reply {
+            check_len("reply", reply, limits::MAX_NOTE_BYTES)?;
+        }
+        Ok(Resolution { note, reply })
+    }
+}
+
+impl TryFrom<pb::ResolveRequest> for Resolution {
+    type Error = FirebreakError;
+
+    fn try_from(r: pb::ResolveRequest) -> Result<Self, Self::Error> {
+        Resolution::new(r.note, Some(r.reply))
     }
 }
 
@@ -441,6 +502,120 @@ mod tests {
         }
         .into_message(OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap())
         .unwrap()
+    }
+
+    fn submission() -> Submission {
+        Submission {
+            channel: Channel::Telegram,
+            external_id: "42".into(),
+            thread_id: "chat-7".into(),
+            visibility: Visibility::Private,
+            author: Author {
+                id: "u1".into(),
+                ..Default::default()
+            },
+            text: "hello".into(),
+            language_hint: String::new(),
+            attachments: vec![],
+            sent_at: None,
+            mail: None,
+            edit_of: None,
+        }
+    }
+
+    #[test]
+    fn every_outside_field_has_a_limit_named_without_its_value() {
+        let long = |n: usize| "é".repeat(n / 2 + 1);
+        type Spoil = Box<dyn Fn(&mut Submission)>;
+        let cases: Vec<(&str, Spoil)> = vec![
+            (
+                "author.name",
+                Box::new(move |s| s.author.name = long(limits::MAX_NAME_BYTES)),
+            ),
+            (
+                "author.handle",
+                Box::new(move |s| s.author.handle = long(limits::MAX_HANDLE_BYTES)),
+            ),
+            (
+                "language_hint",
+                Box::new(move |s| s.language_hint = long(limits::MAX_LANGUAGE_HINT_BYTES)),
+            ),
+            (
+                "attachments",
+                Box::new(|s| {
+                    let one = Attachment {
+                        kind: "image".into(),
+                        url: "u".into(),
+                    };
+                    s.attachments = vec![one; limits::MAX_ATTACHMENTS + 1]
+                }),
+            ),
+            (
+                "attachments[0].url",
+                Box::new(move |s| {
+                    s.attachments = vec![Attachment {
+                        kind: "image".into(),
+                        url: long(limits::MAX_ATTACHMENT_URL_BYTES),
+                    }]
+                }),
+            ),
+            (
+                "mail.precedence",
+                Box::new(move |s| {
+                    s.mail = Some(MailHeaders {
+                        precedence: long(limits::MAX_MAIL_HEADER_BYTES),
+                        ..Default::default()
+                    })
+                }),
+            ),
+            (
+                "edit_of",
+                Box::new(move |s| s.edit_of = Some(long(limits::MAX_ID_BYTES))),
+            ),
+        ];
+        for (field, spoil) in cases {
+            let mut s = submission();
+            spoil(&mut s);
+            let err = s.validate().unwrap_err();
+            assert_eq!(err.code, crate::ErrorCode::InvalidArgument);
+            assert!(err.message.starts_with(field), "{field}: {}", err.message);
+            assert!(!err.message.contains("éé"), "{}", err.message);
+        }
+        assert!(submission().validate().is_ok());
+    }
+
+    #[test]
+    fn the_grpc_conversion_applies_the_same_limits() {
+        let m = pb::SubmitMessage {
+            channel: pb::Channel::Telegram as i32,
+            external_id: "1".into(),
+            thread_id: "t".into(),
+            visibility: pb::Visibility::Private as i32,
+            author: Some(pb::Author {
+                id: "u".into(),
+                name: "n".repeat(200 * 1024),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let err = Submission::try_from(m).unwrap_err();
+        assert!(err.message.starts_with("author.name"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_resolution_note_or_reply_over_the_limit_is_refused_from_either_side() {
+        let long = "n".repeat(limits::MAX_NOTE_BYTES + 1);
+        let err = Resolution::new(long.clone(), None).unwrap_err();
+        assert!(err.message.starts_with("note"), "{}", err.message);
+        let err = Resolution::try_from(pb::ResolveRequest {
+            id: "c".into(),
+            note: "ok".into(),
+            reply: long,
+        })
+        .unwrap_err();
+        assert!(err.message.starts_with("reply"), "{}", err.message);
+        let fine = Resolution::new("done".into(), Some(String::new())).unwrap();
+        assert_eq!(fine.reply, None);
     }
 
     #[test]

@@ -119,11 +119,13 @@ impl Tokens {
             let [role, name, digest] = fields[..] else {
                 return Err(err("expected `<role> <name> <sha256 hex>`".into()));
             };
-            let role = Role::parse(role).ok_or_else(|| {
-                err(format!(
-                    "unknown role {role:?} (admin, crisis, moderator, ingest, viewer)"
-                ))
-            })?;
+            // The field is not quoted: a line written in the wrong order could start
+            // with a secret.
+            let role =
+                Role::parse(role).ok_or_else(|| {
+                    err("unknown role in the first field (admin, crisis, moderator, ingest, viewer)"
+                    .into())
+                })?;
             let bytes = hex::decode(digest).map_err(|_| err("hash is not hex".into()))?;
             let hash: [u8; 32] = bytes
                 .try_into()
@@ -266,5 +268,7 @@ mod tests {
         let err = Tokens::parse("\nwizard x 00\n").unwrap_err();
         assert_eq!(err.line, 2);
         assert!(err.message.contains("unknown role"));
+        let err = Tokens::parse("fb_0123secret admin 00\n").unwrap_err();
+        assert!(!err.to_string().contains("fb_0123secret"), "{err}");
     }
 }

@@ -102,21 +102,26 @@ impl RunConfig {
         if let Some(url) = &self.nats_url
             && !(url.starts_with("nats://") || url.starts_with("tls://") || url.contains(':'))
         {
-            return Err(format!("--nats-url {url:?}: expected nats://host:port"));
+            return Err(format!(
+                "--nats-url {}: expected nats://host:port",
+                redact_url(url)
+            ));
         }
         if let Some(url) = &self.redis_url
             && !(url.starts_with("redis://")
                 || url.starts_with("rediss://")
                 || url.starts_with("unix://"))
         {
-            return Err(format!("--redis-url {url:?}: expected redis://host:port"));
+            return Err(format!(
+                "--redis-url {}: expected redis://host:port",
+                redact_url(url)
+            ));
         }
+        // Webhook URLs often carry their secret in the path: never echoed.
         if let Some(url) = &self.outbound_webhook_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
         {
-            return Err(format!(
-                "--outbound-webhook-url {url:?}: expected an http(s) URL"
-            ));
+            return Err("--outbound-webhook-url: expected an http(s) URL".into());
         }
         if let Some(url) = &self.notify_webhook_url
             && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -162,6 +167,28 @@ impl RunConfig {
     }
 }
 
+/// `url` with any user name, password and query replaced by `***`, for messages: a
+/// NATS or Redis URL may carry credentials.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => (String::new(), url),
+    };
+    let (authority, tail) = match rest.find(['/', '?', '#']) {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let host = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_string(),
+    };
+    let path = match tail.split_once('?') {
+        Some((path, _)) => format!("{path}?***"),
+        None => tail.to_string(),
+    };
+    format!("{scheme}{host}{path}")
+}
+
 #[derive(Debug, Parser)]
 struct RunOnly {
     #[command(flatten)]
@@ -177,5 +204,31 @@ impl RunConfig {
         let argv = std::iter::once(std::ffi::OsString::from("firebreak"))
             .chain(args.into_iter().map(Into::into));
         RunOnly::try_parse_from(argv).map(|r| r.run)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_errors_lose_their_credentials() {
+        assert_eq!(
+            redact_url("redis://user:hunter2@redis:6379/0"),
+            "redis://***@redis:6379/0"
+        );
+        assert_eq!(redact_url("nats://tok3n@nats:4222"), "nats://***@nats:4222");
+        assert_eq!(
+            redact_url("rediss://redis:6379?password=hunter2"),
+            "rediss://redis:6379?***"
+        );
+        assert_eq!(redact_url("nats://nats:4222"), "nats://nats:4222");
+        let config = RunConfig::from_args(["--redis-url", "http://u:hunter2@redis:6379"]).unwrap();
+        let err = config.validate().unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        let config =
+            RunConfig::from_args(["--nats-url", "hunter2-secret-no-scheme-or-port"]).unwrap();
+        let err = config.validate().unwrap_err();
+        assert!(err.contains("--nats-url"), "{err}");
     }
 }

@@ -101,6 +101,20 @@ async fn ingest_refuses_while_redis_is_down() {
         .await
         .unwrap();
     assert_eq!(readyz.status(), 503);
+    assert_eq!(
+        readyz.text().await.unwrap(),
+        "not ready",
+        "no internal detail without a token"
+    );
+    let detailed = h
+        .http
+        .get(format!("{}/readyz", h.base))
+        .bearer_auth(h.token(Role::Viewer))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(detailed.status(), 503);
+    assert!(detailed.text().await.unwrap().starts_with("not ready: "));
     h.redis.as_mut().unwrap().restart().await.unwrap();
     let id = {
         let mut id = None;

@@ -3,6 +3,7 @@
 use std::pin::Pin;
 
 use firebreak_core::FirebreakError;
+use firebreak_core::wire::Resolution;
 use firebreak_escalation::wire::status_from_pb;
 use firebreak_escalation::{CaseError, CaseStatus};
 use firebreak_proto::v1 as pb;
@@ -156,11 +157,17 @@ impl pb::moderation_server::Moderation for ModerationService {
     ) -> Result<Response<pb::ResolveResponse>, Status> {
         let who = require(&self.state, request.metadata(), Role::Moderator)?;
         let request = request.into_inner();
-        let reply = Some(request.reply.as_str()).filter(|r| !r.is_empty());
+        let id = case_id(&request.id)?.to_owned();
+        let resolution = Resolution::try_from(request).map_err(to_status)?;
         let case = self
             .state
             .cases
-            .resolve(case_id(&request.id)?, &who.name, &request.note, reply)
+            .resolve(
+                &id,
+                &who.name,
+                &resolution.note,
+                resolution.reply.as_deref(),
+            )
             .await
             .map_err(status)?;
         Ok(Response::new(pb::ResolveResponse {

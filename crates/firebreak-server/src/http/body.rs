@@ -81,21 +81,55 @@ fn classify(e: axum::Error) -> BodyError {
     }
 }
 
-/// Parses JSON, naming the path of the field at fault.
+/// Parses JSON, naming the path of the field at fault and what was expected there, but
+/// never what was sent: serde's own messages quote the offending value, which may be
+/// message text or a misplaced secret.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, FirebreakError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         FirebreakError::invalid("body", format!("invalid UTF-8 at byte {}", e.valid_up_to()))
     })?;
     let mut deserializer = serde_json::Deserializer::from_str(text);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
-        };
-        FirebreakError::invalid(&field, e.inner())
+        let field = safe_path(&e.path().to_string());
+        FirebreakError::invalid(&field, describe(e.inner()))
     })
+}
+
+/// The path if it is made of plain field names and indices; map keys the caller chose
+/// could be anything, so such a path is just `body`.
+fn safe_path(path: &str) -> String {
+    let plain = path.len() <= 128
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'[' | b']'));
+    if path == "." || !plain {
+        "body".to_string()
+    } else {
+        path.to_string()
+    }
+}
+
+/// What went wrong, from the schema's side only.
+fn describe(e: &serde_json::Error) -> String {
+    let at = format!("line {} column {}", e.line(), e.column());
+    match e.classify() {
+        serde_json::error::Category::Syntax => format!("malformed JSON at {at}"),
+        serde_json::error::Category::Eof => format!("unexpected end of JSON at {at}"),
+        serde_json::error::Category::Io => "unreadable body".to_string(),
+        serde_json::error::Category::Data => {
+            let message = e.to_string();
+            // `missing field `x`` names the schema's field; everything else (`invalid
+            // type: string "…"`, `unknown variant `…``) quotes the input before
+            // `, expected …`, which is the schema's part.
+            if message.starts_with("missing field") {
+                message
+            } else if let Some(i) = message.rfind(", expected ") {
+                format!("wrong type or value; expected {}", &message[i + 11..])
+            } else {
+                format!("wrong type or value at {at}")
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +186,36 @@ mod tests {
             .unwrap_err();
         assert_eq!(err, BodyError::Disconnected);
         assert_eq!(FirebreakError::from(err).code, ErrorCode::InvalidArgument);
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Choice {
+        kind: Kind,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Kind {
+        Public,
+    }
+
+    #[test]
+    fn errors_never_quote_the_input() {
+        for body in [
+            r#"{"author":{"followers":"my phone is 0612345678"}}"#,
+            r#"{"author":{"followers":-0612345678}}"#,
+            r#"{"author":{"followers":1},"0612345678":1}"#,
+        ] {
+            if let Err(err) = parse_json::<Sample>(body.as_bytes()) {
+                assert!(!err.message.contains("0612345678"), "{}", err.message);
+            }
+        }
+        let err = parse_json::<Choice>(br#"{"kind":"0612345678"}"#).unwrap_err();
+        assert!(!err.message.contains("0612345678"), "{}", err.message);
+        assert!(err.message.contains("public"), "{}", err.message);
+        let err = parse_json::<Sample>(br#"{"author":{"followers":"x"}}"#).unwrap_err();
+        assert!(err.message.contains("expected u64"), "{}", err.message);
     }
 
     #[test]

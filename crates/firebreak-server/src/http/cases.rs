@@ -6,7 +6,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use firebreak_core::wire::channel_to_pb;
+use firebreak_core::wire::{Resolution, channel_to_pb};
 use firebreak_core::{FirebreakError, MessageId};
 use firebreak_escalation::CaseStatus;
 use firebreak_escalation::wire::case_json;
@@ -157,9 +157,6 @@ struct ResolveBody {
     reply: Option<String>,
 }
 
-/// Longest resolution note or moderator reply accepted.
-const MAX_TEXT: usize = 4096;
-
 pub(crate) async fn resolve(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -176,15 +173,15 @@ pub(crate) async fn resolve(
     } else {
         parse_json(&bytes)?
     };
-    if body.note.len() > MAX_TEXT {
-        return Err(FirebreakError::invalid("note", "too long").into());
-    }
-    if body.reply.as_ref().is_some_and(|r| r.len() > MAX_TEXT) {
-        return Err(FirebreakError::invalid("reply", "too long").into());
-    }
+    let resolution = Resolution::new(body.note, body.reply)?;
     let case = state
         .cases
-        .resolve(check_id(&id)?, &who.name, &body.note, body.reply.as_deref())
+        .resolve(
+            check_id(&id)?,
+            &who.name,
+            &resolution.note,
+            resolution.reply.as_deref(),
+        )
         .await
         .map_err(FirebreakError::from)?;
     Ok(Json(case_json(&case)))
