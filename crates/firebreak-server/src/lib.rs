@@ -9,5 +9,6 @@ pub mod http;
 pub mod ratelimit;
 mod state;
 pub mod trace;
+pub mod watch_limit;
 
-pub use state::{AppState, Readiness};
+pub use state::{AppState, Mounts, Readiness};

@@ -30,6 +30,31 @@ pub struct AppState {
     pub control: firebreak_control::Control,
     /// Moderation cases (`/v1/cases`, `Moderation`).
     pub cases: Arc<firebreak_escalation::Cases>,
+    /// Open `Watch`/`WatchMode` streams, per token and in all.
+    pub watch_limit: crate::watch_limit::WatchLimiter,
+}
+
+/// Which APIs a process serves, from its `--roles`. Health, readiness and metrics are
+/// always served.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mounts {
+    /// `POST /v1/messages`, `GET /v1/messages…`, the webhooks, gRPC `Ingest`.
+    pub ingest: bool,
+    /// `POST /v1/classify`, gRPC `Classifier`.
+    pub classify: bool,
+    /// `/v1/crisis`, `/v1/playbooks…`, `/v1/audit`, gRPC `CrisisControl`.
+    pub control: bool,
+    /// `/v1/cases…`, gRPC `Moderation`.
+    pub escalation: bool,
+}
+
+impl Mounts {
+    pub const ALL: Mounts = Mounts {
+        ingest: true,
+        classify: true,
+        control: true,
+        escalation: true,
+    };
 }
 
 impl std::fmt::Debug for AppState {

@@ -240,6 +240,13 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         ingest_limit,
         control: control.clone(),
         cases: cases.clone(),
+        watch_limit: firebreak_server::watch_limit::WatchLimiter::default(),
+    };
+    let mounts = firebreak_server::Mounts {
+        ingest: config.runs(RoleName::Ingest),
+        classify: config.runs(RoleName::Classify),
+        control: config.runs(RoleName::Control),
+        escalation: config.runs(RoleName::Escalation),
     };
 
     let mut tasks = JoinSet::new();
@@ -304,7 +311,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     let http_addr = http_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
 
-    let router = firebreak_server::http::router(state.clone());
+    let router = firebreak_server::http::router_for(state.clone(), mounts);
     tasks.spawn(firebreak_server::http::serve(
         http_listener,
         router,
@@ -315,6 +322,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         state.clone(),
         grpc_listener,
         config.server.grpc(),
+        mounts,
         shutdown.clone(),
     ));
 

@@ -107,7 +107,12 @@ impl pb::crisis_control_server::CrisisControl for CrisisControlService {
         &self,
         request: Request<pb::WatchModeRequest>,
     ) -> Result<Response<Self::WatchModeStream>, Status> {
-        require(&self.state, request.metadata(), Role::Viewer)?;
+        let who = require(&self.state, request.metadata(), Role::Viewer)?;
+        let slot = self
+            .state
+            .watch_limit
+            .acquire(&who.name)
+            .map_err(to_status)?;
         let events = self
             .state
             .control
@@ -115,7 +120,13 @@ impl pb::crisis_control_server::CrisisControl for CrisisControlService {
             .await
             .map_err(|e| to_status(e.into()))?;
         Ok(Response::new(
-            events.map(|event| Ok(event_proto(&event))).boxed(),
+            events
+                .map(move |event| {
+                    // The slot lives as long as the stream; the client leaving frees it.
+                    let _held = &slot;
+                    Ok(event_proto(&event))
+                })
+                .boxed(),
         ))
     }
 

@@ -91,20 +91,27 @@ impl Default for GrpcLimits {
 
 /// Serves every gRPC service on `listener` until `shutdown`; health turns NOT_SERVING
 /// as soon as shutdown begins so clients move away before the port closes.
+///
+/// Only the services of the roles in `mounts` are added; a call to another answers
+/// UNIMPLEMENTED, and health does not list it.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
     limits: GrpcLimits,
+    mounts: crate::Mounts,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    let services = [
-        "firebreak.v1.Ingest",
-        "firebreak.v1.Classifier",
-        "firebreak.v1.CrisisControl",
-        "firebreak.v1.Moderation",
-    ];
-    for service in services {
+    let services: Vec<&'static str> = [
+        (mounts.ingest, "firebreak.v1.Ingest"),
+        (mounts.classify, "firebreak.v1.Classifier"),
+        (mounts.control, "firebreak.v1.CrisisControl"),
+        (mounts.escalation, "firebreak.v1.Moderation"),
+    ]
+    .into_iter()
+    .filter_map(|(on, name)| on.then_some(name))
+    .collect();
+    for service in services.iter().copied() {
         health_reporter
             .set_service_status(service, tonic_health::ServingStatus::Serving)
             .await;
@@ -123,7 +130,7 @@ pub async fn serve(
     let reporter = health_reporter.clone();
     tokio::spawn(async move {
         drain.cancelled().await;
-        for service in services.into_iter().chain([""]) {
+        for service in services.iter().copied().chain([""]) {
             reporter
                 .set_service_status(service, tonic_health::ServingStatus::NotServing)
                 .await;
@@ -140,10 +147,26 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection.0)
         .add_service(reflection.1)
-        .add_service(IngestService::new(state.clone()).into_server())
-        .add_service(CrisisControlService::new(state.clone()).into_server())
-        .add_service(ModerationService::new(state.clone()).into_server())
-        .add_service(ClassifierService::new(state).into_server())
+        .add_optional_service(
+            mounts
+                .ingest
+                .then(|| IngestService::new(state.clone()).into_server()),
+        )
+        .add_optional_service(
+            mounts
+                .control
+                .then(|| CrisisControlService::new(state.clone()).into_server()),
+        )
+        .add_optional_service(
+            mounts
+                .escalation
+                .then(|| ModerationService::new(state.clone()).into_server()),
+        )
+        .add_optional_service(
+            mounts
+                .classify
+                .then(|| ClassifierService::new(state.clone()).into_server()),
+        )
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             async move { shutdown.cancelled().await },

@@ -55,9 +55,16 @@ impl pb::moderation_server::Moderation for ModerationService {
         &self,
         request: Request<pb::WatchRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
-        require(&self.state, request.metadata(), Role::Moderator)?;
+        let who = require(&self.state, request.metadata(), Role::Moderator)?;
+        let slot = self
+            .state
+            .watch_limit
+            .acquire(&who.name)
+            .map_err(to_status)?;
         let cursor = request.into_inner().cursor;
-        let events = self.state.cases.watch(cursor).map(|event| {
+        let events = self.state.cases.watch(cursor).map(move |event| {
+            // The slot lives as long as the stream; the client leaving frees it.
+            let _held = &slot;
             event
                 .map(|e| pb::WatchResponse {
                     event: Some((&e).into()),

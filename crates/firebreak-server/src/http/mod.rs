@@ -16,34 +16,51 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 
-use crate::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::ApiError;
+use crate::{AppState, Mounts};
 
-/// The routes every role serves: health, metrics, messages and the classifier dry run.
-/// Other crates merge their routes (webhooks, cases, crisis) into this one.
+/// Every route, as `--roles all` serves them.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    router_for(state, Mounts::ALL)
+}
+
+/// Health, readiness and metrics, plus the routes of the roles in `mounts`. A route of
+/// a role this process does not run is a 404 here.
+pub fn router_for(state: AppState, mounts: Mounts) -> Router {
+    let mut router = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/v1/messages", post(messages::submit).get(messages::find))
-        .route("/v1/messages/{id}", get(messages::get_by_id))
-        .route("/v1/classify", post(messages::classify))
-        .route("/v1/crisis", get(crisis::get_mode).put(crisis::put_mode))
-        .route("/v1/playbooks", get(crisis::list_playbooks))
-        .route(
-            "/v1/playbooks/{name}",
-            axum::routing::put(crisis::put_playbook),
-        )
-        .route("/v1/audit", get(crisis::list_audit))
-        .route("/v1/cases", get(cases::list))
-        .route("/v1/cases/{id}", get(cases::get))
-        .route("/v1/cases/{id}/claim", post(cases::claim))
-        .route("/v1/cases/{id}/ack", post(cases::ack))
-        .route("/v1/cases/{id}/resolve", post(cases::resolve))
-        .route("/v1/cases/{id}/release", post(cases::release))
-        .merge(webhooks::routes())
+        .route("/metrics", get(health::metrics));
+    if mounts.ingest {
+        router = router
+            .route("/v1/messages", post(messages::submit).get(messages::find))
+            .route("/v1/messages/{id}", get(messages::get_by_id))
+            .merge(webhooks::routes());
+    }
+    if mounts.classify {
+        router = router.route("/v1/classify", post(messages::classify));
+    }
+    if mounts.control {
+        router = router
+            .route("/v1/crisis", get(crisis::get_mode).put(crisis::put_mode))
+            .route("/v1/playbooks", get(crisis::list_playbooks))
+            .route(
+                "/v1/playbooks/{name}",
+                axum::routing::put(crisis::put_playbook),
+            )
+            .route("/v1/audit", get(crisis::list_audit));
+    }
+    if mounts.escalation {
+        router = router
+            .route("/v1/cases", get(cases::list))
+            .route("/v1/cases/{id}", get(cases::get))
+            .route("/v1/cases/{id}/claim", post(cases::claim))
+            .route("/v1/cases/{id}/ack", post(cases::ack))
+            .route("/v1/cases/{id}/resolve", post(cases::resolve))
+            .route("/v1/cases/{id}/release", post(cases::release));
+    }
+    router
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             crate::ratelimit::limit,
