@@ -10,10 +10,12 @@ use std::sync::Arc;
 use firebreak_core::rules::{Triage, TriageContext};
 use firebreak_core::{Classification, Flag, Language, Message, Priority, Route, Visibility};
 
-use crate::detectors::{self, Detectors, kind, priority_of};
+use crate::detectors::patterns::Patterns;
+use crate::detectors::{self, Detectors, URGENT, flag_priority, kind};
 use crate::model::HostilityModel;
 use crate::normalize::{normalize, normalize_leet};
 use crate::playbook::Playbook;
+use crate::semantic::{Features, SemanticModel};
 use crate::sentiment;
 use crate::{keyquestion, language};
 
@@ -22,6 +24,7 @@ pub struct TriageEngine {
     playbook: Playbook,
     detectors: Detectors,
     model: Option<Arc<HostilityModel>>,
+    semantic: &'static SemanticModel,
     version: String,
 }
 
@@ -50,7 +53,7 @@ impl TriageEngine {
             .filter(|_| playbook.spec().sensitivity.hostility_model)
             .map(Arc::new);
         let version = format!(
-            "{}+model:{}",
+            "{}+model:{}+semantic:usem3-v1",
             playbook.version(),
             if model.is_some() {
                 "hostility-v1"
@@ -62,6 +65,7 @@ impl TriageEngine {
             playbook,
             detectors,
             model,
+            semantic: SemanticModel::builtin(),
             version,
         }
     }
@@ -120,10 +124,20 @@ impl TriageEngine {
         };
         decision.language = detected.language;
         decision.language_confidence = detected.confidence;
-        decision.sentiment = sentiment::score(text, &normalized, detected.language);
+        let embedding = self.semantic.embed(text);
+        let features = Features::new(embedding.as_slice(), &normalized);
+        let lexicon_sentiment = sentiment::score(text, &normalized, detected.language);
+        decision.sentiment = (LEXICON_SENTIMENT_WEIGHT * lexicon_sentiment
+            + (1.0 - LEXICON_SENTIMENT_WEIGHT) * self.semantic.sentiment(&features))
+        .clamp(-1.0, 1.0);
 
         let lexicon = self.detectors.scan(&normalized, &folded);
         let mut flags = lexicon.flags();
+        add_pattern_flags(&mut flags, &normalized);
+        self.add_semantic_flags(&mut flags, &embedding, &features, &normalized);
+        if let Some(note) = drop_figurative_alarms(&mut flags, &normalized) {
+            decision.reasons.push(note);
+        }
         let public = message.visibility == Visibility::Public;
         if public && let Some(case) = &context.open_private_case {
             flags.push(Flag::new(
@@ -170,7 +184,7 @@ impl TriageEngine {
             flags.push(Flag::new(kind::INFLUENCER, evidence, 1.0));
         }
 
-        let mut best = mode.matcher.best(&normalized);
+        let mut best = mode.matcher.best(&normalized, &embedding);
         if let Some(found) = &mut best
             && !keyquestion::looks_like_request(text, &normalized)
         {
@@ -209,7 +223,19 @@ impl TriageEngine {
         if !flags.is_empty() {
             escalate_on_flags(&mut decision, flags);
         } else if let (Some(id), Some(found)) = (&decision.key_question, &best) {
-            if matches!(detected.language, Language::Fr | Language::En) {
+            // A two-word message ("refund pls") rarely shows its language; the phrasing
+            // it matched does.
+            if detected.language == Language::Other
+                && detected.confidence < GUESS_CONFIDENCE
+                && let Some(language) = found.language
+            {
+                decision.language = language;
+                decision.reasons.push(format!(
+                    "language {} taken from the matched phrasing",
+                    language.as_str()
+                ));
+            }
+            if matches!(decision.language, Language::Fr | Language::En) {
                 decision.route = Route::Reply;
                 decision.priority = Priority::P4;
                 decision.confidence = found.confidence;
@@ -241,6 +267,85 @@ impl TriageEngine {
         decision
     }
 }
+
+impl TriageEngine {
+    /// The trained heads' flags, beside the lexicon's: a kind the lexicon already
+    /// flagged gets the model's score added to its evidence; a kind only the model saw
+    /// is flagged with its score and the nearest training example.
+    fn add_semantic_flags(
+        &self,
+        flags: &mut Vec<Flag>,
+        embedding: &firebreak_encoder::Embedding,
+        features: &Features<'_>,
+        normalized: &str,
+    ) {
+        for risk in self.semantic.risks(features) {
+            if !risk.fired() {
+                continue;
+            }
+            let mut evidence = match flags.iter().position(|f| f.kind == risk.kind) {
+                Some(i) => {
+                    let flag = &mut flags[i];
+                    flag.evidence
+                        .push_str(&format!(", model {:.2}", risk.probability));
+                    flag.score = flag.score.max(f64::from(risk.probability));
+                    continue;
+                }
+                None => format!("model {:.2} ≥ {:.2}", risk.probability, risk.threshold),
+            };
+            if let Some((example, cosine)) = self.semantic.nearest_example(risk.kind, embedding) {
+                evidence.push_str(&format!(", nearest example \"{example}\" ({cosine:.2})"));
+            }
+            flags.push(Flag::new(risk.kind, evidence, f64::from(risk.probability)));
+        }
+        // A health incident involving a child or an emergency is the most urgent kind.
+        if let Some(flag) = flags.iter_mut().find(|f| f.kind == kind::HEALTH_INCIDENT)
+            && detectors::mentions_child_or_emergency(normalized)
+        {
+            flag.evidence = format!("{URGENT}; {}", flag.evidence);
+        }
+    }
+}
+
+/// Below this, a detected language is a guess that a matched phrasing may overrule.
+const GUESS_CONFIDENCE: f64 = 0.5;
+
+/// Evidence prefix of a flag raised by a phrase-family pattern.
+const PATTERN_EVIDENCE: &str = "pattern";
+
+/// Flags from the phrase-family patterns, beside the exact-term lexicons: a kind the
+/// lexicon already flagged gets the pattern's label added to its evidence.
+fn add_pattern_flags(flags: &mut Vec<Flag>, normalized: &str) {
+    for (kind, label) in Patterns::builtin().scan(normalized) {
+        match flags.iter_mut().find(|f| f.kind == kind) {
+            Some(flag) => {
+                flag.evidence = format!("{PATTERN_EVIDENCE} \"{label}\", {}", flag.evidence)
+            }
+            None => flags.push(Flag::new(
+                kind,
+                format!("{PATTERN_EVIDENCE} \"{label}\""),
+                1.0,
+            )),
+        }
+    }
+}
+
+/// On a figure of speech ("je meurs de rire", "this burger is killer"), self-harm,
+/// threat and hate alarms that only a single term or the model raised are dropped; a
+/// phrase-family pattern still stands.
+fn drop_figurative_alarms(flags: &mut Vec<Flag>, normalized: &str) -> Option<String> {
+    let figure = Patterns::builtin().figurative(normalized)?;
+    let before = flags.len();
+    flags.retain(|f| {
+        let violent = matches!(f.kind.as_str(), kind::SELF_HARM | kind::THREAT | kind::HATE);
+        !violent || f.evidence.starts_with(PATTERN_EVIDENCE)
+    });
+    (flags.len() < before)
+        .then(|| format!("figure of speech (\"{figure}\"): term or model alarm dropped"))
+}
+
+/// Weight of the lexicon in the sentiment score; the sentiment head has the rest.
+const LEXICON_SENTIMENT_WEIGHT: f64 = 0.4;
 
 /// Whether any word mixes letters with the digits or symbols leetspeak uses
 /// (`sh1t`, `1d10t`, `f@ck`); most texts do not, and skip a second normalisation.
@@ -278,7 +383,7 @@ fn ignore_reason(message: &Message) -> Option<&'static str> {
 fn escalate_on_flags(decision: &mut Classification, flags: Vec<Flag>) {
     let mut priority = flags
         .iter()
-        .map(|f| priority_of(&f.kind))
+        .map(flag_priority)
         .min()
         .unwrap_or(Priority::P4);
     // An influencer makes any other problem one step more urgent: it travels further.
@@ -294,7 +399,7 @@ fn escalate_on_flags(decision: &mut Classification, flags: Vec<Flag>) {
             "{}: {} ({})",
             flag.kind,
             flag.evidence,
-            priority_of(&flag.kind).as_str()
+            flag_priority(flag).as_str()
         );
         if kind::ALWAYS_ESCALATE.contains(&flag.kind.as_str()) {
             reason.push_str(", always escalated");
@@ -327,7 +432,7 @@ fn enforce_sensitive_invariant(decision: &mut Classification) {
         .flags
         .iter()
         .filter(|f| kind::ALWAYS_ESCALATE.contains(&f.kind.as_str()))
-        .map(|f| priority_of(&f.kind))
+        .map(flag_priority)
         .collect();
     if let Some(&most_urgent) = sensitive.iter().min() {
         decision.route = Route::Escalate;

@@ -1,11 +1,21 @@
 //! Key-question matching: the playbook's regexes, plus similarity to its example
-//! phrasings. A confidence below the playbook's threshold means "no match": a human
-//! answers instead (the fallback idea from Rasa).
+//! phrasings, by meaning (sentence embeddings, any language against any language) and by
+//! spelling (character trigrams). A confidence below the playbook's threshold means "no
+//! match": a human answers instead (the fallback idea from Rasa).
+//!
+//! Look-alikes ("when is my tax refund coming", "is flight AF12 on time") sit close to
+//! the examples in meaning. A bank of such look-alikes (the `other` rows of the training
+//! split) guards the match: when the message is nearer a look-alike than any example,
+//! its confidence is cut.
 
+use std::sync::OnceLock;
+
+use firebreak_encoder::Embedding;
 use regex::RegexSet;
 
 use crate::features::{QueryVector, SparseVector};
 use crate::playbook::KeyQuestionSpec;
+use crate::semantic::SemanticModel;
 
 /// Matchers for one mode's key questions, compiled once per playbook load.
 #[derive(Debug)]
@@ -15,6 +25,8 @@ pub struct KeyQuestionMatcher {
     /// For each pattern in `patterns`: (question index, "fr[0]"-style label).
     pattern_owner: Vec<(usize, String)>,
     examples: Vec<Example>,
+    /// Look-alikes that are not near any of this playbook's examples.
+    lookalikes: Vec<Embedding>,
 }
 
 #[derive(Debug)]
@@ -22,6 +34,7 @@ struct Example {
     question: usize,
     label: String,
     vector: SparseVector,
+    embedding: Embedding,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -30,13 +43,86 @@ pub struct KeyQuestionMatch {
     pub confidence: f64,
     /// Which pattern or example matched, for the moderator and the decision's reasons.
     pub evidence: String,
+    /// The language of the matched pattern, or else of the nearest example: the best
+    /// guess of the reply language when a short message's own language is unclear.
+    pub language: Option<firebreak_core::Language>,
 }
 
 /// A pattern hit alone is strong evidence; similarity to an example adds the rest.
 const PATTERN_BASE: f64 = 0.75;
 /// How much a competing question's score discounts the winner: a message that looks
-/// like two key questions at once should go to a human.
+/// like two key questions at once should go to a human. The discount starts when the
+/// runner-up reaches `AMBIGUITY_RATIO` of the winner.
 const AMBIGUITY_WEIGHT: f64 = 0.5;
+const AMBIGUITY_RATIO: f64 = 0.85;
+/// Cosine to the nearest example mapped to a confidence: at `SEMANTIC_FLOOR` and below
+/// it is 0, at `SEMANTIC_CEILING` and above 1. Tuned on the training split.
+const SEMANTIC_FLOOR: f64 = 0.50;
+const SEMANTIC_CEILING: f64 = 0.76;
+/// A look-alike nearer than every example keeps this share of the confidence.
+const LOOKALIKE_DISCOUNT: f64 = 0.5;
+/// Look-alikes this close to one of the playbook's own examples are dropped from the
+/// bank: the playbook asked for that question.
+const LOOKALIKE_CONFLICT: f32 = 0.9;
+
+/// Key-question phrasings shipped with Firebreak (the training split's `key_questions`
+/// rows), embedded once per process: `(intent, embedding, language)`, intent `other` for
+/// the look-alikes.
+fn phrasing_bank() -> &'static [(String, Embedding, String)] {
+    static BANK: OnceLock<Vec<(String, Embedding, String)>> = OnceLock::new();
+    BANK.get_or_init(|| {
+        let model = SemanticModel::builtin();
+        crate::semantic::data::train_rows()
+            .into_iter()
+            .filter(|r| r.source == "key_questions")
+            .map(|r| {
+                let embedding = model.embed(&r.text);
+                (r.label, embedding, r.lang)
+            })
+            .collect()
+    })
+}
+
+/// A playbook question adopts a shipped intent's phrasings when its own examples sit
+/// this close to them on average (each example to its nearest phrasing of the intent).
+const ADOPT_INTENT: f32 = 0.7;
+
+/// The shipped intent whose phrasings a question's examples are closest to, if close
+/// enough: "where is my order" in a playbook adopts the few hundred order-status
+/// phrasings Firebreak knows, in both languages.
+fn adopted_intent<'a>(
+    examples: &[&Embedding],
+    bank: &'a [(String, Embedding, String)],
+) -> Option<&'a str> {
+    if examples.is_empty() {
+        return None;
+    }
+    let mut intents: Vec<&str> = bank
+        .iter()
+        .map(|(i, _, _)| i.as_str())
+        .filter(|i| *i != "other")
+        .collect();
+    intents.sort_unstable();
+    intents.dedup();
+    intents
+        .into_iter()
+        .map(|intent| {
+            let mean = examples
+                .iter()
+                .map(|e| {
+                    bank.iter()
+                        .filter(|(i, _, _)| i == intent)
+                        .map(|(_, b, _)| b.cosine(e))
+                        .fold(f32::MIN, f32::max)
+                })
+                .sum::<f32>()
+                / examples.len() as f32;
+            (intent, mean)
+        })
+        .filter(|(_, mean)| *mean >= ADOPT_INTENT)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(intent, _)| intent)
+}
 
 impl KeyQuestionMatcher {
     /// Errors carry the path of the offending pattern; the playbook validator reports
@@ -58,6 +144,7 @@ impl KeyQuestionMatcher {
                         question: q,
                         label: format!("{language}[{i}]"),
                         vector: SparseVector::from_text(&crate::normalize::normalize(phrasing)),
+                        embedding: SemanticModel::builtin().embed(phrasing),
                     });
                 }
             }
@@ -68,17 +155,53 @@ impl KeyQuestionMatcher {
                 format!("patterns do not compile together: {e}"),
             )
         })?;
+        // Widen each question with the shipped phrasings of the intent it matches.
+        let bank = phrasing_bank();
+        let mut adopted = Vec::new();
+        for q in 0..questions.len() {
+            let own: Vec<&Embedding> = examples
+                .iter()
+                .filter(|e| e.question == q)
+                .map(|e| &e.embedding)
+                .collect();
+            if let Some(intent) = adopted_intent(&own, bank) {
+                for (i, (_, embedding, lang)) in
+                    bank.iter().filter(|(l, _, _)| l == intent).enumerate()
+                {
+                    adopted.push(Example {
+                        question: q,
+                        label: format!("{lang} shipped {intent}[{i}]"),
+                        vector: SparseVector::default(),
+                        embedding: embedding.clone(),
+                    });
+                }
+            }
+        }
+        // Look-alikes too close to the playbook's own examples are what it asked for.
+        let lookalikes = bank
+            .iter()
+            .filter(|(intent, _, _)| intent == "other")
+            .map(|(_, l, _)| l)
+            .filter(|l| {
+                examples
+                    .iter()
+                    .all(|e| e.embedding.cosine(l) < LOOKALIKE_CONFLICT)
+            })
+            .cloned()
+            .collect();
+        examples.extend(adopted);
         Ok(KeyQuestionMatcher {
             ids: questions.iter().map(|q| q.id.clone()).collect(),
             patterns,
             pattern_owner,
             examples,
+            lookalikes,
         })
     }
 
     /// The best key question for normalised text, whatever its confidence; the caller
     /// applies the threshold, so it can report near misses.
-    pub fn best(&self, normalized: &str) -> Option<KeyQuestionMatch> {
+    pub fn best(&self, normalized: &str, embedding: &Embedding) -> Option<KeyQuestionMatch> {
         if normalized.is_empty() || self.ids.is_empty() {
             return None;
         }
@@ -90,36 +213,76 @@ impl KeyQuestionMatcher {
         let vector = QueryVector::from_text(normalized);
         for example in &self.examples {
             let similarity = vector.cosine(&example.vector);
+            let meaning = f64::from(example.embedding.cosine(embedding));
             let score = &mut scores[example.question];
             if similarity > score.similarity {
                 score.similarity = similarity;
+            }
+            if meaning > score.meaning {
+                score.meaning = meaning;
                 score.example = Some(&example.label);
             }
+        }
+        let lookalike = self
+            .lookalikes
+            .iter()
+            .map(|l| f64::from(l.cosine(embedding)))
+            .fold(f64::MIN, f64::max);
+        for score in &mut scores {
+            score.lookalike = lookalike > score.meaning;
         }
         let confidences: Vec<f64> = scores.iter().map(Score::confidence).collect();
         let (best, &top) = confidences
             .iter()
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1))?;
-        let runner_up = confidences
+        let runner = confidences
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != best)
-            .map(|(_, c)| *c)
-            .fold(0.0_f64, f64::max);
-        let confidence = (top - AMBIGUITY_WEIGHT * runner_up.min(top) * runner_up).clamp(0.0, 1.0);
+            .max_by(|a, b| a.1.total_cmp(b.1));
+        // Two questions nearly as likely as each other: cut the winner's confidence, down
+        // to half when they tie; unless only the winner's patterns matched.
+        let closeness = match runner {
+            Some((r, &runner_up))
+                if top > 0.0
+                    && !(scores[best].pattern.is_some() && scores[r].pattern.is_none()) =>
+            {
+                (runner_up / top - AMBIGUITY_RATIO) / (1.0 - AMBIGUITY_RATIO)
+            }
+            _ => 0.0,
+        };
+        let confidence =
+            (top * (1.0 - AMBIGUITY_WEIGHT * closeness.clamp(0.0, 1.0))).clamp(0.0, 1.0);
         let score = &scores[best];
-        let evidence = match (&score.pattern, score.example) {
-            (Some(pattern), _) => format!("pattern {pattern}, similarity {:.2}", score.similarity),
+        let mut evidence = match (&score.pattern, score.example) {
+            (Some(pattern), Some(example)) => format!(
+                "pattern {pattern}, nearest example {example} ({:.2})",
+                score.meaning
+            ),
+            (Some(pattern), None) => format!("pattern {pattern}"),
             (None, Some(example)) => {
-                format!("similar to example {example} ({:.2})", score.similarity)
+                format!("nearest example {example} ({:.2})", score.meaning)
             }
             (None, None) => "no evidence".to_string(),
         };
+        if score.lookalike {
+            evidence.push_str(", nearer a known look-alike");
+        }
+        let label = score
+            .pattern
+            .as_deref()
+            .or(score.example.map(String::as_str));
+        let language = label.and_then(|l| match l.get(..2) {
+            Some("fr") => Some(firebreak_core::Language::Fr),
+            Some("en") => Some(firebreak_core::Language::En),
+            _ => None,
+        });
         Some(KeyQuestionMatch {
             id: self.ids[best].clone(),
             confidence,
             evidence,
+            language,
         })
     }
 }
@@ -127,18 +290,30 @@ impl KeyQuestionMatcher {
 #[derive(Clone, Default)]
 struct Score<'a> {
     pattern: Option<String>,
+    /// Character-trigram cosine to the nearest example.
     similarity: f64,
+    /// Embedding cosine to the nearest example, in any language.
+    meaning: f64,
     example: Option<&'a String>,
+    lookalike: bool,
 }
 
 impl Score<'_> {
     fn confidence(&self) -> f64 {
-        if self.pattern.is_some() {
-            PATTERN_BASE + (1.0 - PATTERN_BASE) * self.similarity
+        let meaning =
+            ((self.meaning - SEMANTIC_FLOOR) / (SEMANTIC_CEILING - SEMANTIC_FLOOR)).clamp(0.0, 1.0);
+        // Character-trigram cosine rarely exceeds 0.8 for true paraphrases, so stretch
+        // it a little; unrelated text sits near 0.2.
+        let similar = meaning.max((self.similarity * 1.1).min(1.0));
+        let confidence = if self.pattern.is_some() {
+            PATTERN_BASE + (1.0 - PATTERN_BASE) * similar
         } else {
-            // Character-trigram cosine rarely exceeds 0.8 for true paraphrases, so
-            // stretch it a little; unrelated text sits near 0.2.
-            (self.similarity * 1.1).min(1.0)
+            similar
+        };
+        if self.lookalike {
+            confidence * LOOKALIKE_DISCOUNT
+        } else {
+            confidence
         }
     }
 }
@@ -220,6 +395,25 @@ const REQUEST_CUES: &[&str] = &[
     "demande",
     "aide",
     "faut",
+    "hasnt",
+    "havent",
+    "didnt",
+    "nothing",
+    "yet",
+    "update",
+    "eta",
+    "missing",
+    "lost",
+    "rien",
+    "aucun",
+    "aucune",
+    "nouvelles",
+    "delai",
+    "delais",
+    "bloque",
+    "bloquee",
+    "perdu",
+    "svp",
 ];
 
 #[cfg(test)]

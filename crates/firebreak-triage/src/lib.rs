@@ -9,6 +9,8 @@
 //! - [`detectors`]: sensitivity flags with evidence, and [`redact`] for logs.
 //! - [`model`]: the hashed logistic-regression hostility model, trained and evaluated.
 //! - [`engine`]: [`TriageEngine`], the `firebreak_core::rules::Triage` implementation.
+//! - [`semantic`]: trained risk and sentiment heads over the multilingual sentence
+//!   encoder (`firebreak-encoder`), with their data and held-out evaluation.
 //! - [`corpus`]: the labelled evaluation corpus and its report.
 
 pub mod corpus;
@@ -20,6 +22,7 @@ pub mod language;
 pub mod model;
 pub mod normalize;
 pub mod playbook;
+pub mod semantic;
 pub mod sentiment;
 
 use std::path::Path;
@@ -107,8 +110,12 @@ pub fn eval_report(
         Some(path) => std::fs::read_to_string(path)?,
         None => corpus::BUILTIN_CORPUS.to_string(),
     };
+    let mut out = semantic::eval::report(engine, datasets_dir)?;
     let report = corpus::evaluate_corpus(engine, &corpus)?;
-    let mut out = format!("== corpus ({})\n{report}\n", engine.playbook().version());
+    out.push_str(&format!(
+        "\n== corpus ({})\n{report}\n",
+        engine.playbook().version()
+    ));
     if let Some(dir) = datasets_dir {
         let model = HostilityModel::builtin()?;
         let held_out = model::train::eval_held_out(&model, dir)?;

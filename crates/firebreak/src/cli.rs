@@ -66,7 +66,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Evaluate triage on the labelled corpus (and the hostility model's held-out split).
+    /// Evaluate triage: held-out precision and recall per risk kind and language, key
+    /// questions on paraphrases and look-alikes, false P1, sentiment; the labelled corpus;
+    /// with --datasets, Bitext, Banking77 and the hostility model's held-out split.
     Eval {
         #[arg(long)]
         playbook: Option<std::path::PathBuf>,
@@ -77,11 +79,16 @@ enum Command {
         #[arg(long)]
         datasets: Option<std::path::PathBuf>,
     },
-    /// Train the hostility model from the data sets and write it.
+    /// Train the hostility model from the data sets (DATASETS), or with --semantic the
+    /// risk and sentiment heads from the committed training split, and write it.
     Train {
-        datasets: std::path::PathBuf,
-        #[arg(long, default_value = "hostility.bin")]
-        out: std::path::PathBuf,
+        datasets: Option<std::path::PathBuf>,
+        /// Train the semantic heads (models/semantic.json) instead.
+        #[arg(long)]
+        semantic: bool,
+        /// Output file (default: hostility.bin, or semantic.json with --semantic).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
     },
 }
 
@@ -130,7 +137,20 @@ pub fn main() -> ExitCode {
             corpus,
             datasets,
         } => crate::tools::eval(playbook.as_deref(), corpus.as_deref(), datasets.as_deref()),
-        Command::Train { datasets, out } => crate::tools::train(&datasets, &out),
+        Command::Train {
+            semantic: true,
+            out,
+            ..
+        } => crate::tools::train_semantic(&out.unwrap_or_else(|| "semantic.json".into())),
+        Command::Train {
+            datasets: Some(datasets),
+            out,
+            ..
+        } => crate::tools::train(&datasets, &out.unwrap_or_else(|| "hostility.bin".into())),
+        Command::Train { datasets: None, .. } => {
+            eprintln!("error: train needs a DATASETS directory, or --semantic");
+            ExitCode::from(EXIT_CONFIG)
+        }
     }
 }
 

@@ -119,3 +119,14 @@ pub fn train(datasets: &Path, out: &Path) -> ExitCode {
         Err(e) => fail(e),
     }
 }
+
+pub fn train_semantic(out: &Path) -> ExitCode {
+    match firebreak_triage::semantic::train_to_file(out) {
+        Ok(report) => {
+            print!("{report}");
+            println!("heads written to {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(e),
+    }
+}

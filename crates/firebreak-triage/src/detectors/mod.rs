@@ -2,6 +2,7 @@
 //! rule or lexicon term that fired, never the personal data itself.
 
 pub mod lexicon;
+pub mod patterns;
 pub mod personal_data;
 
 use firebreak_core::{Flag, Priority};
@@ -21,18 +22,43 @@ pub mod kind {
     pub const HOSTILITY: &str = "hostility";
     pub const REPEAT_COMPLAINER: &str = "repeat_complainer";
     pub const SPAM: &str = "spam";
+    pub const HATE: &str = "hate";
+    pub const HEALTH_INCIDENT: &str = "health_incident";
 
     /// Kinds that must reach a human whatever the budgets, thresholds or crisis mode.
-    pub const ALWAYS_ESCALATE: &[&str] = &[SELF_HARM, THREAT, LEGAL, PRESS];
+    pub const ALWAYS_ESCALATE: &[&str] = &[
+        SELF_HARM,
+        THREAT,
+        LEGAL,
+        PRESS,
+        HATE,
+        HEALTH_INCIDENT,
+        PERSONAL_DATA,
+    ];
 }
 
 /// The priority a flag kind asks for on its own.
 pub fn priority_of(kind: &str) -> Priority {
     match kind {
         kind::SELF_HARM | kind::THREAT | kind::SPILL_OVER => Priority::P1,
-        kind::LEGAL | kind::PRESS | kind::PERSONAL_DATA => Priority::P2,
+        kind::LEGAL | kind::PRESS | kind::PERSONAL_DATA | kind::HATE | kind::HEALTH_INCIDENT => {
+            Priority::P2
+        }
         kind::INFLUENCER | kind::HOSTILITY | kind::REPEAT_COMPLAINER => Priority::P3,
         _ => Priority::P4,
+    }
+}
+
+/// Evidence prefix of a health incident that involves a child or an emergency: such a
+/// flag asks for P1 instead of P2.
+pub const URGENT: &str = "child or emergency";
+
+/// The priority one flag asks for: its kind's, or P1 for an urgent health incident.
+pub fn flag_priority(flag: &Flag) -> Priority {
+    if flag.kind == kind::HEALTH_INCIDENT && flag.evidence.starts_with(URGENT) {
+        Priority::P1
+    } else {
+        priority_of(&flag.kind)
     }
 }
 
@@ -160,3 +186,74 @@ pub fn personal_data_flag(raw: &str) -> Option<Flag> {
         1.0,
     ))
 }
+
+/// Whether normalised text mentions a child or an emergency, which makes a health
+/// incident P1.
+pub fn mentions_child_or_emergency(normalized: &str) -> bool {
+    normalized
+        .split(' ')
+        .any(|w| CHILD_OR_EMERGENCY.contains(&w))
+        || [
+            "cant breathe",
+            "can t breathe",
+            "respire plus",
+            "respire pas",
+            "arrive plus a respirer",
+        ]
+        .iter()
+        .any(|p| normalized.contains(p))
+}
+
+const CHILD_OR_EMERGENCY: &[&str] = &[
+    "child",
+    "children",
+    "kid",
+    "kids",
+    "son",
+    "daughter",
+    "baby",
+    "babies",
+    "toddler",
+    "infant",
+    "newborn",
+    "boy",
+    "girl",
+    "enfant",
+    "enfants",
+    "fils",
+    "fille",
+    "bebe",
+    "bebes",
+    "gamin",
+    "gamine",
+    "petit",
+    "petite",
+    "nourrisson",
+    "ado",
+    "emergency",
+    "ambulance",
+    "er",
+    "hospital",
+    "hospitalized",
+    "hospitalised",
+    "icu",
+    "911",
+    "999",
+    "112",
+    "urgences",
+    "urgence",
+    "samu",
+    "hopital",
+    "hospitalise",
+    "hospitalisee",
+    "reanimation",
+    "pompiers",
+    "unconscious",
+    "inconscient",
+    "inconsciente",
+    "seizure",
+    "convulsions",
+    "anaphylactic",
+    "anaphylaxie",
+    "epipen",
+];

@@ -159,8 +159,7 @@ impl Playbook {
             .key_questions
             .iter()
             .find(|q| q.id == question)
-            .and_then(|q| q.replies.get(language))
-            .map(Vec::as_slice)
+            .map(|q| replies_for(q, language))
             .unwrap_or_default()
     }
 
@@ -178,7 +177,7 @@ impl Playbook {
             .key_questions
             .iter()
             .find(|q| q.id == question)?;
-        let variants = spec.replies.get(language)?;
+        let variants = replies_for(spec, language);
         let template = variants.get(variant % variants.len().max(1))?;
         let mut vars = vars.clone();
         if vars.link.is_empty() {
@@ -188,6 +187,21 @@ impl Playbook {
             vars.brand.clone_from(&self.spec.brand);
         }
         render(template, &vars).ok()
+    }
+}
+
+/// The variants in `language`, or, when the playbook has none in it, those of the
+/// first language that has some: an English-only playbook answers French speakers in
+/// English rather than not at all.
+fn replies_for(spec: &KeyQuestionSpec, language: Language) -> &[String] {
+    match spec.replies.get(language) {
+        Some(own) if !own.is_empty() => own,
+        _ => spec
+            .replies
+            .iter()
+            .map(|(_, v)| v.as_slice())
+            .find(|v| !v.is_empty())
+            .unwrap_or_default(),
     }
 }
 

@@ -117,15 +117,35 @@ fn key_questions(path: &str, questions: &[KeyQuestionSpec]) -> Check {
                     fail(format!("{at}.patterns.{language}[{j}]"), problem)?;
                 }
             }
-            let examples = question.examples.get_by_code(language);
-            if patterns.is_empty() && examples.is_empty() {
-                fail(
-                    format!("{at}.patterns.{language}"),
-                    "needs at least one pattern or example in each language",
-                )?;
-            }
+        }
+        // Examples are matched by meaning across languages, so one language's examples
+        // (or patterns) are enough.
+        let described = question
+            .patterns
+            .iter()
+            .chain(question.examples.iter())
+            .any(|(_, v)| !v.is_empty());
+        if !described {
+            fail(
+                format!("{at}.examples"),
+                "needs at least one pattern or example, in any language",
+            )?;
+        }
+        if question
+            .replies
+            .iter()
+            .all(|(_, replies)| replies.is_empty())
+        {
+            fail(
+                format!("{at}.replies"),
+                "needs reply variants in at least one language",
+            )?;
         }
         for (language, replies) in question.replies.iter() {
+            // A language without replies is answered with another language's variants.
+            if replies.is_empty() {
+                continue;
+            }
             if replies.len() < 3 {
                 fail(
                     format!("{at}.replies.{language}"),
@@ -161,12 +181,6 @@ fn unmatchable_literal(pattern: &str) -> Option<String> {
         }
     }
     None
-}
-
-impl<T: Default> PerLanguage<Vec<T>> {
-    fn get_by_code(&self, code: &str) -> &[T] {
-        if code == "fr" { &self.fr } else { &self.en }
-    }
 }
 
 fn reply_template(path: &str, template: &str, link: &str) -> Check {

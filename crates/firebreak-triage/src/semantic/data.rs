@@ -1,0 +1,115 @@
+//! The labelled rows the semantic heads learn from and are measured on:
+//! `training/{train,heldout}/*.tsv`, written for this project (see `DATA.md`).
+//!
+//! Both splits are compiled in, so `firebreak train` and `firebreak eval` need no files.
+//! Training never reads `heldout/`.
+
+/// One labelled row.
+#[derive(Clone, Debug)]
+pub struct Row {
+    pub label: String,
+    pub lang: String,
+    pub text: String,
+    /// The file it came from, e.g. `threat`.
+    pub source: &'static str,
+}
+
+macro_rules! split {
+    ($dir:literal, $($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../training/", $dir, "/", $name, ".tsv")))),*]
+    };
+}
+
+const TRAIN: &[(&str, &str)] = split!(
+    "train",
+    "self_harm",
+    "threat",
+    "hate",
+    "health_incident",
+    "legal",
+    "press",
+    "neutral",
+    "key_questions",
+    "sentiment",
+    "self_harm_more",
+    "threat_more",
+    "hate_more",
+    "legal_press_more",
+    "neutral_more"
+);
+const HELDOUT: &[(&str, &str)] = split!(
+    "heldout",
+    "self_harm",
+    "threat",
+    "hate",
+    "health_incident",
+    "legal",
+    "press",
+    "neutral",
+    "key_questions",
+    "sentiment"
+);
+
+/// Rows of the training split.
+pub fn train_rows() -> Vec<Row> {
+    parse(TRAIN)
+}
+
+/// Rows of the held-out split: for evaluation only.
+pub fn heldout_rows() -> Vec<Row> {
+    parse(HELDOUT)
+}
+
+fn parse(files: &[(&'static str, &str)]) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for (source, body) in files {
+        for line in body.lines().skip(1) {
+            let mut fields = line.splitn(3, '\t');
+            let (Some(label), Some(lang), Some(text)) =
+                (fields.next(), fields.next(), fields.next())
+            else {
+                continue;
+            };
+            rows.push(Row {
+                label: label.to_string(),
+                lang: lang.to_string(),
+                text: text.to_string(),
+                source,
+            });
+        }
+    }
+    rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_splits_parse_and_never_share_a_text() {
+        let train = train_rows();
+        let heldout = heldout_rows();
+        assert!(
+            train.len() > 3000 && heldout.len() > 1000,
+            "{} / {}",
+            train.len(),
+            heldout.len()
+        );
+        let seen: std::collections::HashSet<&str> = train.iter().map(|r| r.text.as_str()).collect();
+        let shared: Vec<&str> = heldout
+            .iter()
+            .map(|r| r.text.as_str())
+            .filter(|t| seen.contains(t))
+            .collect();
+        assert!(
+            shared.is_empty(),
+            "held-out texts also in train: {shared:?}"
+        );
+        assert!(
+            train
+                .iter()
+                .chain(&heldout)
+                .all(|r| r.lang == "en" || r.lang == "fr")
+        );
+    }
+}

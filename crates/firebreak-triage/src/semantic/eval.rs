@@ -1,0 +1,245 @@
+//! The held-out report behind `firebreak eval`: per risk kind and language, precision
+//! and recall of the whole engine's flags on `training/heldout/`; key-question
+//! precision and recall on held-out paraphrases and look-alikes (and on Bitext and
+//! Banking77 when the data sets are at hand); false P1 on benign look-alikes; sensitive
+//! messages auto-replied; sentiment sign accuracy.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::path::Path;
+
+use firebreak_core::rules::TriageContext;
+use firebreak_core::{Classification, Priority, Route, Visibility};
+
+use super::data::{Row, heldout_rows};
+use crate::TriageEngine;
+use crate::detectors::kind;
+
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    tp: u32,
+    fp: u32,
+    fn_: u32,
+}
+
+impl Counts {
+    fn add(&mut self, predicted: bool, actual: bool) {
+        match (predicted, actual) {
+            (true, true) => self.tp += 1,
+            (true, false) => self.fp += 1,
+            (false, true) => self.fn_ += 1,
+            _ => {}
+        }
+    }
+
+    fn line(&self) -> String {
+        let recall = self.tp as f64 / (self.tp + self.fn_).max(1) as f64;
+        let precision = self.tp as f64 / (self.tp + self.fp).max(1) as f64;
+        format!(
+            "recall {recall:.3} ({}/{})  precision {precision:.3} ({}/{})",
+            self.tp,
+            self.tp + self.fn_,
+            self.tp,
+            self.tp + self.fp
+        )
+    }
+}
+
+fn classify(engine: &TriageEngine, text: &str) -> Classification {
+    let message = crate::dry_run_message(text, Visibility::Private);
+    engine.classify_with(&message, &TriageContext::default())
+}
+
+fn flagged(decision: &Classification, kind: &str) -> bool {
+    decision.flags.iter().any(|f| f.kind == kind)
+}
+
+/// Risk kinds, with the priority a hit must reach to count.
+const RISK_KINDS: [(&str, Priority); 6] = [
+    (kind::SELF_HARM, Priority::P1),
+    (kind::THREAT, Priority::P1),
+    (kind::HATE, Priority::P2),
+    (kind::HEALTH_INCIDENT, Priority::P2),
+    (kind::LEGAL, Priority::P2),
+    (kind::PRESS, Priority::P2),
+];
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Named, relabelled rows of a third-party set.
+type LabelledSet = (&'static str, Vec<Row>);
+
+/// The held-out report; `datasets` adds the third-party key-question sets.
+pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, BoxError> {
+    let rows = heldout_rows();
+    let decisions: Vec<Classification> = rows.iter().map(|r| classify(engine, &r.text)).collect();
+    let mut out =
+        String::from("== risk detectors, held-out split (training/heldout, never trained on)\n");
+    for (kind, priority) in RISK_KINDS {
+        for lang in ["en", "fr", "all"] {
+            let mut counts = Counts::default();
+            for (row, decision) in rows.iter().zip(&decisions) {
+                if lang != "all" && row.lang != lang {
+                    continue;
+                }
+                let hit = flagged(decision, kind) && decision.priority <= priority;
+                counts.add(hit, row.label == kind);
+            }
+            let _ = writeln!(
+                out,
+                "{kind:<16} {lang:<3} at {} or above: {}",
+                priority.as_str(),
+                counts.line()
+            );
+        }
+    }
+
+    let risky = |r: &Row| RISK_KINDS.iter().any(|(k, _)| r.label == *k);
+    let sensitive: Vec<usize> = (0..rows.len()).filter(|&i| risky(&rows[i])).collect();
+    let replied = sensitive
+        .iter()
+        .filter(|&&i| decisions[i].route == Route::Reply)
+        .count();
+    let _ = writeln!(
+        out,
+        "sensitive messages auto-replied: {replied} of {}",
+        sensitive.len()
+    );
+    let benign: Vec<usize> = (0..rows.len())
+        .filter(|&i| !risky(&rows[i]) && rows[i].source != "key_questions")
+        .collect();
+    let false_p1 = benign
+        .iter()
+        .filter(|&&i| decisions[i].priority == Priority::P1)
+        .count();
+    let _ = writeln!(
+        out,
+        "benign look-alikes and everyday messages at P1: {false_p1} of {} ({:.1} %)",
+        benign.len(),
+        100.0 * false_p1 as f64 / benign.len().max(1) as f64
+    );
+
+    out.push_str("\n== key questions, held-out paraphrases and look-alikes\n");
+    let questions: Vec<(Row, Classification)> = rows
+        .iter()
+        .zip(&decisions)
+        .filter(|(r, _)| r.source == "key_questions")
+        .map(|(r, d)| (r.clone(), d.clone()))
+        .collect();
+    out.push_str(&key_question_lines(&questions));
+
+    if let Some(dir) = datasets {
+        for (name, labelled) in third_party_questions(dir)? {
+            let _ = writeln!(out, "\n== key questions, {name}");
+            let pairs: Vec<(Row, Classification)> = labelled
+                .into_iter()
+                .map(|r| {
+                    let d = classify(engine, &r.text);
+                    (r, d)
+                })
+                .collect();
+            out.push_str(&key_question_lines(&pairs));
+        }
+    }
+
+    out.push_str("\n== sentiment sign, held-out\n");
+    for lang in ["en", "fr"] {
+        let (mut right, mut total) = (0, 0);
+        for (row, decision) in rows.iter().zip(&decisions) {
+            if row.source != "sentiment" || row.lang != lang {
+                continue;
+            }
+            total += 1;
+            let positive = decision.sentiment > 0.0;
+            if positive == (row.label == "pos") {
+                right += 1;
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{lang}: {right} of {total} ({:.1} %)",
+            100.0 * right as f64 / total.max(1) as f64
+        );
+    }
+    Ok(out)
+}
+
+fn key_question_lines(pairs: &[(Row, Classification)]) -> String {
+    let mut per: BTreeMap<&str, Counts> = BTreeMap::new();
+    let mut out = String::new();
+    for question in ["order_status", "refund"] {
+        let counts = per.entry(question).or_default();
+        for (row, decision) in pairs {
+            let answered = decision.route == Route::Reply
+                && decision.key_question.as_deref() == Some(question);
+            counts.add(answered, row.label == question);
+        }
+        let _ = writeln!(out, "{question:<13} answered: {}", counts.line());
+    }
+    let lookalikes = pairs.iter().filter(|(r, _)| r.label == "other").count();
+    let answered = pairs
+        .iter()
+        .filter(|(r, d)| r.label == "other" && d.route == Route::Reply)
+        .count();
+    let _ = writeln!(out, "look-alikes answered: {answered} of {lookalikes}");
+    out
+}
+
+/// Bitext and Banking77 rows relabelled to the built-in playbook's questions: order
+/// tracking and delivery time are `order_status`, refunds `refund`, the rest `other`.
+fn third_party_questions(dir: &Path) -> Result<Vec<LabelledSet>, BoxError> {
+    let mut sets = Vec::new();
+    let bitext =
+        dir.join("bitext_customer_support_en/Bitext_Sample_Customer_Support_Training_Dataset.csv");
+    if bitext.exists() {
+        let mut rows = Vec::new();
+        let mut reader = csv::Reader::from_path(&bitext)?;
+        let headers = reader.headers()?.clone();
+        let text_at = headers
+            .iter()
+            .position(|h| h == "instruction")
+            .ok_or("bitext: no instruction column")?;
+        let intent_at = headers
+            .iter()
+            .position(|h| h == "intent")
+            .ok_or("bitext: no intent column")?;
+        for (i, record) in reader.records().enumerate() {
+            let record = record?;
+            // Every 10th row keeps the run short while covering every intent.
+            if i % 10 != 0 {
+                continue;
+            }
+            let label = match &record[intent_at] {
+                "track_order" | "delivery_period" => "order_status",
+                "get_refund" | "track_refund" => "refund",
+                _ => "other",
+            };
+            rows.push(Row {
+                label: label.into(),
+                lang: "en".into(),
+                text: record[text_at].to_string(),
+                source: "bitext",
+            });
+        }
+        sets.push(("Bitext (every 10th row; track_order, delivery_period = order_status; get_refund, track_refund = refund)", rows));
+    }
+    let banking = dir.join("banking77_intents_en/test.csv");
+    if banking.exists() {
+        let mut rows = Vec::new();
+        let mut reader = csv::Reader::from_path(&banking)?;
+        for record in reader.records() {
+            let record = record?;
+            let label = match &record[1] {
+                "request_refund" | "Refund_not_showing_up" => "refund",
+                _ => "other",
+            };
+            rows.push(Row {
+                label: label.into(),
+                lang: "en".into(),
+                text: record[0].to_string(),
+                source: "banking77",
+            });
+        }
+        sets.push(("Banking77 test (request_refund, Refund_not_showing_up = refund; 75 other banking intents are look-alikes)", rows));
+    }
+    Ok(sets)
+}

@@ -1,0 +1,162 @@
+//! Triage by meaning: the phrasings the lexicons of the first engine missed, figures of
+//! speech that must stay calm, cross-lingual key questions, and the evidence a moderator
+//! reads. These are the issue's own examples; the held-out figures are in the README.
+
+use firebreak_core::rules::{Triage, TriageContext};
+use firebreak_core::{Classification, Language, Priority, Route, Visibility};
+use firebreak_triage::{Playbook, TriageEngine, dry_run_message};
+use std::sync::LazyLock;
+
+static ENGINE: LazyLock<TriageEngine> = LazyLock::new(TriageEngine::builtin);
+
+fn classify(text: &str) -> Classification {
+    ENGINE.classify(
+        &dry_run_message(text, Visibility::Private),
+        &TriageContext::default(),
+    )
+}
+
+fn flagged(decision: &Classification, kind: &str) -> bool {
+    decision.flags.iter().any(|f| f.kind == kind)
+}
+
+#[test]
+fn self_harm_in_everyday_words_is_p1() {
+    for text in [
+        "I took all my pills an hour ago",
+        "j'ai avalé toutes mes pilules",
+        "thinking about ending it all tonight tbh",
+        "je veux disparaître pour de bon",
+    ] {
+        let d = classify(text);
+        assert!(
+            flagged(&d, "self_harm") && d.priority == Priority::P1,
+            "{text:?}: {:?}",
+            d.reasons
+        );
+        assert_eq!(d.route, Route::Escalate);
+    }
+}
+
+#[test]
+fn threats_in_everyday_words_are_p1_and_never_answered() {
+    for text in [
+        "Je vais mettre le feu à votre agence",
+        "on arrive armés demain devant le siège",
+        "ça va finir en bain de sang si vous ne remboursez pas",
+    ] {
+        let d = classify(text);
+        assert!(
+            flagged(&d, "threat") && d.priority == Priority::P1,
+            "{text:?}: {:?}",
+            d.reasons
+        );
+        assert_eq!(
+            d.route,
+            Route::Escalate,
+            "{text:?} must not be auto-replied"
+        );
+    }
+}
+
+#[test]
+fn a_health_incident_with_a_child_is_p1() {
+    let d = classify("my child got sick after eating your product");
+    assert!(flagged(&d, "health_incident"), "{:?}", d.reasons);
+    assert_eq!(d.priority, Priority::P1, "{:?}", d.reasons);
+    let adult = classify("I was sick all night after eating your lasagna");
+    assert!(flagged(&adult, "health_incident"), "{:?}", adult.reasons);
+    assert_eq!(adult.priority, Priority::P2, "{:?}", adult.reasons);
+}
+
+#[test]
+fn figures_of_speech_do_not_reach_p1() {
+    for text in [
+        "this burger is killer",
+        "je meurs de rire 😂",
+        "shoot me an email when it ships",
+        "I'd kill for a refund lol",
+    ] {
+        let d = classify(text);
+        assert_ne!(d.priority, Priority::P1, "{text:?}: {:?}", d.reasons);
+    }
+}
+
+#[test]
+fn a_short_french_order_question_is_answered() {
+    let d = classify("Il est où mon colis ???");
+    assert_eq!(d.route, Route::Reply, "{:?}", d.reasons);
+    assert_eq!(d.key_question.as_deref(), Some("order_status"));
+    assert_eq!(d.language, Language::Fr);
+}
+
+#[test]
+fn detector_reasons_name_the_detector_its_score_and_evidence() {
+    let d = classify("thinking about ending it all tonight tbh");
+    let reason = d
+        .reasons
+        .iter()
+        .find(|r| r.starts_with("self_harm"))
+        .expect("a self_harm reason");
+    assert!(
+        reason.contains("pattern") || reason.contains("term") || reason.contains("model"),
+        "{reason}"
+    );
+    let flag = d.flags.iter().find(|f| f.kind == "self_harm").unwrap();
+    assert!(flag.score > 0.0 && flag.score <= 1.0);
+}
+
+/// The built-in playbook with its key questions replaced by one in English only.
+fn english_only() -> String {
+    let builtin = firebreak_triage::playbook::BUILTIN_YAML;
+    let start = builtin.find("key_questions:").unwrap();
+    let end = builtin.find("sensitivity:").unwrap();
+    let questions = r#"key_questions:
+  - id: refund
+    link: https://example.com/refund
+    examples:
+      en:
+        - how do I get a refund
+        - when will I get my money back
+        - I want to be reimbursed
+    replies:
+      en:
+        - "Hi {{ handle }}, refunds are at {{ link }}."
+        - "Hello {{ handle }}, you can get your money back at {{ link }}."
+        - "Thanks {{ handle }}, please use {{ link }} for refunds."
+
+"#;
+    format!("{}{questions}{}", &builtin[..start], &builtin[end..])
+}
+
+#[test]
+fn a_playbook_in_one_language_answers_another_by_meaning() {
+    let playbook = Playbook::load(&english_only()).expect("an English-only playbook is valid");
+    let engine = TriageEngine::new(playbook);
+    let message = dry_run_message("quand est-ce que je serai remboursé ?", Visibility::Private);
+    let d = engine.classify(&message, &TriageContext::default());
+    assert_eq!(d.route, Route::Reply, "{:?}", d.reasons);
+    assert_eq!(d.key_question.as_deref(), Some("refund"));
+    let variants = engine
+        .playbook()
+        .reply_variants(false, "refund", d.language);
+    assert!(
+        variants
+            .iter()
+            .all(|v| v.contains("refund") || v.contains("money")),
+        "{variants:?}"
+    );
+    assert_eq!(variants.len(), 3);
+}
+
+#[test]
+fn look_alike_questions_are_not_answered() {
+    for text in [
+        "when will I get my tax refund from the IRS?",
+        "is flight AF1234 on time today?",
+        "la sécu m'a pas encore remboursé mes lunettes",
+    ] {
+        let d = classify(text);
+        assert_ne!(d.route, Route::Reply, "{text:?}: {:?}", d.reasons);
+    }
+}
