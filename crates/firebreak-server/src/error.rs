@@ -27,6 +27,14 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
+        // The body of a refused 413 or 408 was left unread, so the server will not reuse
+        // the connection: say so, or the client's pool sends the next request down a
+        // socket that is about to close.
+        if matches!(e.code, ErrorCode::PayloadTooLarge | ErrorCode::TimedOut) {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         response
     }
 }
