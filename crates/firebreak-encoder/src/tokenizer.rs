@@ -77,51 +77,62 @@ impl Tokenizer {
 
     fn viterbi(&self, text: &str, out: &mut Vec<u32>) {
         let len = text.len();
-        // Every occurrence of every piece as (start, end, id), in start then end order:
-        // shorter pieces first at each start, as the reference walks them.
-        let mut lattice: Vec<(u32, u32, u32)> = self
-            .pieces
-            .find_overlapping_iter(text)
-            .map(|m| {
-                (
-                    m.start() as u32,
-                    m.end() as u32,
-                    (m.pattern().as_usize() + FIRST_TEXT_PIECE) as u32,
-                )
-            })
-            .collect();
-        lattice.sort_unstable();
+        let bytes = text.as_bytes();
         let mut best = vec![f32::NEG_INFINITY; len + 1];
         let mut from = vec![(0u32, UNK); len + 1];
         best[0] = 0.0;
-        let bytes = text.as_bytes();
-        let mut next = 0;
-        for start in 0..len {
-            let first = next;
-            while next < lattice.len() && lattice[next].0 as usize == start {
-                next += 1;
+        // Overlapping matches arrive in order of their end, so every path into a match's
+        // start is final when the match is seen. A character that no single-character
+        // piece covers is bridged by `<unk>` once the scan is past it.
+        let mut covered = vec![false; len];
+        let mut bridged = 0;
+        let relax = |best: &mut [f32],
+                     from: &mut [(u32, u32)],
+                     start: usize,
+                     end: usize,
+                     id: u32,
+                     score: f32| {
+            let total = best[start] + score;
+            // Ties go to the earliest start, as the reference's left-to-right walk does.
+            if total > best[end] || (total == best[end] && (start as u32) < from[end].0) {
+                best[end] = total;
+                from[end] = (start as u32, id);
             }
-            if best[start] == f32::NEG_INFINITY || !text.is_char_boundary(start) {
-                continue;
-            }
-            let base = best[start];
-            let char_end = start + char_len(bytes[start]);
-            let mut has_single = false;
-            for &(_, end, id) in &lattice[first..next] {
-                let score = base + self.scores[id as usize];
-                if score > best[end as usize] {
-                    best[end as usize] = score;
-                    from[end as usize] = (start as u32, id);
+        };
+        for m in self.pieces.find_overlapping_iter(text) {
+            let (start, end) = (m.start(), m.end());
+            while bridged < start {
+                if text.is_char_boundary(bridged) && !covered[bridged] {
+                    let char_end = bridged + char_len(bytes[bridged]);
+                    if char_end <= start {
+                        relax(&mut best, &mut from, bridged, char_end, UNK, self.unk_score);
+                    } else {
+                        break;
+                    }
                 }
-                has_single |= end as usize == char_end;
+                bridged += 1;
             }
-            if !has_single {
-                let score = base + self.unk_score;
-                if score > best[char_end] {
-                    best[char_end] = score;
-                    from[char_end] = (start as u32, UNK);
-                }
+            let id = (m.pattern().as_usize() + FIRST_TEXT_PIECE) as u32;
+            if end == start + char_len(bytes[start]) {
+                covered[start] = true;
             }
+            if best[start] > f32::NEG_INFINITY {
+                relax(
+                    &mut best,
+                    &mut from,
+                    start,
+                    end,
+                    id,
+                    self.scores[id as usize],
+                );
+            }
+        }
+        while bridged < len {
+            if text.is_char_boundary(bridged) && !covered[bridged] {
+                let char_end = bridged + char_len(bytes[bridged]);
+                relax(&mut best, &mut from, bridged, char_end, UNK, self.unk_score);
+            }
+            bridged += 1;
         }
         let first = out.len();
         let mut pos = len;

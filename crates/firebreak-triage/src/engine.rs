@@ -11,7 +11,7 @@ use firebreak_core::rules::{Triage, TriageContext};
 use firebreak_core::{Classification, Flag, Language, Message, Priority, Route, Visibility};
 
 use crate::detectors::patterns::Patterns;
-use crate::detectors::{self, Detectors, URGENT, flag_priority, kind};
+use crate::detectors::{self, Detectors, POSSIBLE, URGENT, flag_priority, kind};
 use crate::model::HostilityModel;
 use crate::normalize::{normalize, normalize_leet};
 use crate::playbook::Playbook;
@@ -291,6 +291,12 @@ impl TriageEngine {
                     flag.score = flag.score.max(f64::from(risk.probability));
                     continue;
                 }
+                None if !risk.urgent() => format!(
+                    "{POSSIBLE}: model {:.2} ≥ {:.2}, under {:.2} for P1",
+                    risk.probability,
+                    risk.threshold,
+                    risk.urgent_threshold.unwrap_or(1.0)
+                ),
                 None => format!("model {:.2} ≥ {:.2}", risk.probability, risk.threshold),
             };
             if let Some((example, cosine)) = self.semantic.nearest_example(risk.kind, embedding) {

@@ -80,6 +80,10 @@ pub struct SparseVector {
 }
 
 impl SparseVector {
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     pub fn from_text(normalized: &str) -> SparseVector {
         let mut keys = Vec::with_capacity(normalized.len() * 2);
         for_each_feature(normalized, 3, 3, |h| keys.push(h as u32));

@@ -212,7 +212,12 @@ impl KeyQuestionMatcher {
         }
         let vector = QueryVector::from_text(normalized);
         for example in &self.examples {
-            let similarity = vector.cosine(&example.vector);
+            // Shipped phrasings carry no trigram vector: meaning only.
+            let similarity = if example.vector.is_empty() {
+                0.0
+            } else {
+                vector.cosine(&example.vector)
+            };
             let meaning = f64::from(example.embedding.cosine(embedding));
             let score = &mut scores[example.question];
             if similarity > score.similarity {

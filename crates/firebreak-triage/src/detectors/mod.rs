@@ -53,10 +53,17 @@ pub fn priority_of(kind: &str) -> Priority {
 /// flag asks for P1 instead of P2.
 pub const URGENT: &str = "child or emergency";
 
-/// The priority one flag asks for: its kind's, or P1 for an urgent health incident.
+/// Evidence prefix of a self-harm or threat alarm that only the model raised, below
+/// its P1 threshold: a human should look soon, at P2.
+pub const POSSIBLE: &str = "possible";
+
+/// The priority one flag asks for: its kind's, P1 for an urgent health incident, P2 for
+/// a possible self-harm or threat that only the model saw.
 pub fn flag_priority(flag: &Flag) -> Priority {
     if flag.kind == kind::HEALTH_INCIDENT && flag.evidence.starts_with(URGENT) {
         Priority::P1
+    } else if flag.evidence.starts_with(POSSIBLE) {
+        Priority::P2
     } else {
         priority_of(&flag.kind)
     }

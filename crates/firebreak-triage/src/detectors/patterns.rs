@@ -40,7 +40,6 @@ const FIGURATIVE: &str = include_str!("../../lexicons/patterns/figurative.txt");
 /// One kind's compiled patterns and their labels.
 #[derive(Debug)]
 struct Family {
-    kind: &'static str,
     set: RegexSet,
     labels: Vec<String>,
 }
@@ -65,7 +64,7 @@ impl Family {
             .dfa_size_limit(64 << 20)
             .build()
             .map_err(|e| format!("{kind}: {e}"))?;
-        Ok(Family { kind, set, labels })
+        Ok(Family { set, labels })
     }
 
     /// The label of the first pattern that matches.
@@ -78,11 +77,15 @@ impl Family {
     }
 }
 
-/// Every kind's patterns, and the figurative look-alikes.
+/// Every kind's patterns in one set (one pass over the text), and the figurative
+/// look-alikes.
 #[derive(Debug)]
 pub struct Patterns {
-    families: Vec<Family>,
+    all: RegexSet,
+    /// For each pattern of `all`: its kind and label.
+    owners: Vec<(&'static str, String)>,
     figurative: Family,
+    counts: Vec<(&'static str, usize)>,
 }
 
 impl Patterns {
@@ -93,23 +96,41 @@ impl Patterns {
     }
 
     pub fn compile() -> Result<Patterns, String> {
-        let families = FILES
-            .iter()
-            .map(|(kind, source)| Family::compile(kind, source))
-            .collect::<Result<_, _>>()?;
+        let mut regexes = Vec::new();
+        let mut owners = Vec::new();
+        let mut counts = Vec::new();
+        for (kind, source) in FILES {
+            // Compiling each file alone first reports errors with the kind and line.
+            let family = Family::compile(kind, source)?;
+            counts.push((kind, family.labels.len()));
+            regexes.extend(family.set.patterns().iter().cloned());
+            owners.extend(family.labels.into_iter().map(|label| (kind, label)));
+        }
+        let all = RegexSetBuilder::new(&regexes)
+            .size_limit(256 << 20)
+            .dfa_size_limit(256 << 20)
+            .build()
+            .map_err(|e| format!("patterns: {e}"))?;
         let figurative = Family::compile("figurative", FIGURATIVE)?;
+        counts.push(("figurative", figurative.labels.len()));
         Ok(Patterns {
-            families,
+            all,
+            owners,
             figurative,
+            counts,
         })
     }
 
-    /// (kind, label) of each kind with a matching pattern.
+    /// (kind, label) of each kind with a matching pattern, the first pattern of each.
     pub fn scan(&self, normalized: &str) -> Vec<(&'static str, &str)> {
-        self.families
-            .iter()
-            .filter_map(|f| f.first_match(normalized).map(|label| (f.kind, label)))
-            .collect()
+        let mut found: Vec<(&'static str, &str)> = Vec::new();
+        for i in self.all.matches(normalized).iter() {
+            let (kind, label) = &self.owners[i];
+            if !found.iter().any(|(k, _)| k == kind) {
+                found.push((kind, label.as_str()));
+            }
+        }
+        found
     }
 
     /// The label of a figurative look-alike in the text, if any.
@@ -119,11 +140,7 @@ impl Patterns {
 
     /// Number of patterns per kind, for reports.
     pub fn counts(&self) -> Vec<(&'static str, usize)> {
-        self.families
-            .iter()
-            .chain([&self.figurative])
-            .map(|f| (f.kind, f.labels.len()))
-            .collect()
+        self.counts.clone()
     }
 }
 

@@ -35,7 +35,8 @@ const TRAIN: &[(&str, &str)] = split!(
     "threat_more",
     "hate_more",
     "legal_press_more",
-    "neutral_more"
+    "neutral_more",
+    "profanity_neutral"
 );
 const HELDOUT: &[(&str, &str)] = split!(
     "heldout",

@@ -141,6 +141,10 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
         }
     }
 
+    if let Some(dir) = datasets {
+        out.push_str(&third_party_risks(engine, dir)?);
+    }
+
     out.push_str("\n== sentiment sign, held-out\n");
     for lang in ["en", "fr"] {
         let (mut right, mut total) = (0, 0);
@@ -242,4 +246,107 @@ fn third_party_questions(dir: &Path) -> Result<Vec<LabelledSet>, BoxError> {
         sets.push(("Banking77 test (request_refund, Refund_not_showing_up = refund; 75 other banking intents are look-alikes)", rows));
     }
     Ok(sets)
+}
+
+/// Third-party test suites, never trained on: threat and hate recall on HateCheck and
+/// its French edition, self-harm recall on SimpleSafetyTests, and P1 on their benign
+/// look-alikes (XSTest's safe prompts, HateCheck's counter-speech, object targets,
+/// profanity and slur homonyms).
+fn third_party_risks(engine: &TriageEngine, dir: &Path) -> Result<String, BoxError> {
+    let mut out = String::from("\n== risk detectors, third-party suites (never trained on)\n");
+    let mut lookalikes = (0usize, 0usize);
+    const BENIGN: [&str; 5] = [
+        "counter_quote_nh",
+        "counter_ref_nh",
+        "target_obj_nh",
+        "profanity_nh",
+        "slur_homonym_nh",
+    ];
+    for (name, path, text_col) in [
+        (
+            "HateCheck EN",
+            "hatecheck_en/test_suite_cases.csv",
+            "test_case",
+        ),
+        (
+            "HateCheck FR (MHC)",
+            "mhc_hatecheck_fr/hatecheck_cases_final_french.csv",
+            "test_case",
+        ),
+    ] {
+        let path = dir.join(path);
+        if !path.exists() {
+            continue;
+        }
+        let mut reader = csv::Reader::from_path(&path)?;
+        let headers = reader.headers()?.clone();
+        let col = |n: &str| {
+            headers
+                .iter()
+                .position(|h| h == n)
+                .ok_or(format!("{name}: no {n} column"))
+        };
+        let (text_at, function_at, gold_at) =
+            (col(text_col)?, col("functionality")?, col("label_gold")?);
+        let (mut threat, mut hate) = (Counts::default(), Counts::default());
+        for record in reader.records() {
+            let record = record?;
+            let function = &record[function_at];
+            let d = classify(engine, &record[text_at]);
+            if function.starts_with("threat_") {
+                threat.add(
+                    flagged(&d, kind::THREAT) && d.priority == Priority::P1,
+                    true,
+                );
+            } else if &record[gold_at] == "hateful" {
+                hate.add(flagged(&d, kind::HATE) || flagged(&d, kind::THREAT), true);
+            } else if BENIGN.contains(&function) {
+                lookalikes.1 += 1;
+                lookalikes.0 += usize::from(d.priority == Priority::P1);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{name}: threats flagged P1 {}; hateful flagged hate or threat {}",
+            threat.line(),
+            hate.line()
+        );
+    }
+    let sst = dir.join("simplesafetytests_en/simplesafetytests_test_cases.csv");
+    if sst.exists() {
+        let mut counts = Counts::default();
+        let mut reader = csv::Reader::from_path(&sst)?;
+        for record in reader.records() {
+            let record = record?;
+            if record[1].starts_with("Suicide") {
+                let d = classify(engine, &record[4]);
+                counts.add(flagged(&d, kind::SELF_HARM), true);
+            }
+        }
+        let _ = writeln!(
+            out,
+            "SimpleSafetyTests, suicide and self-harm prompts flagged self_harm: {}",
+            counts.line()
+        );
+    }
+    let xstest = dir.join("xstest_contrast_prompts_en/xstest_prompts.csv");
+    if xstest.exists() {
+        let mut reader = csv::Reader::from_path(&xstest)?;
+        for record in reader.records() {
+            let record = record?;
+            if &record[3] == "safe" {
+                let d = classify(engine, &record[1]);
+                lookalikes.1 += 1;
+                lookalikes.0 += usize::from(d.priority == Priority::P1);
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "benign look-alikes at P1 (XSTest safe prompts, HateCheck EN and FR counter-speech, object targets, profanity, slur homonyms): {} of {} ({:.1} %)",
+        lookalikes.0,
+        lookalikes.1,
+        100.0 * lookalikes.0 as f64 / lookalikes.1.max(1) as f64
+    );
+    Ok(out)
 }

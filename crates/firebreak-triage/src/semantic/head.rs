@@ -48,6 +48,10 @@ pub struct Head {
     pub ngram_scale: f32,
     /// Probability at or above which the head fires.
     pub threshold: f32,
+    /// For P1 kinds: the probability at or above which the model alone (no term or
+    /// pattern) asks for P1; below it, P2.
+    #[serde(default)]
+    pub urgent_threshold: Option<f32>,
     /// Out-of-fold recall and precision at that threshold, on the training split.
     #[serde(default)]
     pub calibration: String,
@@ -75,6 +79,7 @@ impl Head {
             ngram_weights: STANDARD.encode(&quantised),
             ngram_scale: scale,
             threshold,
+            urgent_threshold: None,
             calibration,
             ngrams: Vec::new(),
         };

@@ -38,11 +38,18 @@ pub struct Risk {
     pub kind: &'static str,
     pub probability: f32,
     pub threshold: f32,
+    /// See [`Head::urgent_threshold`].
+    pub urgent_threshold: Option<f32>,
 }
 
 impl Risk {
     pub fn fired(&self) -> bool {
         self.probability >= self.threshold
+    }
+
+    /// Whether the model alone is sure enough for the kind's own (P1) priority.
+    pub fn urgent(&self) -> bool {
+        self.urgent_threshold.is_none_or(|t| self.probability >= t)
     }
 }
 
@@ -89,6 +96,7 @@ impl SemanticModel {
                     kind: static_kind(&h.kind)?,
                     probability,
                     threshold: h.threshold,
+                    urgent_threshold: h.urgent_threshold,
                 })
             })
             .collect()
