@@ -109,7 +109,8 @@ impl Normalizer {
     }
 }
 
-fn utf8_len(first: u8) -> usize {
+/// Length in bytes of the UTF-8 character that starts with `first`.
+pub(crate) fn utf8_len(first: u8) -> usize {
     match first {
         0x00..=0x7F => 1,
         0xC0..=0xDF => 2,

@@ -9,7 +9,7 @@
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use crate::EncoderError;
-use crate::normalize::Normalizer;
+use crate::normalize::{Normalizer, utf8_len as char_len};
 
 pub const UNK: u32 = 0;
 pub const BOS: u32 = 1;
@@ -142,14 +142,5 @@ impl Tokenizer {
             pos = start as usize;
         }
         out[first..].reverse();
-    }
-}
-
-fn char_len(first: u8) -> usize {
-    match first {
-        0x00..=0x7F => 1,
-        0xC0..=0xDF => 2,
-        0xE0..=0xEF => 3,
-        _ => 4,
     }
 }

@@ -134,7 +134,9 @@ impl TriageEngine {
         let lexicon = self.detectors.scan(&normalized, &folded);
         let mut flags = lexicon.flags();
         add_pattern_flags(&mut flags, &normalized);
-        self.add_semantic_flags(&mut flags, &embedding, &features, &normalized);
+        let near_miss = self
+            .add_semantic_flags(&mut flags, &embedding, &features, &normalized)
+            .filter(|_| Patterns::builtin().figurative(&normalized).is_none());
         if let Some(note) = drop_figurative_alarms(&mut flags, &normalized) {
             decision.reasons.push(note);
         }
@@ -235,7 +237,19 @@ impl TriageEngine {
                     language.as_str()
                 ));
             }
-            if matches!(decision.language, Language::Fr | Language::En) {
+            if let Some(risk) = near_miss
+                .as_ref()
+                .filter(|_| matches!(decision.language, Language::Fr | Language::En))
+            {
+                // A sensitive message that also asks a key question must not get the
+                // canned answer because its risk score fell just short.
+                decision.priority = Priority::P3;
+                decision.confidence = f64::from(risk.probability);
+                decision.reasons.push(format!(
+                    "key question {id}, but {} is plausible (model {:.2}, flag at {:.2}): no automatic reply",
+                    risk.kind, risk.probability, risk.threshold
+                ));
+            } else if matches!(decision.language, Language::Fr | Language::En) {
                 decision.route = Route::Reply;
                 decision.priority = Priority::P4;
                 decision.confidence = found.confidence;
@@ -278,9 +292,21 @@ impl TriageEngine {
         embedding: &firebreak_encoder::Embedding,
         features: &Features<'_>,
         normalized: &str,
-    ) {
+    ) -> Option<crate::semantic::Risk> {
+        let mut near_miss: Option<crate::semantic::Risk> = None;
         for risk in self.semantic.risks(features) {
             if !risk.fired() {
+                let ratio = risk.probability / risk.threshold;
+                let stronger = near_miss
+                    .as_ref()
+                    .is_none_or(|n| ratio > n.probability / n.threshold);
+                let harmful = matches!(
+                    risk.kind,
+                    kind::SELF_HARM | kind::THREAT | kind::HEALTH_INCIDENT
+                );
+                if harmful && ratio >= NEAR_MISS_SHARE && stronger {
+                    near_miss = Some(risk);
+                }
                 continue;
             }
             let mut evidence = match flags.iter().position(|f| f.kind == risk.kind) {
@@ -310,8 +336,14 @@ impl TriageEngine {
         {
             flag.evidence = format!("{URGENT}; {}", flag.evidence);
         }
+        near_miss
     }
 }
+
+/// A self-harm, threat or health-incident probability that reaches this share of its
+/// threshold is "plausible": not flagged, but enough to withhold an automatic reply,
+/// which would be the wrong answer to a person in distress or danger.
+const NEAR_MISS_SHARE: f32 = 0.7;
 
 /// Below this, a detected language is a guess that a matched phrasing may overrule.
 const GUESS_CONFIDENCE: f64 = 0.5;
