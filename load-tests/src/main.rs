@@ -6,7 +6,9 @@ mod dataset;
 mod grpc_stream;
 mod http_webhook;
 mod report;
+mod scenario;
 mod spawn;
+mod surge;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -63,18 +65,60 @@ enum Scenario {
         #[arg(long, default_value_t = 50_000)]
         messages: u64,
     },
+    /// A recall surge in the scenario's mix; reports cases, automatic answers and
+    /// sensitive messages that reached a case, then the insights.
+    Surge {
+        /// Scenario TSV; default `scenarios/recall_surge.tsv`.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        #[arg(long, default_value_t = 2_000)]
+        messages: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Triage in-process only, no pipeline.
+        #[arg(long)]
+        offline: bool,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+        /// Seconds to wait for the last outcome.
+        #[arg(long, default_value_t = 300)]
+        patience: u64,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
+    if let Scenario::Surge {
+        scenario,
+        messages,
+        seed,
+        offline: true,
+        ..
+    } = &cli.scenario
+    {
+        let rows = scenario::load(&scenario.clone().unwrap_or_else(scenario::default_path))?;
+        let report = surge::offline(scenario::draw(&rows, *messages, *seed));
+        report.print("surge, triage only (crisis mode)");
+        return Ok(());
+    }
     let path = cli.dataset.clone().unwrap_or_else(dataset::default_path);
     let texts = Arc::new(dataset::load(&path)?);
+    let roles = if matches!(cli.scenario, Scenario::Surge { .. }) {
+        "all"
+    } else {
+        "ingest"
+    };
     // Kept alive for the run; dropping it stops the spawned process.
     let _spawned = match &cli.spawn {
         Some(binary) => {
-            let started =
-                spawn::start(binary, cli.nats_url.as_deref(), cli.redis_url.as_deref()).await?;
+            let started = spawn::start(
+                binary,
+                cli.nats_url.as_deref(),
+                cli.redis_url.as_deref(),
+                roles,
+            )
+            .await?;
             cli.target = started.http.clone();
             cli.grpc = started.grpc.clone();
             cli.token = started.token.clone();
@@ -124,6 +168,36 @@ async fn main() -> anyhow::Result<()> {
                 run_id: run_id % 100_000,
             };
             http_webhook::run(options, texts).await
+        }
+        Scenario::Surge {
+            scenario,
+            messages,
+            seed,
+            concurrency,
+            patience,
+            ..
+        } => {
+            anyhow::ensure!(
+                !cli.token.is_empty(),
+                "--token (an admin token) is required"
+            );
+            let rows = scenario::load(&scenario.unwrap_or_else(scenario::default_path))?;
+            let options = surge::Live {
+                target: cli.target.clone(),
+                token: cli.token.clone(),
+                concurrency,
+                run_id: format!("surge{run_id}"),
+                patience: std::time::Duration::from_secs(patience),
+            };
+            let report = surge::live(options, scenario::draw(&rows, messages, seed)).await?;
+            report.print("surge through the pipeline (crisis mode)");
+            surge::print_insights(&cli.target, &cli.token).await?;
+            anyhow::ensure!(
+                report.lost() == 0,
+                "{} messages without an outcome",
+                report.lost()
+            );
+            Ok(())
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Starts a `firebreak run --roles ingest` child for a self-contained measurement, with
-//! a fresh ingest token and Telegram secret and the request limit off (the benchmark
-//! measures the pipeline, not the guard in front of it).
+//! Starts a `firebreak run` child for a self-contained measurement (`--roles ingest`
+//! for the ingest scenarios, `all` for the surge), with a fresh admin token and
+//! Telegram secret and the request limit off (the benchmark measures the pipeline, not
+//! the guard in front of it).
 
 use std::net::TcpListener;
 use std::path::Path;
@@ -43,16 +44,17 @@ pub async fn start(
     binary: &Path,
     nats_url: Option<&str>,
     redis_url: Option<&str>,
+    roles: &str,
 ) -> anyhow::Result<Spawned> {
     let token = format!("fb_{}", random_hex(24));
     let telegram_secret = random_hex(16);
     let tokens = TempFile(std::env::temp_dir().join(format!("firebreak-load-{}", random_hex(6))));
     let digest = hex::encode(Sha256::digest(token.as_bytes()));
-    std::fs::write(&tokens.0, format!("ingest load {digest}\n"))?;
+    std::fs::write(&tokens.0, format!("admin load {digest}\n"))?;
     let (http_port, grpc_port) = (free_port()?, free_port()?);
     let mut command = Command::new(binary);
     command
-        .args(["run", "--roles", "ingest", "--ingest-rate-per-source", "0"])
+        .args(["run", "--roles", roles, "--ingest-rate-per-source", "0"])
         .arg("--http-addr")
         .arg(format!("127.0.0.1:{http_port}"))
         .arg("--grpc-addr")

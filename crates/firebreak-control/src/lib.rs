@@ -7,9 +7,11 @@
 //! - [`mode`]: [`Control`], which validates, writes and audits mode and playbook changes.
 //! - [`events`]: what `WatchMode` streams, and the expiry loop.
 //! - [`surge`]: the surge detector and monitor; [`notify`]: the chat webhook.
+//! - [`insights`]: the classify replicas' insights, merged, for the API and alerts.
 
 pub mod audit;
 pub mod events;
+pub mod insights;
 pub mod mode;
 pub mod notify;
 pub mod surge;

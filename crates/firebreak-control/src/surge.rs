@@ -298,7 +298,20 @@ impl SurgeMonitor {
     /// Records one alert: the audit entry, crisis mode on (if allowed and off), then
     /// the watchers' event and the chat notification.
     async fn raise(&self, measurement: &Measurement, surge: &Surge) -> Result<(), String> {
-        let detail = measurement.describe();
+        let mut detail = measurement.describe();
+        // What the surge is about, from the insights; an alert goes out without them
+        // rather than not at all.
+        let themes = match crate::insights::read(self.bus.as_ref()).await {
+            Ok(insights) => crate::insights::describe_top_themes(&insights, 3),
+            Err(error) => {
+                warn!(%error, "insights unavailable for the surge alert");
+                None
+            }
+        };
+        if let Some(themes) = &themes {
+            detail.push_str("; ");
+            detail.push_str(themes);
+        }
         info!(
             recent_inbound = measurement.recent_inbound,
             recent_negative = measurement.recent_negative,

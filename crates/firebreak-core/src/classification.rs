@@ -38,6 +38,43 @@ impl Route {
     }
 }
 
+/// An automatic reply that answers no key question: the first line's answer to what
+/// the playbook does not cover, so that "not understood" does not mean "a human".
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FirstLine {
+    /// A private message not understood: "we've read you; our team answers in order".
+    Acknowledgement,
+    /// A public question outside the playbook, where the playbook sets a holding reply.
+    Holding,
+}
+
+impl FirstLine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FirstLine::Acknowledgement => "acknowledgement",
+            FirstLine::Holding => "holding",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "acknowledgement" => Some(FirstLine::Acknowledgement),
+            "holding" => Some(FirstLine::Holding),
+            _ => None,
+        }
+    }
+
+    /// The reply set the playbook keys its variants, cooldowns and rings by. Dotted,
+    /// so it can never collide with a key question id (`[a-z0-9_]+`).
+    pub fn reply_set(self) -> &'static str {
+        match self {
+            FirstLine::Acknowledgement => "first_line.acknowledgement",
+            FirstLine::Holding => "first_line.holding",
+        }
+    }
+}
+
 /// P1 is the most urgent. The derived order sorts P1 first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Priority {
@@ -102,10 +139,22 @@ pub struct Classification {
     pub confidence: f64,
     pub linked_case_id: Option<String>,
     pub playbook_version: String,
+    /// Set when the automatic reply is a first-line one rather than a key question's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_line: Option<FirstLine>,
 }
 
 impl Classification {
     pub fn has_flag(&self, kind: &str) -> bool {
         self.flags.iter().any(|f| f.kind == kind)
+    }
+
+    /// What an automatic reply would answer: the key question's id, or the first-line
+    /// reply set.
+    pub fn reply_set(&self) -> Option<&str> {
+        match self.first_line {
+            Some(first_line) => Some(first_line.reply_set()),
+            None => self.key_question.as_deref(),
+        }
     }
 }

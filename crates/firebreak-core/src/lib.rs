@@ -13,7 +13,7 @@ pub mod rules;
 pub mod subjects;
 pub mod wire;
 
-pub use classification::{Classification, Flag, Language, Priority, Route};
+pub use classification::{Classification, FirstLine, Flag, Language, Priority, Route};
 pub use crisis::CrisisMode;
 pub use error::{ErrorCode, FirebreakError};
 pub use message::{Attachment, Author, Channel, MailHeaders, Message, MessageId, Visibility};

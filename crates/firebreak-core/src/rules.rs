@@ -12,6 +12,9 @@ pub struct TriageContext {
     pub open_private_case: Option<String>,
     /// How many complaints the author made recently.
     pub recent_complaints: u32,
+    /// How many of the author's private messages the first line took (acknowledged, or
+    /// counted after an acknowledgement) within the acknowledgement window.
+    pub recent_first_line: u32,
 }
 
 /// Decides what happens to a message. Pure: no I/O, so it can be benchmarked and

@@ -25,6 +25,9 @@ pub const CONSUMER_ESCALATION: &str = "escalation";
 /// KV bucket holding crisis mode and the active playbook.
 pub const KV_CONTROL: &str = "fb_control";
 
+/// Key prefix, in the control bucket, of each classify replica's insights snapshot.
+pub const KV_INSIGHTS_PREFIX: &str = "insights.";
+
 pub fn inbound(channel: Channel) -> String {
     format!("fb.in.{}", channel.as_str())
 }

@@ -7,8 +7,8 @@ use time::OffsetDateTime;
 
 use crate::message::limits::{self, check_len};
 use crate::{
-    Attachment, Author, Channel, Classification, FirebreakError, Flag, Language, MailHeaders,
-    Message, MessageId, Priority, Route, Visibility,
+    Attachment, Author, Channel, Classification, FirebreakError, FirstLine, Flag, Language,
+    MailHeaders, Message, MessageId, Priority, Route, Visibility,
 };
 
 pub fn channel_from_pb(value: i32) -> Option<Channel> {
@@ -391,6 +391,10 @@ impl From<&Classification> for pb::Classification {
             confidence: c.confidence,
             linked_case_id: c.linked_case_id.clone().unwrap_or_default(),
             playbook_version: c.playbook_version.clone(),
+            first_line: c
+                .first_line
+                .map(|f| f.as_str().to_string())
+                .unwrap_or_default(),
         }
     }
 }
@@ -440,6 +444,12 @@ impl TryFrom<pb::Classification> for Classification {
             confidence: c.confidence,
             linked_case_id: Some(c.linked_case_id).filter(|k| !k.is_empty()),
             playbook_version: c.playbook_version,
+            first_line: match c.first_line.as_str() {
+                "" => None,
+                other => Some(FirstLine::parse(other).ok_or_else(|| {
+                    FirebreakError::invalid("classification.first_line", "unknown")
+                })?),
+            },
         })
     }
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use firebreak_bus::{Bus, Delivery, Envelope};
-use firebreak_core::rules::{Triage, TriageContext};
+use firebreak_core::rules::TriageContext;
 use firebreak_core::wire::{decode_message, encode_classified};
 use firebreak_core::{HistoryEntry, Message, Outcome, Route, Stage, Visibility, subjects};
-use firebreak_store::conversation::ConversationMemory;
+use firebreak_store::conversation::{ConversationMemory, Marks, RecallWindows};
 use firebreak_store::{CaseSubject, MessageLog, OpenCases};
 use firebreak_telemetry::Metrics;
 
@@ -27,6 +27,8 @@ pub struct ClassifyStage {
     pub metrics: Metrics,
     /// Inbound and negative counts for the control role's surge alerts.
     pub rates: Arc<crate::rates::RateRecorder>,
+    /// Themes, volumes and near misses for `GET /v1/insights`.
+    pub insights: Arc<crate::insights::InsightsRecorder>,
 }
 
 impl ClassifyStage {
@@ -39,15 +41,17 @@ impl ClassifyStage {
         settings: &Settings,
     ) -> Result<TriageContext, HandleError> {
         let crisis_active = settings.crisis_active();
-        let window = Duration::from_secs(
-            settings
-                .playbook()
-                .mode(crisis_active)
-                .thresholds
-                .repeat_complainer
-                .window_secs,
-        );
-        let recall = self.memory.recall(message, window);
+        let mode = settings.playbook().mode(crisis_active);
+        let windows = RecallWindows {
+            complaints: Duration::from_secs(mode.thresholds.repeat_complainer.window_secs),
+            first_line: Duration::from_secs(
+                mode.first_line
+                    .acknowledgement
+                    .as_ref()
+                    .map_or(0, |a| a.window_secs),
+            ),
+        };
+        let recall = self.memory.recall(message, windows);
         let open_case = async {
             if message.visibility != Visibility::Public {
                 return Ok(None);
@@ -69,28 +73,33 @@ impl ClassifyStage {
             }
         };
         let (recall, open_case) = tokio::join!(recall, open_case);
+        let recall = recall.map_err(HandleError::retry)?;
         Ok(TriageContext {
             crisis_active,
             open_private_case: open_case.map_err(HandleError::retry)?,
-            recent_complaints: recall.map_err(HandleError::retry)?.recent_complaints,
+            recent_complaints: recall.recent_complaints,
+            recent_first_line: recall.recent_first_line,
         })
     }
 
+    /// Long enough for the longest window either mode looks back over.
     fn memory_retention(settings: &Settings) -> Duration {
-        let window = settings
-            .playbook()
-            .mode(true)
-            .thresholds
-            .repeat_complainer
-            .window_secs
-            .max(
-                settings
-                    .playbook()
-                    .mode(false)
-                    .thresholds
+        let window = [false, true]
+            .into_iter()
+            .map(|crisis| {
+                let mode = settings.playbook().mode(crisis);
+                let acknowledgement = mode
+                    .first_line
+                    .acknowledgement
+                    .as_ref()
+                    .map_or(0, |a| a.window_secs);
+                mode.thresholds
                     .repeat_complainer
-                    .window_secs,
-            );
+                    .window_secs
+                    .max(acknowledgement)
+            })
+            .max()
+            .unwrap_or(0);
         Duration::from_secs(window.max(24 * 3600))
     }
 }
@@ -110,11 +119,30 @@ impl Handler for ClassifyStage {
             .map_err(HandleError::retry)?;
         let settings = self.settings.current();
         let context = self.context(&message, &settings).await?;
-        let decision = settings.engine.classify(&message, &context);
+        let mut observed = firebreak_triage::Observed::default();
+        let decision = settings
+            .engine
+            .classify_observed(&message, &context, &mut observed);
         self.rates.record(decision.sentiment);
-        let complaint = firebreak_triage::is_complaint(&decision);
+        let floor = settings
+            .playbook()
+            .mode(context.crisis_active)
+            .first_line
+            .low_confidence_floor;
+        let near_key_question = observed
+            .nearest_key_question
+            .as_ref()
+            .filter(|(_, confidence)| decision.key_question.is_none() && *confidence >= floor)
+            .map(|(id, _)| id.as_str());
+        self.insights
+            .record(&message, &decision, &observed, near_key_question);
+        let marks = Marks {
+            complaint: firebreak_triage::is_complaint(&decision),
+            first_line: message.visibility == Visibility::Private
+                && firebreak_triage::first_line::counts_towards_human(&decision),
+        };
         self.memory
-            .note(&message, complaint, Self::memory_retention(&settings))
+            .note(&message, marks, Self::memory_retention(&settings))
             .await
             .map_err(HandleError::retry)?;
         let now = time::OffsetDateTime::now_utc();

@@ -4,6 +4,7 @@
 
 pub mod classify;
 pub mod ingest;
+pub mod insights;
 pub mod rates;
 pub mod settings;
 pub mod worker;

@@ -62,6 +62,7 @@ fn classification() -> Classification {
         confidence: 1.0,
         linked_case_id: None,
         playbook_version: String::new(),
+        first_line: None,
     }
 }
 

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use firebreak_core::{Classification, Message, Visibility};
+use firebreak_core::{Classification, FirstLine, Message, Visibility};
 use firebreak_pipeline::settings::LiveSettings;
 use firebreak_triage::playbook::Budgets;
 use time::OffsetDateTime;
@@ -198,9 +198,12 @@ impl ReplyEngine {
             Verdict::Ignore(why) => return Ok(Decision::Ignore(why)),
             Verdict::Escalate(why) => return Ok(Decision::Escalate(why)),
         }
-        let Some(question) = classification.key_question.as_deref() else {
+        // A key question's id, or a first-line reply set: both go through the same
+        // thread cap, author cooldown, budgets and variation.
+        let Some(question) = classification.reply_set() else {
             return Ok(Decision::Escalate("no key question"));
         };
+        let acknowledgement = classification.first_line == Some(FirstLine::Acknowledgement);
         let budgets = &mode.budgets;
         let member = message.id.to_string();
         let thread = keys::thread(message);
@@ -214,22 +217,35 @@ impl ReplyEngine {
             ));
         }
         let author = keys::author(message, question);
-        let cooldown = Duration::from_secs(budgets.author_cooldown_secs);
+        let cooldown = match (acknowledgement, &mode.first_line.acknowledgement) {
+            (true, Some(ack)) => Duration::from_secs(ack.window_secs),
+            _ => Duration::from_secs(budgets.author_cooldown_secs),
+        };
         if !self
             .budget
             .reserve_author(&author, &member, cooldown)
             .await?
         {
             self.budget.release_thread(&thread, &member).await?;
-            return Ok(Decision::Ignore(
-                "author cooldown: already answered on this question",
-            ));
+            return Ok(Decision::Ignore(if acknowledgement {
+                "already acknowledged within the window: counted towards a human"
+            } else {
+                "author cooldown: already answered on this question"
+            }));
         }
         let ticket = ticket(message);
         match self
             .take_budget(budgets, message.channel, &message.author.id, &ticket)
             .await?
         {
+            None if classification.first_line.is_some() => {
+                // A first-line reply is a courtesy; without budget the message is
+                // simply not answered, as it would be without a first line.
+                self.budget.release_author(&author, &member).await?;
+                return Ok(Decision::Ignore(
+                    "no automatic reply budget on this channel for a first-line reply",
+                ));
+            }
             None => {
                 self.budget.release_author(&author, &member).await?;
                 return Ok(Decision::Escalate(
@@ -283,7 +299,7 @@ impl ReplyEngine {
         thread_too: bool,
     ) -> Result<(), StateError> {
         let member = message.id.to_string();
-        if let Some(question) = classification.key_question.as_deref() {
+        if let Some(question) = classification.reply_set() {
             self.budget
                 .release_author(&keys::author(message, question), &member)
                 .await?;

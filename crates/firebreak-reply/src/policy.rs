@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use firebreak_core::{Channel, Classification, Message, Route, Visibility};
+use firebreak_core::{Channel, Classification, FirstLine, Message, Route, Visibility};
 use firebreak_triage::playbook::ModeSettings;
 use time::OffsetDateTime;
 
@@ -83,10 +83,17 @@ impl Guards {
         if classification.route != Route::Reply {
             return Verdict::Escalate("not routed for an automatic reply");
         }
-        let active = classification
-            .key_question
-            .as_deref()
-            .is_some_and(|q| mode.key_questions.iter().any(|k| k.id == q));
+        let active = classification.reply_set().is_some_and(|set| {
+            mode.key_questions.iter().any(|k| k.id == set)
+                || match classification.first_line {
+                    Some(FirstLine::Acknowledgement) => mode.first_line.acknowledgement.is_some(),
+                    Some(FirstLine::Holding) => mode.first_line.holding.is_some(),
+                    None => false,
+                }
+        });
+        if !active && classification.first_line == Some(FirstLine::Holding) {
+            return Verdict::Ignore("public holding reply no longer in the playbook");
+        }
         if !active {
             return Verdict::Escalate("key question no longer answered automatically");
         }

@@ -117,6 +117,7 @@ fn refund() -> Classification {
         confidence: 1.0,
         linked_case_id: None,
         playbook_version: String::new(),
+        first_line: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! What classify remembers about an author between messages: how often they complained
-//! recently (for the repeat-complainer flag) and where they last wrote (public or
-//! private). Keys live under the author's hash tag, `fb:{a:ID}:…`, and expire.
+//! recently (for the repeat-complainer flag), how many of their private messages the
+//! first line took without a human (so that writing again reaches one), and where they
+//! last wrote (public or private). Keys live under the author's hash tag, `fb:{a:ID}:…`,
+//! and expire.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,27 +18,50 @@ use crate::redis_store::RedisStore;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recall {
-    /// Complaints by this author within the asked window (this message excluded).
+    /// Complaints by this author within the complaint window (this message excluded).
     pub recent_complaints: u32,
+    /// Private messages of this author that the first line answered or counted, within
+    /// the acknowledgement window (this message excluded).
+    pub recent_first_line: u32,
     pub last_visibility: Option<Visibility>,
+}
+
+/// How far back each tally of [`Recall`] looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecallWindows {
+    pub complaints: Duration,
+    pub first_line: Duration,
+}
+
+/// What a message adds to its author's memory.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Marks {
+    pub complaint: bool,
+    /// A private message the first line took without a human.
+    pub first_line: bool,
 }
 
 #[async_trait]
 pub trait ConversationMemory: Send + Sync + 'static {
-    async fn recall(&self, message: &Message, window: Duration) -> Result<Recall, StoreError>;
+    async fn recall(&self, message: &Message, windows: RecallWindows)
+    -> Result<Recall, StoreError>;
 
     /// Remembers this message for `retention`. Idempotent per message id, so a
     /// redelivery does not count a complaint twice.
     async fn note(
         &self,
         message: &Message,
-        complaint: bool,
+        marks: Marks,
         retention: Duration,
     ) -> Result<(), StoreError>;
 }
 
 fn complaints_key(author: &str) -> String {
     format!("fb:{{a:{author}}}:complaints")
+}
+
+fn first_line_key(author: &str) -> String {
+    format!("fb:{{a:{author}}}:first_line")
 }
 
 fn visibility_key(author: &str) -> String {
@@ -57,21 +82,34 @@ fn parse_visibility(s: &str) -> Option<Visibility> {
 
 #[async_trait]
 impl ConversationMemory for RedisStore {
-    async fn recall(&self, message: &Message, window: Duration) -> Result<Recall, StoreError> {
-        let since = millis(message.received_at) - window.as_millis() as i64;
+    async fn recall(
+        &self,
+        message: &Message,
+        windows: RecallWindows,
+    ) -> Result<Recall, StoreError> {
+        let now = millis(message.received_at);
+        let complaints_since = now - windows.complaints.as_millis() as i64;
+        let first_line_since = now - windows.first_line.as_millis() as i64;
         let member = message.id.to_string();
-        let (count, own_score, visibility): (u32, Option<f64>, Option<String>) = redis::pipe()
-            .zcount(complaints_key(&message.author.id), since, "+inf")
-            .zscore(complaints_key(&message.author.id), &member)
-            .get(visibility_key(&message.author.id))
-            .query_async(&mut self.conn())
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let author = &message.author.id;
+        type Reply = (u32, Option<f64>, u32, Option<f64>, Option<String>);
+        let (complaints, own_complaint, first_line, own_first_line, visibility): Reply =
+            redis::pipe()
+                .zcount(complaints_key(author), complaints_since, "+inf")
+                .zscore(complaints_key(author), &member)
+                .zcount(first_line_key(author), first_line_since, "+inf")
+                .zscore(first_line_key(author), &member)
+                .get(visibility_key(author))
+                .query_async(&mut self.conn())
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         // On a redelivery this message may already be counted; it is not "recent" to
         // itself.
-        let own = u32::from(own_score.is_some_and(|s| s as i64 >= since));
+        let own =
+            |score: Option<f64>, since: i64| u32::from(score.is_some_and(|s| s as i64 >= since));
         Ok(Recall {
-            recent_complaints: count.saturating_sub(own),
+            recent_complaints: complaints.saturating_sub(own(own_complaint, complaints_since)),
+            recent_first_line: first_line.saturating_sub(own(own_first_line, first_line_since)),
             last_visibility: visibility.as_deref().and_then(parse_visibility),
         })
     }
@@ -79,7 +117,7 @@ impl ConversationMemory for RedisStore {
     async fn note(
         &self,
         message: &Message,
-        complaint: bool,
+        marks: Marks,
         retention: Duration,
     ) -> Result<(), StoreError> {
         let author = &message.author.id;
@@ -87,11 +125,15 @@ impl ConversationMemory for RedisStore {
         let ttl = retention.as_secs().max(1);
         let mut pipe = redis::pipe();
         pipe.set_ex(visibility_key(author), message.visibility.as_str(), ttl);
-        if complaint {
-            let key = complaints_key(author);
-            pipe.zadd(&key, message.id.to_string(), now)
-                .zrembyscore(&key, "-inf", now - retention.as_millis() as i64)
-                .expire(&key, ttl as i64);
+        for (marked, key) in [
+            (marks.complaint, complaints_key(author)),
+            (marks.first_line, first_line_key(author)),
+        ] {
+            if marked {
+                pipe.zadd(&key, message.id.to_string(), now)
+                    .zrembyscore(&key, "-inf", now - retention.as_millis() as i64)
+                    .expire(&key, ttl as i64);
+            }
         }
         pipe.exec_async(&mut self.conn())
             .await
@@ -109,24 +151,42 @@ pub struct MemoryConversations {
 #[derive(Debug, Default)]
 struct AuthorMemory {
     complaints: HashMap<String, i64>,
+    first_line: HashMap<String, i64>,
     last_visibility: Option<Visibility>,
+}
+
+/// Entries at or after `since`, other than `own`.
+fn count_since(times: &HashMap<String, i64>, since: i64, own: &str) -> u32 {
+    times
+        .iter()
+        .filter(|(id, at)| **at >= since && id.as_str() != own)
+        .count() as u32
 }
 
 #[async_trait]
 impl ConversationMemory for MemoryStore {
-    async fn recall(&self, message: &Message, window: Duration) -> Result<Recall, StoreError> {
-        let since = millis(message.received_at) - window.as_millis() as i64;
+    async fn recall(
+        &self,
+        message: &Message,
+        windows: RecallWindows,
+    ) -> Result<Recall, StoreError> {
+        let now = millis(message.received_at);
         let authors = self.conversations().authors.lock();
         let Some(author) = authors.get(&message.author.id) else {
             return Ok(Recall::default());
         };
         let own = message.id.to_string();
         Ok(Recall {
-            recent_complaints: author
-                .complaints
-                .iter()
-                .filter(|(id, at)| **at >= since && **id != own)
-                .count() as u32,
+            recent_complaints: count_since(
+                &author.complaints,
+                now - windows.complaints.as_millis() as i64,
+                &own,
+            ),
+            recent_first_line: count_since(
+                &author.first_line,
+                now - windows.first_line.as_millis() as i64,
+                &own,
+            ),
             last_visibility: author.last_visibility,
         })
     }
@@ -134,17 +194,22 @@ impl ConversationMemory for MemoryStore {
     async fn note(
         &self,
         message: &Message,
-        complaint: bool,
+        marks: Marks,
         retention: Duration,
     ) -> Result<(), StoreError> {
         let now = millis(message.received_at);
+        let oldest = now - retention.as_millis() as i64;
         let mut authors = self.conversations().authors.lock();
         let author = authors.entry(message.author.id.clone()).or_default();
         author.last_visibility = Some(message.visibility);
-        if complaint {
-            author.complaints.insert(message.id.to_string(), now);
-            let oldest = now - retention.as_millis() as i64;
-            author.complaints.retain(|_, at| *at >= oldest);
+        for (marked, times) in [
+            (marks.complaint, &mut author.complaints),
+            (marks.first_line, &mut author.first_line),
+        ] {
+            if marked {
+                times.insert(message.id.to_string(), now);
+                times.retain(|_, at| *at >= oldest);
+            }
         }
         Ok(())
     }

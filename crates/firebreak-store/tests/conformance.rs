@@ -127,6 +127,7 @@ fn classification(priority: Priority, reasons: &[&str]) -> Classification {
         confidence: 0.5,
         linked_case_id: None,
         playbook_version: "test-1".into(),
+        first_line: None,
     }
 }
 

@@ -17,7 +17,17 @@ use crate::normalize::{normalize, normalize_leet};
 use crate::playbook::Playbook;
 use crate::semantic::{Features, SemanticModel};
 use crate::sentiment;
-use crate::{keyquestion, language};
+use crate::{first_line, keyquestion, language, semantic};
+
+/// What classification saw of a message beyond its decision, for the insights.
+#[derive(Clone, Debug, Default)]
+pub struct Observed {
+    /// The encoder's vector; `None` when the message was ignored before it was read
+    /// (empty, noise, bots, automated mail).
+    pub embedding: Option<firebreak_encoder::Embedding>,
+    /// The key question it came closest to, and the confidence.
+    pub nearest_key_question: Option<(String, f64)>,
+}
 
 #[derive(Debug)]
 pub struct TriageEngine {
@@ -34,9 +44,6 @@ const NOT_A_REQUEST_DISCOUNT: f64 = 0.7;
 
 /// Evidence prefix of hostility flags raised by the model rather than the lexicon.
 const MODEL_EVIDENCE: &str = "model";
-
-/// Below this sentiment an unanswered message waits at P3 instead of P4.
-const VERY_NEGATIVE: f64 = -0.5;
 
 impl TriageEngine {
     /// An engine on `playbook` with the committed hostility model.
@@ -80,6 +87,17 @@ impl TriageEngine {
     }
 
     pub fn classify_with(&self, message: &Message, context: &TriageContext) -> Classification {
+        self.classify_observed(message, context, &mut Observed::default())
+    }
+
+    /// Classifies, and fills `observed` with what the insights aggregate: the message's
+    /// vector and the key question it came closest to.
+    pub fn classify_observed(
+        &self,
+        message: &Message,
+        context: &TriageContext,
+        observed: &mut Observed,
+    ) -> Classification {
         let mode = self.playbook.mode(context.crisis_active);
         let thresholds = &mode.thresholds;
         let text = message.text.as_str();
@@ -96,11 +114,18 @@ impl TriageEngine {
             confidence: 0.0,
             linked_case_id: None,
             playbook_version: self.version.clone(),
+            first_line: None,
         };
         if let Some(reason) = ignore_reason(message) {
             decision.route = Route::Ignore;
             decision.confidence = 1.0;
             decision.reasons.push(reason.to_string());
+            return decision;
+        }
+        if let Some(reason) = first_line::noise_reason(text, &mode.first_line) {
+            decision.route = Route::Ignore;
+            decision.confidence = 1.0;
+            decision.reasons.push(reason);
             return decision;
         }
 
@@ -125,6 +150,7 @@ impl TriageEngine {
         decision.language = detected.language;
         decision.language_confidence = detected.confidence;
         let embedding = self.semantic.embed(text);
+        observed.embedding = Some(embedding.clone());
         let features = Features::new(embedding.as_slice(), &normalized);
         let lexicon_sentiment = sentiment::score(text, &normalized, detected.language);
         decision.sentiment = (LEXICON_SENTIMENT_WEIGHT * lexicon_sentiment
@@ -134,9 +160,31 @@ impl TriageEngine {
         let lexicon = self.detectors.scan(&normalized, &folded);
         let mut flags = lexicon.flags();
         add_pattern_flags(&mut flags, &normalized);
-        let near_miss = self
+        if !flags.iter().any(|f| f.kind == kind::HUMAN_REQUEST)
+            && let Some((probability, threshold)) = self.semantic.first_line(
+                semantic::first_line::HUMAN_REQUEST,
+                &embedding,
+                text,
+                &normalized,
+            )
+            && probability >= threshold
+        {
+            flags.push(Flag::new(
+                kind::HUMAN_REQUEST,
+                format!("{MODEL_EVIDENCE} {probability:.2} ≥ {threshold:.2}"),
+                f64::from(probability),
+            ));
+        }
+        // The strongest harmful kind the model saw without flagging it.
+        let strongest_unflagged = self
             .add_semantic_flags(&mut flags, &embedding, &features, &normalized)
             .filter(|_| Patterns::builtin().figurative(&normalized).is_none());
+        let plausible = |share: f32| {
+            strongest_unflagged
+                .clone()
+                .filter(|r| r.probability >= share * r.threshold)
+        };
+        let near_miss = plausible(NEAR_MISS_SHARE);
         if let Some(note) = drop_figurative_alarms(&mut flags, &normalized) {
             decision.reasons.push(note);
         }
@@ -194,6 +242,7 @@ impl TriageEngine {
             found.evidence.push_str(", not phrased as a request");
         }
         if let Some(found) = &best {
+            observed.nearest_key_question = Some((found.id.clone(), found.confidence));
             decision.key_question_confidence = found.confidence;
             if found.confidence >= thresholds.key_question_min_confidence {
                 decision.key_question = Some(found.id.clone());
@@ -222,9 +271,13 @@ impl TriageEngine {
             return decision;
         }
 
-        if !flags.is_empty() {
+        if flags
+            .iter()
+            .any(|f| !kind::SIGNAL_ONLY.contains(&f.kind.as_str()))
+        {
             escalate_on_flags(&mut decision, flags);
-        } else if let (Some(id), Some(found)) = (&decision.key_question, &best) {
+        } else if let (Some(id), Some(found)) = (decision.key_question.clone(), &best) {
+            note_signals(&mut decision, flags);
             // A two-word message ("refund pls") rarely shows its language; the phrasing
             // it matched does.
             if detected.language == Language::Other
@@ -263,19 +316,51 @@ impl TriageEngine {
                 decision.reasons.push(format!("key question {id}, but no reply variants for this language: fallback to a human"));
             }
         } else {
-            decision.priority = if decision.sentiment <= VERY_NEGATIVE {
-                Priority::P3
+            note_signals(&mut decision, flags);
+            let private = message.visibility == Visibility::Private;
+            let wants_score = private
+                && mode
+                    .first_line
+                    .acknowledgement
+                    .as_ref()
+                    .is_some_and(|a| a.human_min_score <= 1.0);
+            let needs_human = if wants_score {
+                self.semantic
+                    .first_line(
+                        semantic::first_line::NEEDS_HUMAN,
+                        &embedding,
+                        text,
+                        &normalized,
+                    )
+                    .map_or(0.0, |(p, _)| f64::from(p))
             } else {
-                Priority::P4
+                0.0
             };
-            decision.confidence = 1.0 - decision.key_question_confidence;
-            let best = best.map_or("none".to_string(), |b| {
-                format!("{} at {:.2}", b.id, b.confidence)
-            });
-            decision.reasons.push(format!(
-                "no key question above {:.2} (best: {best}): fallback to a human",
-                thresholds.key_question_min_confidence
-            ));
+            if let Some(risk) = &plausible(FIRST_LINE_NEAR_MISS_SHARE) {
+                // Not understood and plausibly a person in distress or danger: the first
+                // line's acknowledgement or silence would be the wrong answer.
+                decision.priority = Priority::P3;
+                decision.confidence = f64::from(risk.probability);
+                decision.reasons.insert(
+                    0,
+                    format!(
+                        "not understood, and {} is plausible (model {:.2}, flag at {:.2}): a human reads it",
+                        risk.kind, risk.probability, risk.threshold
+                    ),
+                );
+                enforce_sensitive_invariant(&mut decision);
+                return decision;
+            }
+            let unmatched = first_line::Unmatched {
+                text,
+                normalized: &normalized,
+                visibility: message.visibility,
+                near_key_question: best.as_ref().map(|b| (b.id.as_str(), b.confidence)),
+                min_key_question_confidence: thresholds.key_question_min_confidence,
+                recent_first_line: context.recent_first_line,
+                needs_human,
+            };
+            first_line::route(&mut decision, &unmatched, &mode.first_line);
         }
         enforce_sensitive_invariant(&mut decision);
         decision
@@ -304,7 +389,7 @@ impl TriageEngine {
                     risk.kind,
                     kind::SELF_HARM | kind::THREAT | kind::HEALTH_INCIDENT
                 );
-                if harmful && ratio >= NEAR_MISS_SHARE && stronger {
+                if harmful && stronger {
                     near_miss = Some(risk);
                 }
                 continue;
@@ -345,6 +430,10 @@ impl TriageEngine {
 /// which would be the wrong answer to a person in distress or danger.
 const NEAR_MISS_SHARE: f32 = 0.7;
 
+/// The same, for a message the first line would otherwise acknowledge or ignore: with
+/// no human ever reading it, a weaker signal is enough to ask for one.
+const FIRST_LINE_NEAR_MISS_SHARE: f32 = 0.35;
+
 /// Below this, a detected language is a guess that a matched phrasing may overrule.
 const GUESS_CONFIDENCE: f64 = 0.5;
 
@@ -359,6 +448,13 @@ fn add_pattern_flags(flags: &mut Vec<Flag>, normalized: &str) {
             Some(flag) => {
                 flag.evidence = format!("{PATTERN_EVIDENCE} \"{label}\", {}", flag.evidence)
             }
+            // A veiled threat ("ça va mal finir pour vous") names no act: a person
+            // reads it soon, at P2, rather than at the kind's own P1.
+            None if label.starts_with(VEILED) => flags.push(Flag::new(
+                kind,
+                format!("{POSSIBLE}: {PATTERN_EVIDENCE} \"{label}\""),
+                0.8,
+            )),
             None => flags.push(Flag::new(
                 kind,
                 format!("{PATTERN_EVIDENCE} \"{label}\""),
@@ -367,6 +463,9 @@ fn add_pattern_flags(flags: &mut Vec<Flag>, normalized: &str) {
         }
     }
 }
+
+/// Label prefix of the phrase families that foretell harm without naming an act.
+const VEILED: &str = "veiled";
 
 /// On a figure of speech ("je meurs de rire", "this burger is killer"), self-harm,
 /// threat and hate alarms that only a single term or the model raised are dropped; a
@@ -456,6 +555,18 @@ fn escalate_on_flags(decision: &mut Classification, flags: Vec<Flag>) {
     decision.flags = flags;
 }
 
+/// Flags that do not need a human on their own (hostility) stay on the decision as
+/// evidence and for the insights, with a reason saying they did not escalate.
+fn note_signals(decision: &mut Classification, flags: Vec<Flag>) {
+    for flag in &flags {
+        decision.reasons.push(format!(
+            "{}: {} (noted, not a reason for a human on its own)",
+            flag.kind, flag.evidence
+        ));
+    }
+    decision.flags = flags;
+}
+
 fn raise(priority: Priority) -> Priority {
     match priority {
         Priority::P1 | Priority::P2 => Priority::P1,
@@ -481,7 +592,10 @@ fn enforce_sensitive_invariant(decision: &mut Classification) {
 /// Whether the classify service should count this message towards the author's
 /// repeat-complainer window.
 pub fn is_complaint(decision: &Classification) -> bool {
-    decision.route != Route::Ignore
+    // Ignored public venting counts: a person who vents again and again is a repeat
+    // complainer. Noise, spam, bots and automated mail do not.
+    let counted = !(first_line::is_noise(decision) || decision.has_flag(kind::SPAM));
+    counted
         && (decision.sentiment <= -0.25
             || decision.key_question.is_some()
             || decision

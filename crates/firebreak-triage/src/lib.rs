@@ -17,6 +17,7 @@ pub mod corpus;
 pub mod detectors;
 pub mod engine;
 mod features;
+pub mod first_line;
 pub mod keyquestion;
 pub mod language;
 pub mod model;
@@ -30,7 +31,7 @@ use std::path::Path;
 use firebreak_core::{Author, Channel, Message, MessageId, Visibility};
 
 pub use detectors::personal_data::redact;
-pub use engine::{TriageEngine, is_complaint};
+pub use engine::{Observed, TriageEngine, is_complaint};
 pub use model::train::{TrainReport, train_from_datasets};
 pub use model::{HostilityModel, ModelError};
 pub use playbook::{Playbook, PlaybookError, ReplyVars};

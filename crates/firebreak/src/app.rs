@@ -12,6 +12,7 @@ use firebreak_connectors::{Connector, DryRunConnector, Router};
 use firebreak_core::subjects;
 use firebreak_pipeline::classify::ClassifyStage;
 use firebreak_pipeline::ingest::Ingestor;
+use firebreak_pipeline::insights::InsightsRecorder;
 use firebreak_pipeline::rates::RateRecorder;
 use firebreak_pipeline::settings::LiveSettings;
 use firebreak_pipeline::worker::{Handler, Worker, WorkerConfig};
@@ -257,8 +258,9 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         config: WorkerConfig::new(stream, durable),
     };
     let rates = RateRecorder::new();
+    let insights = InsightsRecorder::new();
     if config.runs(RoleName::Classify) {
-        crate::control::spawn_rates(&mut tasks, &rates, &bus, &shutdown);
+        crate::control::spawn_rates(&mut tasks, &rates, &insights, &bus, &shutdown);
     }
     if config.runs(RoleName::Control) {
         crate::control::spawn_control_role(&mut tasks, &control, &bus, &config, &shutdown)?;
@@ -275,6 +277,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
             open_cases: cases.clone(),
             metrics: metrics.clone(),
             rates: rates.clone(),
+            insights: insights.clone(),
         };
         spawn_worker(
             worker(subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY),

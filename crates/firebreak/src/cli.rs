@@ -45,6 +45,15 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         cursor: u64,
     },
+    /// What the brand is being told (role viewer or above): volume, negative share,
+    /// top themes and near-miss key questions, overall and per channel.
+    Insights {
+        #[command(flatten)]
+        client: crate::client::ClientArgs,
+        /// Only this channel (`all` for every channel together).
+        #[arg(long)]
+        channel: Option<String>,
+    },
     /// Crisis mode on a running server: on, off (role crisis) and status.
     #[command(subcommand)]
     Crisis(crate::client::crisis::CrisisCommand),
@@ -124,6 +133,9 @@ pub fn main() -> ExitCode {
             crate::client::block_on(crate::client::cases::watch(&client, cursor))
         }
         Command::Crisis(command) => crate::client::block_on(crate::client::crisis::run(command)),
+        Command::Insights { client, channel } => {
+            crate::client::block_on(crate::client::insights::run(&client, channel.as_deref()))
+        }
         Command::Playbook(command) => crate::tools::playbook(command),
         Command::Classify {
             text,

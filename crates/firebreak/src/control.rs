@@ -7,6 +7,7 @@ use firebreak_bus::Bus;
 use firebreak_control::notify::{LogNotifier, SurgeNotifier, WebhookNotifier};
 use firebreak_control::surge::SurgeMonitor;
 use firebreak_control::{BusAudit, Control};
+use firebreak_pipeline::insights::{InsightsRecorder, publish_insights};
 use firebreak_pipeline::rates::{RateRecorder, publish_rates};
 use firebreak_triage::Playbook;
 use tokio::task::JoinSet;
@@ -21,15 +22,24 @@ pub fn control(bus: &Arc<dyn Bus>, fallback: Playbook) -> Control {
 }
 
 /// The classify role's per-second rate samples, under a name unique to this process.
+/// The classify replica's publishers: rate samples for the surge monitor, and its
+/// insights snapshot.
 pub fn spawn_rates(
     tasks: &mut JoinSet<()>,
     rates: &Arc<RateRecorder>,
+    insights: &Arc<InsightsRecorder>,
     bus: &Arc<dyn Bus>,
     shutdown: &CancellationToken,
 ) {
     let instance = format!("classify-{}", uuid_suffix());
     tasks.spawn(publish_rates(
         rates.clone(),
+        bus.clone(),
+        instance.clone(),
+        shutdown.clone(),
+    ));
+    tasks.spawn(publish_insights(
+        insights.clone(),
         bus.clone(),
         instance,
         shutdown.clone(),

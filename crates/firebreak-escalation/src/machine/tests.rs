@@ -51,6 +51,7 @@ fn classification(priority: Priority, reason: &str) -> Classification {
         confidence: 1.0,
         linked_case_id: None,
         playbook_version: "test".into(),
+        first_line: None,
     }
 }
 

@@ -148,6 +148,7 @@ pub fn classification(priority: Priority, reasons: &[&str]) -> Classification {
         confidence: 0.9,
         linked_case_id: None,
         playbook_version: "test".into(),
+        first_line: None,
     }
 }
 

@@ -3,6 +3,7 @@
 mod classifier;
 mod crisis;
 mod ingest;
+mod insights;
 mod moderation;
 
 pub use classifier::ClassifierService;
@@ -106,6 +107,7 @@ pub async fn serve(
         (mounts.ingest, "firebreak.v1.Ingest"),
         (mounts.classify, "firebreak.v1.Classifier"),
         (mounts.control, "firebreak.v1.CrisisControl"),
+        (mounts.control, "firebreak.v1.Insights"),
         (mounts.escalation, "firebreak.v1.Moderation"),
     ]
     .into_iter()
@@ -156,6 +158,11 @@ pub async fn serve(
             mounts
                 .control
                 .then(|| CrisisControlService::new(state.clone()).into_server()),
+        )
+        .add_optional_service(
+            mounts
+                .control
+                .then(|| insights::InsightsService::new(state.clone()).into_server()),
         )
         .add_optional_service(
             mounts

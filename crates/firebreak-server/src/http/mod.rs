@@ -4,6 +4,7 @@ mod body;
 pub mod cases;
 pub mod crisis;
 mod health;
+pub mod insights;
 mod messages;
 pub mod serve;
 pub mod webhooks;
@@ -49,7 +50,8 @@ pub fn router_for(state: AppState, mounts: Mounts) -> Router {
                 "/v1/playbooks/{name}",
                 axum::routing::put(crisis::put_playbook),
             )
-            .route("/v1/audit", get(crisis::list_audit));
+            .route("/v1/audit", get(crisis::list_audit))
+            .route("/v1/insights", get(insights::get));
     }
     if mounts.escalation {
         router = router

@@ -24,6 +24,9 @@ pub mod kind {
     pub const SPAM: &str = "spam";
     pub const HATE: &str = "hate";
     pub const HEALTH_INCIDENT: &str = "health_incident";
+    /// An explicit request to reach a person ("real person please", "je veux parler à
+    /// quelqu'un").
+    pub const HUMAN_REQUEST: &str = "human_request";
 
     /// Kinds that must reach a human whatever the budgets, thresholds or crisis mode.
     pub const ALWAYS_ESCALATE: &[&str] = &[
@@ -35,6 +38,10 @@ pub mod kind {
         HEALTH_INCIDENT,
         PERSONAL_DATA,
     ];
+
+    /// Kinds that are evidence but do not need a human on their own: hostile words in a
+    /// venting post or beside a key question do not open a case.
+    pub const SIGNAL_ONLY: &[&str] = &[HOSTILITY];
 }
 
 /// The priority a flag kind asks for on its own.
@@ -44,7 +51,9 @@ pub fn priority_of(kind: &str) -> Priority {
         kind::LEGAL | kind::PRESS | kind::PERSONAL_DATA | kind::HATE | kind::HEALTH_INCIDENT => {
             Priority::P2
         }
-        kind::INFLUENCER | kind::HOSTILITY | kind::REPEAT_COMPLAINER => Priority::P3,
+        kind::INFLUENCER | kind::HOSTILITY | kind::REPEAT_COMPLAINER | kind::HUMAN_REQUEST => {
+            Priority::P3
+        }
         _ => Priority::P4,
     }
 }

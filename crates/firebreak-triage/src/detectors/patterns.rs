@@ -12,7 +12,7 @@ use regex::{RegexSet, RegexSetBuilder};
 
 use super::kind;
 
-const FILES: [(&str, &str); 6] = [
+const FILES: [(&str, &str); 7] = [
     (
         kind::SELF_HARM,
         include_str!("../../lexicons/patterns/self_harm.txt"),
@@ -33,6 +33,10 @@ const FILES: [(&str, &str); 6] = [
     (
         kind::PRESS,
         include_str!("../../lexicons/patterns/press.txt"),
+    ),
+    (
+        kind::HUMAN_REQUEST,
+        include_str!("../../lexicons/patterns/human_request.txt"),
     ),
 ];
 const FIGURATIVE: &str = include_str!("../../lexicons/patterns/figurative.txt");

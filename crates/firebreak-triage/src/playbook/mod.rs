@@ -4,13 +4,14 @@
 //! A playbook is validated whole at load; an invalid one is an `Err` naming the field
 //! path and line, so the caller keeps the playbook it already runs.
 
+mod first_line;
 mod locate;
 mod schema;
 mod validate;
 
 use std::sync::{Arc, LazyLock};
 
-use firebreak_core::Language;
+use firebreak_core::{FirstLine, Language};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -55,6 +56,7 @@ pub enum PlaybookError {
 #[derive(Debug)]
 pub struct ModeSettings {
     pub key_questions: Vec<KeyQuestionSpec>,
+    pub first_line: FirstLineSpec,
     pub thresholds: Thresholds,
     pub budgets: Budgets,
     pub(crate) matcher: KeyQuestionMatcher,
@@ -97,11 +99,16 @@ impl Playbook {
             .unwrap_or_else(|| normal_questions.clone());
         let normal = mode(
             normal_questions,
+            spec.first_line.clone(),
             spec.thresholds.clone(),
             spec.budgets.clone(),
         )?;
         let crisis = mode(
             crisis_questions,
+            spec.crisis
+                .first_line
+                .clone()
+                .unwrap_or_else(|| spec.first_line.clone()),
             spec.crisis.thresholds.apply(&spec.thresholds),
             spec.crisis.budgets.apply(&spec.budgets),
         )?;
@@ -147,57 +154,76 @@ impl Playbook {
         &self.spec.surge
     }
 
-    /// The reply templates for a key question in a language, for the reply service to
-    /// pick a variant from.
-    pub fn reply_variants(
-        &self,
-        crisis_active: bool,
-        question: &str,
-        language: Language,
-    ) -> &[String] {
-        self.mode(crisis_active)
-            .key_questions
-            .iter()
-            .find(|q| q.id == question)
-            .map(|q| replies_for(q, language))
+    /// The reply templates of a reply set (a key question's id, or a first-line set
+    /// such as `first_line.acknowledgement`) in a language, for the reply service to
+    /// pick a variant from. Empty when the mode in force has no such set.
+    pub fn reply_variants(&self, crisis_active: bool, set: &str, language: Language) -> &[String] {
+        self.reply_set(crisis_active, set)
+            .map(|(replies, _)| replies_for(replies, language))
             .unwrap_or_default()
     }
 
-    /// Renders variant `variant` (modulo the number of variants) of a key question.
+    /// Renders variant `variant` (modulo the number of variants) of a reply set.
     pub fn render_reply(
         &self,
         crisis_active: bool,
-        question: &str,
+        set: &str,
         language: Language,
         variant: usize,
         vars: &ReplyVars,
     ) -> Option<String> {
-        let spec = self
-            .mode(crisis_active)
-            .key_questions
-            .iter()
-            .find(|q| q.id == question)?;
-        let variants = replies_for(spec, language);
+        let (replies, link) = self.reply_set(crisis_active, set)?;
+        let variants = replies_for(replies, language);
         let template = variants.get(variant % variants.len().max(1))?;
         let mut vars = vars.clone();
         if vars.link.is_empty() {
-            vars.link.clone_from(&spec.link);
+            vars.link = link.to_string();
         }
         if vars.brand.is_empty() {
             vars.brand.clone_from(&self.spec.brand);
         }
         render(template, &vars).ok()
     }
+
+    /// The replies and link of a reply set in the mode in force.
+    fn reply_set(
+        &self,
+        crisis_active: bool,
+        set: &str,
+    ) -> Option<(&PerLanguage<Vec<String>>, &str)> {
+        let mode = self.mode(crisis_active);
+        let first_line = &mode.first_line;
+        if set == FirstLine::Acknowledgement.reply_set() {
+            return first_line
+                .acknowledgement
+                .as_ref()
+                .map(|a| (&a.replies, a.link.as_str()));
+        }
+        if set == FirstLine::Holding.reply_set() {
+            return first_line
+                .holding
+                .as_ref()
+                .map(|h| (&h.replies, h.link.as_str()));
+        }
+        mode.key_questions
+            .iter()
+            .find(|q| q.id == set)
+            .map(|q| (&q.replies, q.link.as_str()))
+    }
+
+    /// Whether the mode in force still answers this reply set automatically.
+    pub fn answers(&self, crisis_active: bool, set: &str) -> bool {
+        self.reply_set(crisis_active, set).is_some()
+    }
 }
 
 /// The variants in `language`, or, when the playbook has none in it, those of the
 /// first language that has some: an English-only playbook answers French speakers in
 /// English rather than not at all.
-fn replies_for(spec: &KeyQuestionSpec, language: Language) -> &[String] {
-    match spec.replies.get(language) {
+fn replies_for(replies: &PerLanguage<Vec<String>>, language: Language) -> &[String] {
+    match replies.get(language) {
         Some(own) if !own.is_empty() => own,
-        _ => spec
-            .replies
+        _ => replies
             .iter()
             .map(|(_, v)| v.as_slice())
             .find(|v| !v.is_empty())
@@ -213,6 +239,7 @@ pub(crate) fn render(template: &str, vars: &ReplyVars) -> Result<String, minijin
 
 fn mode(
     key_questions: Vec<KeyQuestionSpec>,
+    first_line: FirstLineSpec,
     thresholds: Thresholds,
     budgets: Budgets,
 ) -> Result<ModeSettings, PlaybookError> {
@@ -225,6 +252,7 @@ fn mode(
     })?;
     Ok(ModeSettings {
         key_questions,
+        first_line,
         thresholds,
         budgets,
         matcher,

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::first_line::{AcknowledgementSpec, FirstLineSpec, LowConfidence, ReplySetSpec};
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlaybookSpec {
@@ -22,6 +24,9 @@ pub struct PlaybookSpec {
     pub sla: Sla,
     #[serde(default)]
     pub surge: Surge,
+    /// What happens to messages that are neither a key question nor sensitive.
+    #[serde(default)]
+    pub first_line: FirstLineSpec,
     #[serde(default)]
     pub crisis: CrisisOverrides,
 }
@@ -236,6 +241,9 @@ pub struct CrisisOverrides {
     pub thresholds: ThresholdsOverride,
     #[serde(default)]
     pub budgets: BudgetsOverride,
+    /// Replaces the whole `first_line` section while crisis mode is on.
+    #[serde(default)]
+    pub first_line: Option<FirstLineSpec>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -15,9 +15,9 @@ pub struct Issue {
     pub message: String,
 }
 
-type Check = Result<(), Issue>;
+pub(super) type Check = Result<(), Issue>;
 
-fn fail(path: impl Into<String>, message: impl Into<String>) -> Check {
+pub(super) fn fail(path: impl Into<String>, message: impl Into<String>) -> Check {
     Err(Issue {
         path: path.into(),
         message: message.into(),
@@ -49,6 +49,10 @@ pub fn validate(spec: &PlaybookSpec) -> Check {
         "crisis.thresholds",
         &spec.crisis.thresholds.apply(&spec.thresholds),
     )?;
+    super::first_line::validate("first_line", &spec.first_line)?;
+    if let Some(first_line) = &spec.crisis.first_line {
+        super::first_line::validate("crisis.first_line", first_line)?;
+    }
     budgets("budgets", &spec.budgets)?;
     budgets("crisis.budgets", &spec.crisis.budgets.apply(&spec.budgets))?;
     for (name, target) in [
@@ -131,34 +135,41 @@ fn key_questions(path: &str, questions: &[KeyQuestionSpec]) -> Check {
                 "needs at least one pattern or example, in any language",
             )?;
         }
-        if question
-            .replies
-            .iter()
-            .all(|(_, replies)| replies.is_empty())
-        {
+        reply_variants(&at, &question.replies, &question.link, 3)?;
+    }
+    Ok(())
+}
+
+/// The `replies` of a reply set at `path`: variants in at least one language, at
+/// least `min` in each language that has any, each a template that renders and fits.
+pub(super) fn reply_variants(
+    path: &str,
+    replies: &PerLanguage<Vec<String>>,
+    link: &str,
+    min: usize,
+) -> Check {
+    if replies.iter().all(|(_, variants)| variants.is_empty()) {
+        fail(
+            format!("{path}.replies"),
+            "needs reply variants in at least one language",
+        )?;
+    }
+    for (language, variants) in replies.iter() {
+        // A language without replies is answered with another language's variants.
+        if variants.is_empty() {
+            continue;
+        }
+        if variants.len() < min {
             fail(
-                format!("{at}.replies"),
-                "needs reply variants in at least one language",
+                format!("{path}.replies.{language}"),
+                format!(
+                    "needs at least {min} reply variants, found {}",
+                    variants.len()
+                ),
             )?;
         }
-        for (language, replies) in question.replies.iter() {
-            // A language without replies is answered with another language's variants.
-            if replies.is_empty() {
-                continue;
-            }
-            if replies.len() < 3 {
-                fail(
-                    format!("{at}.replies.{language}"),
-                    format!("needs at least 3 reply variants, found {}", replies.len()),
-                )?;
-            }
-            for (j, template) in replies.iter().enumerate() {
-                reply_template(
-                    &format!("{at}.replies.{language}[{j}]"),
-                    template,
-                    &question.link,
-                )?;
-            }
+        for (j, template) in variants.iter().enumerate() {
+            reply_template(&format!("{path}.replies.{language}[{j}]"), template, link)?;
         }
     }
     Ok(())

@@ -97,11 +97,22 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
     let sensitive: Vec<usize> = (0..rows.len()).filter(|&i| risky(&rows[i])).collect();
     let replied = sensitive
         .iter()
-        .filter(|&&i| decisions[i].route == Route::Reply)
+        .filter(|&&i| decisions[i].route == Route::Reply && decisions[i].first_line.is_none())
         .count();
     let _ = writeln!(
         out,
-        "sensitive messages auto-replied: {replied} of {}",
+        "sensitive messages auto-replied with a key question's answer: {replied} of {}",
+        sensitive.len()
+    );
+    // Since the first line, a sensitive message that no detector catches is
+    // acknowledged or ignored instead of falling back to a human.
+    let no_case = sensitive
+        .iter()
+        .filter(|&&i| decisions[i].route != Route::Escalate)
+        .count();
+    let _ = writeln!(
+        out,
+        "sensitive messages that reached no human (private): {no_case} of {}",
         sensitive.len()
     );
     let benign: Vec<usize> = (0..rows.len())
@@ -182,7 +193,7 @@ fn key_question_lines(pairs: &[(Row, Classification)]) -> String {
     let lookalikes = pairs.iter().filter(|(r, _)| r.label == "other").count();
     let answered = pairs
         .iter()
-        .filter(|(r, d)| r.label == "other" && d.route == Route::Reply)
+        .filter(|(r, d)| r.label == "other" && d.route == Route::Reply && d.first_line.is_none())
         .count();
     let _ = writeln!(out, "look-alikes answered: {answered} of {lookalikes}");
     out

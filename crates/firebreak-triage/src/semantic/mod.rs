@@ -11,6 +11,7 @@
 
 pub mod data;
 pub mod eval;
+pub mod first_line;
 pub mod head;
 pub mod train;
 
@@ -61,6 +62,7 @@ impl SemanticModel {
             let mut file: ModelFile =
                 serde_json::from_str(BUILTIN).expect("models/semantic.json parses");
             file.heads.iter_mut().for_each(Head::decode);
+            file.first_line.iter_mut().for_each(Head::decode);
             file.sentiment.decode();
             SemanticModel {
                 encoder: Encoder::shared(),
@@ -100,6 +102,21 @@ impl SemanticModel {
                 })
             })
             .collect()
+    }
+
+    /// The first-line head `kind` (`human_request` or `needs_human`): its probability
+    /// and threshold, or `None` when the model file has no such head.
+    pub fn first_line(
+        &self,
+        kind: &str,
+        embedding: &Embedding,
+        raw: &str,
+        normalized: &str,
+    ) -> Option<(f32, f32)> {
+        let head = self.file.first_line.iter().find(|h| h.kind == kind)?;
+        let marked = first_line::marked_text(raw, normalized);
+        let features = Features::new(embedding.as_slice(), &marked);
+        Some((head.probability(&features), head.threshold))
     }
 
     /// Sentiment in [-1, 1] from the sentiment head.

@@ -45,6 +45,9 @@ pub struct ModelFile {
     /// One softmax class each: `none` first, then the risk kinds.
     pub heads: Vec<Head>,
     pub sentiment: Head,
+    /// `human_request` and `needs_human` (see `first_line.rs`); absent in older files.
+    #[serde(default)]
+    pub first_line: Vec<Head>,
 }
 
 /// Train every head on the training split; returns the model and a printable report.
@@ -114,10 +117,13 @@ pub fn train(encoder: &Encoder) -> (ModelFile, String) {
     let weights = fit(&polar_features, &labels, L2, EPOCHS);
     let sentiment = Head::new("sentiment", weights, 0.5, format!("{} rows", labels.len()));
     let _ = writeln!(report, "sentiment        trained on {} rows", labels.len());
+    let (first_line, first_line_report) = super::first_line::train(encoder, &rows);
+    report.push_str(&first_line_report);
     let model = ModelFile {
         encoder_sha256: firebreak_encoder::sha256_hex(firebreak_encoder::MODEL_BYTES),
         heads,
         sentiment,
+        first_line,
     };
     (model, report)
 }
@@ -154,7 +160,7 @@ fn out_of_fold(features: &[Features<'_>], labels: &[usize], folds: &[u64]) -> Ve
 }
 
 /// The lowest threshold whose out-of-fold precision reaches `target`, within the band.
-fn calibrate(scores: &[f32], labels: &[bool], target: f32) -> f32 {
+pub(super) fn calibrate(scores: &[f32], labels: &[bool], target: f32) -> f32 {
     let mut candidates: Vec<f32> = scores.to_vec();
     candidates.sort_by(f32::total_cmp);
     candidates
@@ -164,7 +170,7 @@ fn calibrate(scores: &[f32], labels: &[bool], target: f32) -> f32 {
         .unwrap_or(THRESHOLD_BAND.1)
 }
 
-fn recall_precision(scores: &[f32], labels: &[bool], threshold: f32) -> (f32, f32) {
+pub(super) fn recall_precision(scores: &[f32], labels: &[bool], threshold: f32) -> (f32, f32) {
     let (mut tp, mut fp, mut fn_) = (0f32, 0f32, 0f32);
     for (&s, &l) in scores.iter().zip(labels) {
         match (s >= threshold, l) {

@@ -1,9 +1,11 @@
-//! Client mode: `firebreak cases …`, `firebreak watch`, `firebreak crisis …` talk to a
+//! Client mode: `firebreak cases …`, `firebreak watch`, `firebreak crisis …`,
+//! `firebreak insights` talk to a
 //! running server over gRPC. `--server` and `--token` (or FIREBREAK_SERVER and
 //! FIREBREAK_TOKEN) say where and as whom; `--json` prints machine-readable output.
 
 pub mod cases;
 pub mod crisis;
+pub mod insights;
 
 use clap::Args;
 use tonic::transport::{Channel, Endpoint};
