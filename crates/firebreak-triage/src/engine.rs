@@ -302,6 +302,20 @@ impl TriageEngine {
                     "key question {id}, but {} is plausible (model {:.2}, flag at {:.2}): no automatic reply",
                     risk.kind, risk.probability, risk.threshold
                 ));
+            } else if let Some(score) = self.specific_enough(
+                message,
+                &mode.first_line,
+                &embedding,
+                &normalized,
+                LONG_FOR_A_KEY_QUESTION,
+            ) {
+                // A key question inside a detailed case (an order number, a double
+                // charge, an address): the canned answer would not settle it.
+                decision.priority = Priority::P4;
+                decision.confidence = score;
+                decision.reasons.push(format!(
+                    "key question {id}, but a long and specific private message (needs-a-human score {score:.2}): a human reads it"
+                ));
             } else if matches!(decision.language, Language::Fr | Language::En) {
                 decision.route = Route::Reply;
                 decision.priority = Priority::P4;
@@ -317,25 +331,7 @@ impl TriageEngine {
             }
         } else {
             note_signals(&mut decision, flags);
-            let private = message.visibility == Visibility::Private;
-            let wants_score = private
-                && mode
-                    .first_line
-                    .acknowledgement
-                    .as_ref()
-                    .is_some_and(|a| a.human_min_score <= 1.0);
-            let needs_human = if wants_score {
-                self.semantic
-                    .first_line(
-                        semantic::first_line::NEEDS_HUMAN,
-                        &embedding,
-                        text,
-                        &normalized,
-                    )
-                    .map_or(0.0, |(p, _)| f64::from(p))
-            } else {
-                0.0
-            };
+            let needs_human = self.needs_human(message, &mode.first_line, &embedding, &normalized);
             if let Some(risk) = &plausible(FIRST_LINE_NEAR_MISS_SHARE) {
                 // Not understood and plausibly a person in distress or danger: the first
                 // line's acknowledgement or silence would be the wrong answer.
@@ -368,6 +364,46 @@ impl TriageEngine {
 }
 
 impl TriageEngine {
+    /// The needs-a-human score of a private message, when the playbook acknowledges
+    /// private messages (otherwise they reach a person anyway); 0 for public ones.
+    fn needs_human(
+        &self,
+        message: &Message,
+        first_line: &crate::playbook::FirstLineSpec,
+        embedding: &firebreak_encoder::Embedding,
+        normalized: &str,
+    ) -> f64 {
+        if message.visibility != Visibility::Private || first_line.acknowledgement.is_none() {
+            return 0.0;
+        }
+        self.semantic
+            .first_line(
+                semantic::first_line::NEEDS_HUMAN,
+                embedding,
+                &message.text,
+                normalized,
+            )
+            .map_or(0.0, |(p, _)| f64::from(p))
+    }
+
+    /// The needs-a-human score, when it reaches the playbook's bar and the message has
+    /// at least `min_words` words.
+    fn specific_enough(
+        &self,
+        message: &Message,
+        first_line: &crate::playbook::FirstLineSpec,
+        embedding: &firebreak_encoder::Embedding,
+        normalized: &str,
+        min_words: usize,
+    ) -> Option<f64> {
+        let bar = first_line.acknowledgement.as_ref()?.human_min_score;
+        if normalized.split_whitespace().count() < min_words {
+            return None;
+        }
+        let score = self.needs_human(message, first_line, embedding, normalized);
+        (score >= bar).then_some(score)
+    }
+
     /// The trained heads' flags, beside the lexicon's: a kind the lexicon already
     /// flagged gets the model's score added to its evidence; a kind only the model saw
     /// is flagged with its score and the nearest training example.
@@ -432,7 +468,11 @@ const NEAR_MISS_SHARE: f32 = 0.7;
 
 /// The same, for a message the first line would otherwise acknowledge or ignore: with
 /// no human ever reading it, a weaker signal is enough to ask for one.
-const FIRST_LINE_NEAR_MISS_SHARE: f32 = 0.35;
+const FIRST_LINE_NEAR_MISS_SHARE: f32 = 0.5;
+
+/// A private key question this long with specifics (order numbers, amounts, dates) is
+/// a case for a person rather than for the canned answer.
+const LONG_FOR_A_KEY_QUESTION: usize = 30;
 
 /// Below this, a detected language is a guess that a matched phrasing may overrule.
 const GUESS_CONFIDENCE: f64 = 0.5;

@@ -5,7 +5,6 @@
 
 use firebreak_core::{Classification, FirstLine, Language, Priority, Route, Visibility};
 
-use crate::keyquestion;
 use crate::playbook::{FirstLineSpec, LowConfidence};
 
 /// Reason prefix of a private message ignored because its author was acknowledged
@@ -70,7 +69,9 @@ pub(crate) fn route(decision: &mut Classification, message: &Unmatched<'_>, spec
             )
         },
     );
-    if decision.language == Language::Other && decision.language_confidence >= FOREIGN_CONFIDENCE {
+    let foreign =
+        decision.language == Language::Other && decision.language_confidence >= FOREIGN_CONFIDENCE;
+    if foreign || other_language(message.normalized) {
         return ignore(
             decision,
             format!("{NOISE}: written in a language the playbook does not answer"),
@@ -88,7 +89,7 @@ fn public(
     spec: &FirstLineSpec,
     near: &str,
 ) {
-    let question = keyquestion::looks_like_request(message.text, message.normalized);
+    let question = is_question(message.text, message.normalized);
     match (question, &spec.holding) {
         (true, Some(_)) => reply(
             decision,
@@ -189,6 +190,49 @@ fn private(
     );
 }
 
+/// A question rather than a statement: a question mark, or a first word that opens a
+/// question or a request ("how", "can", "est-ce", "pouvez").
+pub(crate) fn is_question(raw: &str, normalized: &str) -> bool {
+    const OPENERS: &[&str] = &[
+        "how", "what", "whats", "when", "where", "wheres", "which", "who", "why", "can", "could",
+        "do", "does", "did", "is", "are", "will", "would", "should", "any", "comment", "quand",
+        "ou", "pourquoi", "quel", "quels", "quelle", "quelles", "qui", "combien", "est", "peut",
+        "peux", "pouvez", "puis", "avez", "etes", "vous", "y", "existe",
+    ];
+    raw.contains('?')
+        || normalized
+            .split(' ')
+            .find(|w| !w.is_empty())
+            .is_some_and(|first| OPENERS.contains(&first))
+}
+
+/// Words common in German, Spanish, Italian, Portuguese and Dutch and absent from
+/// French and English.
+const OTHER_LANGUAGE_WORDS: &[&str] = &[
+    "ich", "nicht", "und", "ist", "das", "der", "wir", "sie", "mit", "auf", "fur", "ein", "eine",
+    "einen", "mein", "meine", "wo", "wie", "warum", "bitte", "danke", "haben", "habe", "noch",
+    "kein", "keine", "auch", "sind", "wurde", "werden", "zuruck", "nur", "oder", "aber", "sehr",
+    "ihre", "ihr", "los", "las", "una", "por", "para", "pero", "muy", "esta", "estan", "tengo",
+    "gracias", "donde", "hola", "tambien", "del", "usted", "porque", "hay", "di", "che", "non",
+    "sono", "gli", "della", "delle", "perche", "grazie", "ciao", "dove", "questo", "questa",
+    "anche", "molto", "ho", "nao", "obrigado", "obrigada", "voce", "muito", "onde", "isso", "esse",
+    "essa", "meu", "minha", "com", "het", "een", "niet", "ik", "wij", "waar", "wanneer", "bedankt",
+    "dank", "mijn", "ook", "maar", "heb", "hebben", "zijn",
+];
+
+/// Whether the words say another language than French or English.
+fn other_language(normalized: &str) -> bool {
+    let (mut other, mut ours) = (0usize, 0usize);
+    for word in normalized.split(' ').filter(|w| !w.is_empty()) {
+        if OTHER_LANGUAGE_WORDS.contains(&word) {
+            other += 1;
+        } else if crate::language::is_stopword(word) {
+            ours += 1;
+        }
+    }
+    other >= 2 && other * 2 > ours * 3
+}
+
 fn ignore(decision: &mut Classification, reason: String) {
     decision.route = Route::Ignore;
     decision.priority = Priority::P4;
@@ -245,5 +289,35 @@ mod tests {
         assert!(noise_reason("!!!!", &spec).is_some());
         assert!(noise_reason("ok", &spec).is_none());
         assert!(noise_reason("où est ma commande", &spec).is_none());
+    }
+
+    #[test]
+    fn other_languages_are_told_apart_from_french_and_english() {
+        use crate::normalize::normalize;
+        let german = "Wo finde ich Ihre Filiale in Berlin? Ich möchte dort einkaufen.";
+        assert!(other_language(&normalize(german)));
+        assert!(other_language(&normalize(
+            "hola, donde puedo devolver las galletas por favor"
+        )));
+        assert!(!other_language(&normalize(
+            "où est ma commande, je l'attends depuis lundi"
+        )));
+        assert!(!other_language(&normalize(
+            "where is my order, still waiting"
+        )));
+    }
+
+    #[test]
+    fn questions_are_told_apart_from_statements() {
+        use crate::normalize::normalize;
+        for (text, question) in [
+            ("are you hiring?", true),
+            ("est-ce que vous recrutez", true),
+            ("how do I apply", true),
+            ("you knew for weeks and said nothing, shameful", false),
+            ("never buying again", false),
+        ] {
+            assert_eq!(is_question(text, &normalize(text)), question, "{text}");
+        }
     }
 }

@@ -61,6 +61,11 @@ fn trigram_lean(gram: &[u8]) -> f64 {
     }
 }
 
+/// Whether a normalised word is a French or English stopword.
+pub fn is_stopword(word: &str) -> bool {
+    STOPWORDS.contains_key(word)
+}
+
 pub fn detect(raw: &str, normalized: &str) -> Detected {
     let mut french = 0.0_f64;
     let mut english = 0.0_f64;

@@ -45,10 +45,11 @@ fn a_key_question_gets_an_automatic_reply() {
 #[test]
 fn crisis_mode_swaps_in_the_crisis_questions() {
     let text = "which batches are recalled?";
-    assert_eq!(
-        classify(text, Visibility::Public, &normal()).route,
-        Route::Escalate
-    );
+    // Outside crisis mode the recall is no key question: a public question outside
+    // the playbook, ignored (no holding reply outside crisis mode).
+    let normal = classify(text, Visibility::Public, &normal());
+    assert_eq!(normal.route, Route::Ignore);
+    assert!(normal.reasons[0].contains("public question outside the playbook"));
     let decision = classify(text, Visibility::Public, &crisis());
     assert_eq!(decision.route, Route::Reply);
     assert_eq!(decision.key_question.as_deref(), Some("affected_products"));
@@ -200,17 +201,24 @@ fn spam_with_a_threat_still_escalates() {
 }
 
 #[test]
-fn an_unmatched_message_falls_back_to_a_human() {
+fn an_unmatched_private_message_is_acknowledged_not_escalated() {
     let decision = classify(
         "Do you have a store in Lyon?",
-        Visibility::Public,
+        Visibility::Private,
         &normal(),
     );
     assert_eq!(
-        (decision.route, decision.priority),
-        (Route::Escalate, Priority::P4)
+        (decision.route, decision.first_line),
+        (
+            Route::Reply,
+            Some(firebreak_core::FirstLine::Acknowledgement)
+        )
     );
-    assert!(decision.reasons[0].contains("fallback to a human"));
+    assert!(
+        decision.reasons[0].contains("acknowledgement"),
+        "{:?}",
+        decision.reasons
+    );
 }
 
 proptest! {

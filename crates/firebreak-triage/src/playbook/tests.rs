@@ -27,7 +27,13 @@ fn builtin_playbook_is_valid_and_versioned() {
     assert!(playbook.version().starts_with("default@"));
     assert_eq!(playbook.version(), Playbook::builtin().version());
     assert_eq!(playbook.mode(false).key_questions.len(), 2);
-    assert_eq!(playbook.mode(true).key_questions.len(), 3);
+    assert_eq!(playbook.mode(true).key_questions.len(), 4);
+    // The first line: an acknowledgement in both modes, a holding reply in crisis only.
+    assert!(playbook.mode(false).first_line.acknowledgement.is_some());
+    assert!(playbook.mode(false).first_line.holding.is_none());
+    assert!(playbook.mode(true).first_line.holding.is_some());
+    assert!(playbook.answers(true, "first_line.holding"));
+    assert!(!playbook.answers(false, "first_line.holding"));
     // Crisis overrides merge over the normal settings.
     assert_eq!(playbook.mode(true).budgets.thread_cap, 3);
     assert_eq!(
@@ -181,4 +187,91 @@ proptest! {
             prop_assert!(!path.is_empty());
         }
     }
+}
+
+#[test]
+fn first_line_settings_are_validated_with_their_path() {
+    let yaml = BUILTIN_YAML.replace(
+        "human_after_messages: 3\n    human_min_score: 0.6",
+        "human_after_messages: 0\n    human_min_score: 0.6",
+    );
+    let error = Playbook::load(&yaml).unwrap_err().to_string();
+    assert!(
+        error.contains("first_line.acknowledgement.human_after_messages: must be at least 1"),
+        "{error}"
+    );
+    let yaml = BUILTIN_YAML.replace(
+        "  low_confidence_floor: 0.45",
+        "  low_confidence_floor: 1.5",
+    );
+    let error = Playbook::load(&yaml).unwrap_err().to_string();
+    assert!(
+        error.contains("first_line.low_confidence_floor: must be in [0, 1]"),
+        "{error}"
+    );
+    let yaml = BUILTIN_YAML.replace(
+        "we've read it. Our team answers in order of arrival; meanwhile, our help pages are at {{ link }}.",
+        "{{ order_number }}",
+    );
+    let error = Playbook::load(&yaml).unwrap_err().to_string();
+    assert!(
+        error.contains("first_line.acknowledgement.replies.en[0]")
+            && error.contains("unknown template variable"),
+        "{error}"
+    );
+    let yaml = BUILTIN_YAML.replace(
+        "  low_confidence_private: acknowledge\n",
+        "  low_confidence_private: maybe\n",
+    );
+    assert!(Playbook::load(&yaml).is_err());
+}
+
+#[test]
+fn a_playbook_without_a_first_line_section_still_loads() {
+    let start = BUILTIN_YAML.find("\nfirst_line:").unwrap();
+    let end = BUILTIN_YAML.find("\nsla:").unwrap();
+    let yaml = format!("{}{}", &BUILTIN_YAML[..start], &BUILTIN_YAML[end..]);
+    let playbook = Playbook::load(&yaml).unwrap();
+    assert!(playbook.mode(false).first_line.acknowledgement.is_none());
+    assert!(
+        playbook
+            .reply_variants(
+                false,
+                "first_line.acknowledgement",
+                firebreak_core::Language::En
+            )
+            .is_empty()
+    );
+}
+
+#[test]
+fn first_line_replies_render_with_their_own_link() {
+    let playbook = Playbook::builtin();
+    let vars = ReplyVars {
+        handle: "@marie".into(),
+        ..ReplyVars::default()
+    };
+    let text = playbook
+        .render_reply(
+            true,
+            "first_line.acknowledgement",
+            firebreak_core::Language::Fr,
+            0,
+            &vars,
+        )
+        .unwrap();
+    assert!(
+        text.contains("@marie") && text.contains("https://example.com/recall"),
+        "{text}"
+    );
+    let text = playbook
+        .render_reply(
+            false,
+            "first_line.acknowledgement",
+            firebreak_core::Language::En,
+            1,
+            &vars,
+        )
+        .unwrap();
+    assert!(text.contains("https://example.com/help"), "{text}");
 }

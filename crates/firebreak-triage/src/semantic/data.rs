@@ -38,7 +38,8 @@ const TRAIN: &[(&str, &str)] = split!(
     "neutral_more",
     "profanity_neutral",
     "neutral_recall",
-    "first_line"
+    "first_line",
+    "risk_indirect"
 );
 const HELDOUT: &[(&str, &str)] = split!(
     "heldout",
