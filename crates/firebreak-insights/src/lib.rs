@@ -2,8 +2,9 @@
 //! were answered or escalated one by one.
 //!
 //! - [`buckets`]: counts per minute over a rolling hour;
-//! - [`themes`]: online clustering of the encoder's vectors into themes, each with a
-//!   count, a trend and a representative message id;
+//! - [`vector`]: what a message is clustered by (its meaning and hashed content words);
+//! - [`themes`]: online clustering of those vectors into themes, each with a count, a
+//!   trend and a representative message id;
 //! - [`tracker`]: one replica's view per channel, and its compact [`Snapshot`];
 //! - [`merge`]: every replica's snapshots into the [`Insights`] served by
 //!   `GET /v1/insights`.
@@ -15,9 +16,11 @@ pub mod buckets;
 pub mod merge;
 pub mod themes;
 pub mod tracker;
+pub mod vector;
 
 pub use merge::{ChannelInsights, Insights, NearMiss, ThemeView, merge};
 pub use tracker::{Observation, Snapshot, Tracker};
+pub use vector::theme_vector;
 
 /// The rolling window every figure covers.
 pub const WINDOW_MINUTES: usize = 60;

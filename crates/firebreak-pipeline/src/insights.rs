@@ -55,13 +55,17 @@ impl InsightsRecorder {
         near_key_question: Option<&str>,
     ) {
         let id = message.id.to_string();
+        let vector = observed
+            .embedding
+            .as_ref()
+            .map(|e| firebreak_insights::theme_vector(e.as_slice(), &message.text));
         let at_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
         let observation = Observation {
             channel: message.channel,
             at_ms,
             message_id: &id,
             negative: decision.sentiment <= NEGATIVE_SENTIMENT,
-            embedding: observed.embedding.as_ref().map(|e| e.as_slice()),
+            embedding: vector.as_deref(),
             near_key_question,
             handling: handling(decision),
         };

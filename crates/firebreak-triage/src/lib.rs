@@ -60,8 +60,28 @@ pub fn summary(playbook: &Playbook) -> String {
     };
     let normal = playbook.mode(false);
     let crisis = playbook.mode(true);
+    let first_line = |crisis: bool| {
+        let spec = &playbook.mode(crisis).first_line;
+        let acknowledgement = spec.acknowledgement.as_ref().map_or_else(
+            || "none (private messages not understood go to a person)".to_string(),
+            |a| {
+                format!(
+                    "once per {} s, a person after {} more messages or a needs-a-human score ≥ {:.2}",
+                    a.window_secs, a.human_after_messages, a.human_min_score
+                )
+            },
+        );
+        let holding = if spec.holding.is_some() {
+            "holding reply"
+        } else {
+            "ignored"
+        };
+        format!(
+            "acknowledgement {acknowledgement}; public questions outside the playbook: {holding}"
+        )
+    };
     format!(
-        "playbook {} is valid\n  key questions: {}\n  crisis key questions: {}\n  key-question threshold: {:.2} (crisis {:.2})\n  reply budget: {}/s global, author cooldown {} s, thread cap {} (crisis {}/s, {} s, {})",
+        "playbook {} is valid\n  key questions: {}\n  crisis key questions: {}\n  key-question threshold: {:.2} (crisis {:.2})\n  reply budget: {}/s global, author cooldown {} s, thread cap {} (crisis {}/s, {} s, {})\n  first line: {}\n  first line in crisis: {}",
         playbook.version(),
         ids(false),
         ids(true),
@@ -73,6 +93,8 @@ pub fn summary(playbook: &Playbook) -> String {
         crisis.budgets.global_per_sec,
         crisis.budgets.author_cooldown_secs,
         crisis.budgets.thread_cap,
+        first_line(false),
+        first_line(true),
     )
 }
 
@@ -138,7 +160,9 @@ mod tests {
         std::fs::write(&good, playbook::BUILTIN_YAML).unwrap();
         let summary = check_playbook_file(&good).unwrap();
         assert!(
-            summary.contains("is valid") && summary.contains("order_status, refund"),
+            summary.contains("is valid")
+                && summary.contains("order_status, refund")
+                && summary.contains("first line in crisis: acknowledgement once per 43200 s"),
             "{summary}"
         );
 
