@@ -42,10 +42,11 @@ pub enum Channel {
     Facebook,
     Email,
     Web,
+    Line,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 8] = [
+    pub const ALL: [Channel; 9] = [
         Channel::Messenger,
         Channel::Instagram,
         Channel::Whatsapp,
@@ -54,6 +55,7 @@ impl Channel {
         Channel::Facebook,
         Channel::Email,
         Channel::Web,
+        Channel::Line,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +68,7 @@ impl Channel {
             Channel::Facebook => "facebook",
             Channel::Email => "email",
             Channel::Web => "web",
+            Channel::Line => "line",
         }
     }
 
