@@ -23,9 +23,9 @@ use crate::parsed::{self, ParseError, Parsed, SkipReason, from_unix_millis};
 
 /// Attachment kind under which a LINE message's reply token is kept, with the
 /// [`REPLY_TOKEN_SCHEME`] prefix in its `url`.
-pub const REPLY_TOKEN_KIND: &str = "reply_token";
+pub const REPLY_TOKEN_KIND: &str = Attachment::REPLY_TOKEN_KIND;
 /// Prefix of a reply token kept in an attachment's `url`.
-pub const REPLY_TOKEN_SCHEME: &str = "line-reply-token:";
+pub const REPLY_TOKEN_SCHEME: &str = Attachment::LINE_REPLY_TOKEN_SCHEME;
 
 /// Parses one LINE webhook POST body. Check [`crate::verify_line_signature`] first.
 /// An empty `events` array is LINE's connectivity check, acknowledged with nothing in it.
