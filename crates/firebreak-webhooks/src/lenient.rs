@@ -3,34 +3,103 @@
 //! strings where numbers are documented (Meta's own `num_edit` example). A value of the
 //! documented kind in the wrong JSON type is coerced; anything else is still an error,
 //! which [`crate::parsed::decode_event`] turns into one skipped event.
+//!
+//! Each coercion is counted on the parsing thread; a parser collects the count with
+//! [`Coercions`] into [`crate::Parsed::coerced`], so operators see how often a
+//! platform strays from its documented types.
 
 use serde::de::{self, Deserializer, Visitor};
+use std::cell::Cell;
 use std::fmt;
 
-/// A string, or an integer written as its decimal string.
+thread_local! {
+    static COERCED: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_coercion() {
+    COERCED.with(|c| c.set(c.get() + 1));
+}
+
+/// Counts the coercions made between its creation and [`Coercions::finish`]. Parsing is
+/// synchronous, so everything counted on this thread meanwhile is this parse's.
+pub(crate) struct Coercions(usize);
+
+impl Coercions {
+    pub(crate) fn start() -> Self {
+        Coercions(COERCED.with(Cell::get))
+    }
+
+    pub(crate) fn finish(self) -> usize {
+        COERCED.with(Cell::get).saturating_sub(self.0)
+    }
+}
+
+/// A string, or an integer written as its decimal string (counted as a coercion).
 pub(crate) fn string_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    d.deserialize_any(StringOrNumber)
+    d.deserialize_any(StringOrNumber { counted: true })
 }
 
 /// [`string_or_number`] for an optional field (`null` and absence are `None`).
 pub(crate) fn opt_string_or_number<'de, D: Deserializer<'de>>(
     d: D,
 ) -> Result<Option<String>, D::Error> {
-    d.deserialize_option(OptionOf(StringOrNumber))
+    d.deserialize_option(OptionOf(StringOrNumber { counted: true }))
+}
+
+/// An optional id the platform documents in either JSON type (X's `id`: a number on
+/// tweets' users, a string in the DM `users` map): read as a string, not counted.
+pub(crate) fn opt_id_of_either_type<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<String>, D::Error> {
+    d.deserialize_option(OptionOf(StringOrNumber { counted: false }))
 }
 
 /// A non-negative count, as a number or as a decimal string (`"1"`).
 pub(crate) fn opt_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
-    let Some(text) = d.deserialize_option(OptionOf(StringOrNumber))? else {
-        return Ok(None);
-    };
-    text.trim()
-        .parse()
-        .map(Some)
-        .map_err(|_| de::Error::invalid_value(de::Unexpected::Other("text"), &"a count"))
+    d.deserialize_option(OptionalCount)
 }
 
-struct StringOrNumber;
+struct OptionalCount;
+
+impl<'de> Visitor<'de> for OptionalCount {
+    type Value = Option<u32>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a count, as a number or a decimal string")
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        u32::try_from(v)
+            .map(Some)
+            .map_err(|_| E::invalid_value(de::Unexpected::Unsigned(v), &self))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        let count = v
+            .trim()
+            .parse()
+            .map_err(|_| E::invalid_value(de::Unexpected::Other("text"), &self))?;
+        note_coercion();
+        Ok(Some(count))
+    }
+}
+
+struct StringOrNumber {
+    /// Whether a number here strays from the documented type.
+    counted: bool,
+}
 
 impl Visitor<'_> for StringOrNumber {
     type Value = String;
@@ -48,10 +117,16 @@ impl Visitor<'_> for StringOrNumber {
     }
 
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        if self.counted {
+            note_coercion();
+        }
         Ok(v.to_string())
     }
 
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        if self.counted {
+            note_coercion();
+        }
         Ok(v.to_string())
     }
 }
@@ -104,6 +179,16 @@ mod tests {
         assert_eq!(p.other.as_deref(), Some("42"));
         let p = probe(r#"{"id":"abc","count":3,"other":null}"#).unwrap();
         assert_eq!((p.id.as_str(), p.count, p.other), ("abc", Some(3), None));
+    }
+
+    #[test]
+    fn coercions_are_counted_and_documented_types_are_not() {
+        let count = super::Coercions::start();
+        probe(r#"{"id":"abc","count":3}"#).unwrap();
+        assert_eq!(count.finish(), 0);
+        let count = super::Coercions::start();
+        probe(r#"{"id":12,"count":"3","other":7}"#).unwrap();
+        assert_eq!(count.finish(), 3);
     }
 
     #[test]

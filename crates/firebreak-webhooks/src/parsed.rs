@@ -12,6 +12,9 @@ use time::OffsetDateTime;
 pub struct Parsed {
     pub submissions: Vec<Submission>,
     pub skipped: Vec<SkipReason>,
+    /// Fields read in another JSON type than documented (an id as a number, a count as
+    /// a string) and coerced rather than refused. Worth a counter, not a failure.
+    pub coerced: usize,
 }
 
 impl Parsed {

@@ -25,6 +25,7 @@ use crate::parsed::{self, ParseError, Parsed, SkipReason, from_unix_millis, nume
 /// `for_user_id`, the subscribed account, is taken as the brand.
 pub fn parse_x(body: &[u8], brand_user_id: Option<&str>) -> Result<Parsed, ParseError> {
     let json = parsed::utf8(body)?;
+    let coercions = lenient::Coercions::start();
     let activity: Activity = parsed::decode(json, "")?;
     let brand = brand_user_id
         .or(activity.for_user_id.as_deref())
@@ -62,6 +63,7 @@ pub fn parse_x(body: &[u8], brand_user_id: Option<&str>) -> Result<Parsed, Parse
             _ => {}
         }
     }
+    out.coerced = coercions.finish();
     Ok(out)
 }
 
@@ -126,7 +128,7 @@ struct User {
     /// Tweets' users have it; the DM `users` map is keyed by it instead.
     id_str: Option<String>,
     /// The same id as a number; some payloads carry only this one.
-    #[serde(default, deserialize_with = "lenient::opt_string_or_number")]
+    #[serde(default, deserialize_with = "lenient::opt_id_of_either_type")]
     id: Option<String>,
     #[serde(default)]
     screen_name: String,

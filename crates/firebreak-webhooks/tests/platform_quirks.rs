@@ -171,3 +171,15 @@ fn line_redelivery_has_the_same_external_id_as_the_first_delivery() {
     let again = parse_line(&payload("line", "redelivered")).unwrap();
     assert_eq!(one(&first).external_id, one(&again).external_id);
 }
+
+#[test]
+fn coerced_fields_are_counted_and_documented_ones_are_not() {
+    let old_style = parse_meta(&payload("messenger", "numeric_ids")).unwrap();
+    assert_eq!(old_style.coerced, 2, "the entry id and the sender id");
+    let edit = parse_meta(&payload("messenger", "message_edit")).unwrap();
+    assert_eq!(edit.coerced, 1, "num_edit as a string");
+    let documented = parse_meta(&payload("messenger", "text")).unwrap();
+    assert_eq!(documented.coerced, 0);
+    let tweet = parse_x(&payload("x", "user_without_id_str"), None).unwrap();
+    assert_eq!(tweet.coerced, 0, "X documents the numeric id");
+}

@@ -21,6 +21,7 @@ use crate::parsed::{self, ParseError, Parsed, SkipReason};
 /// Parses one Meta webhook POST body. Check [`crate::verify_meta_signature`] first.
 pub fn parse_meta(body: &[u8]) -> Result<Parsed, ParseError> {
     let json = parsed::utf8(body)?;
+    let coercions = crate::lenient::Coercions::start();
     let envelope: Envelope = parsed::decode(json, "")?;
     let mut out = Parsed::default();
     let product = match envelope.object.as_str() {
@@ -38,6 +39,7 @@ pub fn parse_meta(body: &[u8]) -> Result<Parsed, ParseError> {
             parse_entry(product, i, &entry, &mut out);
         }
     }
+    out.coerced = coercions.finish();
     Ok(out)
 }
 

@@ -98,6 +98,10 @@ async fn ingest(
     for reason in &parsed.skipped {
         state.metrics.skipped(platform, reason.as_str());
     }
+    // Fields read in another JSON type than documented: accepted, and counted.
+    for _ in 0..parsed.coerced {
+        state.metrics.event("webhook_field_coerced");
+    }
     // Every publish is handed to the bus before any ack is awaited, so a delivery of
     // many events costs one round trip, not one per event.
     let begun = join_all(
