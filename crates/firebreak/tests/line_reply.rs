@@ -155,4 +155,27 @@ async fn a_line_message_is_answered_by_reply_token_then_by_push(adapters: Adapte
     h.stop().await;
 }
 
-both_adapters!(a_line_message_is_answered_by_reply_token_then_by_push);
+/// A connector or script may submit LINE messages over the HTTP API too.
+async fn the_http_api_takes_line_messages(adapters: Adapters) {
+    let h = Harness::start(adapters).await;
+    let response = h
+        .post_message(&json!({
+            "channel": "line",
+            "external_id": "600000000000009",
+            "thread_id": "Ca56f94637cc4347f90a25382909b24b9",
+            "author": {"id": "U3000000000000000000000000000000c", "handle": "", "followers": 0, "verified": false},
+            "visibility": "public",
+            "text": KEY_QUESTION,
+        }))
+        .await;
+    assert_eq!(response.status(), 202);
+    let record = outcome(&h, "600000000000009").await;
+    assert_eq!(record["channel"], "line");
+    assert_eq!(record["thread_id"], "Ca56f94637cc4347f90a25382909b24b9");
+    h.stop().await;
+}
+
+both_adapters!(
+    a_line_message_is_answered_by_reply_token_then_by_push,
+    the_http_api_takes_line_messages,
+);
