@@ -17,6 +17,7 @@ pub struct ConnectorsConfig {
     pub meta: Option<MetaConfig>,
     pub whatsapp: Option<WhatsAppConfig>,
     pub x: Option<XConfig>,
+    pub line: Option<LineConfig>,
     /// `--outbound-webhook-url`: the catch-all for channels without a platform connector.
     pub outbound_webhook: Option<WebhookConfig>,
     /// How many recent replies the dry-run connector keeps for inspection.
@@ -31,6 +32,7 @@ impl Default for ConnectorsConfig {
             meta: None,
             whatsapp: None,
             x: None,
+            line: None,
             outbound_webhook: None,
             dry_run_capacity: 10_000,
         }
@@ -139,6 +141,24 @@ impl XConfig {
     }
 }
 
+/// LINE Messaging API, with a channel access token.
+#[derive(Clone, Debug)]
+pub struct LineConfig {
+    pub base_url: String,
+    pub channel_token: Secret,
+}
+
+impl LineConfig {
+    pub const DEFAULT_BASE_URL: &'static str = "https://api.line.me";
+
+    pub fn new(channel_token: Secret) -> Self {
+        LineConfig {
+            base_url: Self::DEFAULT_BASE_URL.to_owned(),
+            channel_token,
+        }
+    }
+}
+
 /// A generic receiver of replies as JSON.
 #[derive(Clone, Debug)]
 pub struct WebhookConfig {
@@ -187,6 +207,7 @@ mod tests {
             meta: Some(MetaConfig::new("meta-secret-2".into())),
             whatsapp: Some(WhatsAppConfig::new("1555", "wa-secret-3".into())),
             x: Some(XConfig::new("x-secret-4".into())),
+            line: Some(LineConfig::new("line-secret-6".into())),
             outbound_webhook: Some(WebhookConfig {
                 url: "https://hooks.example/replies".into(),
                 bearer_token: Some("hook-secret-5".into()),

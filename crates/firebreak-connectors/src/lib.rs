@@ -15,6 +15,7 @@ mod config;
 mod dry_run;
 mod error;
 mod http;
+mod line;
 mod meta;
 mod reply;
 mod retry;
@@ -27,13 +28,14 @@ mod whatsapp;
 mod x;
 
 pub use config::{
-    ConfigError, ConnectorsConfig, HttpOptions, MetaConfig, TelegramConfig, WebhookConfig,
-    WhatsAppConfig, XConfig,
+    ConfigError, ConnectorsConfig, HttpOptions, LineConfig, MetaConfig, TelegramConfig,
+    WebhookConfig, WhatsAppConfig, XConfig,
 };
 pub use dry_run::DryRunConnector;
 pub use error::SendError;
+pub use line::{LineConnector, REPLY_TOKEN_TTL};
 pub use meta::MetaConnector;
-pub use reply::{OutboundReply, SendReceipt};
+pub use reply::{OutboundReply, ReplyToken, SendReceipt};
 pub use retry::{
     Delivered, GiveUpReason, RetryPolicy, SendFailure, backoff_delay, send_with_retry,
 };

@@ -1,6 +1,6 @@
 //! What a connector is asked to deliver, and what it reports back.
 
-use firebreak_core::{Channel, Visibility};
+use firebreak_core::{Attachment, Channel, Message, Visibility};
 use serde::{Deserialize, Serialize};
 
 /// One reply ready to leave Firebreak, built by the reply service or by a moderator's
@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 /// | messenger, facebook (private) | page-scoped user id (PSID) | unused |
 /// | instagram (private) | Instagram-scoped user id | unused |
 /// | instagram, facebook (public) | author id (informational) | comment id replied to |
-/// | whatsapp | user's WhatsApp id (phone) | incoming `wamid`, shown as quoted; optional |
+/// | whatsapp | user's phone or business-scoped user id (groups: `thread_id`) | incoming `wamid`, shown as quoted; optional |
 /// | x (public) | author id (informational) | tweet id replied to |
 /// | x (private) | user id of the DM participant | unused |
+/// | line | user id (pushes go to `thread_id`: the user, group or room) | message id; the reply token rides in `reply_token` |
 /// | email, web | author id | platform id of the message replied to |
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboundReply {
@@ -32,6 +33,40 @@ pub struct OutboundReply {
     /// Stable across every retry and redelivery of the same reply, so a receiver that
     /// deduplicates (the outbound webhook, WhatsApp's callback data) can drop repeats.
     pub idempotency_key: String,
+    /// A platform's short-lived handle for answering the message (LINE's reply token).
+    #[serde(default)]
+    pub reply_token: Option<ReplyToken>,
+}
+
+/// A reply token and when Firebreak received the event that carried it: LINE honours
+/// a token only for about a minute after its webhook, and only once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplyToken {
+    pub token: String,
+    /// Unix milliseconds.
+    pub received_at_ms: i64,
+}
+
+impl ReplyToken {
+    /// The reply token ingest kept with `message`, if it has one.
+    pub fn of(message: &Message) -> Option<Self> {
+        let token = Attachment::line_reply_token(&message.attachments)?;
+        let received_at_ms = message.received_at.unix_timestamp_nanos() / 1_000_000;
+        Some(ReplyToken {
+            token: token.to_owned(),
+            received_at_ms: i64::try_from(received_at_ms).unwrap_or(i64::MAX),
+        })
+    }
+}
+
+/// The token is a credential for one reply: never printed.
+impl std::fmt::Debug for ReplyToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyToken")
+            .field("token", &"***")
+            .field("received_at_ms", &self.received_at_ms)
+            .finish()
+    }
 }
 
 impl OutboundReply {
@@ -55,6 +90,7 @@ impl std::fmt::Debug for OutboundReply {
             .field("visibility", &self.visibility)
             .field("text_chars", &self.text.chars().count())
             .field("idempotency_key", &self.idempotency_key)
+            .field("reply_token", &self.reply_token)
             .finish()
     }
 }

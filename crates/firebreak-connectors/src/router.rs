@@ -7,8 +7,9 @@ use std::sync::Arc;
 use firebreak_core::Channel;
 
 use crate::{
-    ConfigError, Connector, ConnectorsConfig, DryRunConnector, MetaConnector, OutboundReply,
-    SendError, SendReceipt, TelegramConnector, WebhookConnector, WhatsAppConnector, XConnector,
+    ConfigError, Connector, ConnectorsConfig, DryRunConnector, LineConnector, MetaConnector,
+    OutboundReply, SendError, SendReceipt, TelegramConnector, WebhookConnector, WhatsAppConnector,
+    XConnector,
 };
 
 pub struct Router {
@@ -64,6 +65,10 @@ impl Router {
         if let Some(whatsapp) = &config.whatsapp {
             let connector = Arc::new(WhatsAppConnector::new(client.clone(), whatsapp)?);
             router = router.with_route(Channel::Whatsapp, connector);
+        }
+        if let Some(line) = &config.line {
+            let connector = Arc::new(LineConnector::new(client.clone(), line)?);
+            router = router.with_route(Channel::Line, connector);
         }
         if let Some(x) = &config.x {
             router = router.with_route(Channel::X, Arc::new(XConnector::new(client, x)?));

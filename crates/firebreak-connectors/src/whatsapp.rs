@@ -2,7 +2,10 @@
 //!
 //! Free-form text is only accepted inside the 24 h customer-service window; outside it
 //! the Graph API refuses (a permanent error), and the caller escalates to a human.
+//! Group messages are answered in the group; users known only by username through
+//! their business-scoped user id.
 
+use firebreak_core::Visibility;
 use reqwest::{Client, Url};
 use serde_json::{Value, json};
 
@@ -43,15 +46,34 @@ impl WhatsAppConnector {
     }
 }
 
+/// Where a reply goes: a group message is answered in its group (`recipient_type:
+/// group`, the group id in `to`); a user is addressed by phone number in `to`, or, for
+/// a user known only by username, by business-scoped user id (`US.1234…`) in
+/// `recipient`, as the Cloud API documents for usernames.
+fn addressing(reply: &OutboundReply) -> Value {
+    let recipient = reply.recipient_id.trim();
+    let group = reply.thread_id.trim();
+    if reply.visibility == Visibility::Public && !group.is_empty() && group != recipient {
+        return json!({ "recipient_type": "group", "to": group });
+    }
+    let is_phone = recipient.chars().all(|c| c.is_ascii_digit() || c == '+');
+    if is_phone {
+        json!({ "recipient_type": "individual", "to": recipient })
+    } else {
+        json!({ "recipient_type": "individual", "recipient": recipient })
+    }
+}
+
 fn request_body(reply: &OutboundReply) -> Value {
     let mut body = json!({
         "messaging_product": "whatsapp",
-        "recipient_type": "individual",
-        "to": reply.recipient_id,
         "type": "text",
         // No link previews: a reply is a short answer, not a card fetched from a URL.
         "text": { "body": reply.text, "preview_url": false },
     });
+    if let (Some(body), Value::Object(to)) = (body.as_object_mut(), addressing(reply)) {
+        body.extend(to);
+    }
     let quoted = reply.in_reply_to_external_id.trim();
     if !quoted.is_empty() {
         body["context"] = json!({ "message_id": quoted });
@@ -83,5 +105,44 @@ impl Connector for WhatsAppConnector {
         let url = self.messages_url.clone();
         let response = post_json(&self.client, NAME, url, headers, &request_body(reply)).await?;
         interpret_graph(NAME, &response, message_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use firebreak_core::Channel;
+
+    fn reply(recipient: &str, thread: &str, visibility: Visibility) -> OutboundReply {
+        OutboundReply {
+            message_id: "m".into(),
+            channel: Channel::Whatsapp,
+            thread_id: thread.into(),
+            recipient_id: recipient.into(),
+            in_reply_to_external_id: "wamid.IN".into(),
+            visibility,
+            text: "hello".into(),
+            idempotency_key: "k".into(),
+            reply_token: None,
+        }
+    }
+
+    #[test]
+    fn a_user_is_addressed_by_phone_or_by_business_scoped_id() {
+        let body = request_body(&reply("33612345678", "33612345678", Visibility::Private));
+        assert_eq!(body["recipient_type"], "individual");
+        assert_eq!(body["to"], "33612345678");
+        assert!(body.get("recipient").is_none());
+        let body = request_body(&reply("FR.778120", "FR.778120", Visibility::Private));
+        assert_eq!(body["recipient"], "FR.778120");
+        assert!(body.get("to").is_none(), "to would take precedence");
+    }
+
+    #[test]
+    fn a_group_message_is_answered_in_the_group() {
+        let body = request_body(&reply("33612345678", "Y2FwaV9ncm91cA", Visibility::Public));
+        assert_eq!(body["recipient_type"], "group");
+        assert_eq!(body["to"], "Y2FwaV9ncm91cA");
+        assert_eq!(body["context"]["message_id"], "wamid.IN");
     }
 }

@@ -42,10 +42,11 @@ pub enum Channel {
     Facebook,
     Email,
     Web,
+    Line,
 }
 
 impl Channel {
-    pub const ALL: [Channel; 8] = [
+    pub const ALL: [Channel; 9] = [
         Channel::Messenger,
         Channel::Instagram,
         Channel::Whatsapp,
@@ -54,6 +55,7 @@ impl Channel {
         Channel::Facebook,
         Channel::Email,
         Channel::Web,
+        Channel::Line,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +68,7 @@ impl Channel {
             Channel::Facebook => "facebook",
             Channel::Email => "email",
             Channel::Web => "web",
+            Channel::Line => "line",
         }
     }
 
@@ -117,6 +120,23 @@ pub struct Attachment {
     pub kind: String,
     #[serde(default)]
     pub url: String,
+}
+
+impl Attachment {
+    /// Kind of the attachment that carries a platform's short-lived reply handle from
+    /// ingest to the connector: LINE's reply token, in a `url` of
+    /// [`Attachment::LINE_REPLY_TOKEN_SCHEME`] followed by the token.
+    pub const REPLY_TOKEN_KIND: &'static str = "reply_token";
+    pub const LINE_REPLY_TOKEN_SCHEME: &'static str = "line-reply-token:";
+
+    /// The LINE reply token among `attachments`, if any.
+    pub fn line_reply_token(attachments: &[Attachment]) -> Option<&str> {
+        attachments
+            .iter()
+            .filter(|a| a.kind == Self::REPLY_TOKEN_KIND)
+            .find_map(|a| a.url.strip_prefix(Self::LINE_REPLY_TOKEN_SCHEME))
+            .filter(|token| !token.is_empty())
+    }
 }
 
 /// Email headers that forbid an automatic answer (RFC 3834).

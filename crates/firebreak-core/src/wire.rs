@@ -21,6 +21,7 @@ pub fn channel_from_pb(value: i32) -> Option<Channel> {
         pb::Channel::Facebook => Channel::Facebook,
         pb::Channel::Email => Channel::Email,
         pb::Channel::Web => Channel::Web,
+        pb::Channel::Line => Channel::Line,
         pb::Channel::Unspecified => return None,
     })
 }
@@ -35,6 +36,7 @@ pub fn channel_to_pb(channel: Channel) -> pb::Channel {
         Channel::Facebook => pb::Channel::Facebook,
         Channel::Email => pb::Channel::Email,
         Channel::Web => pb::Channel::Web,
+        Channel::Line => pb::Channel::Line,
     }
 }
 

@@ -176,6 +176,8 @@ impl ManualReplies for ManualReplier {
             visibility: message.visibility,
             text: text.to_string(),
             idempotency_key: format!("firebreak-manual-{}-{}", reply.case_id, message.id),
+            // A moderator answers long after a reply token expired: LINE gets a push.
+            reply_token: None,
         };
         match send_with_retry(
             self.connector.as_ref(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use firebreak_bus::{Bus, Delivery, Envelope};
-use firebreak_connectors::{Connector, OutboundReply, send_with_retry};
+use firebreak_connectors::{Connector, OutboundReply, ReplyToken, send_with_retry};
 use firebreak_core::wire::{decode_classified, encode_classified};
 use firebreak_core::{
     Classification, Flag, HistoryEntry, Message, Outcome, Priority, Route, Stage, subjects,
@@ -45,6 +45,7 @@ pub fn outbound(message: &Message, text: &str) -> OutboundReply {
         visibility: message.visibility,
         text: text.to_string(),
         idempotency_key: OutboundReply::auto_reply_key(&message.id.to_string()),
+        reply_token: ReplyToken::of(message),
     }
 }
 

@@ -164,6 +164,7 @@ fn source_of(method: &Method, path: &str) -> Option<&'static str> {
         "/webhooks/meta" => Some("meta"),
         "/webhooks/telegram" => Some("telegram"),
         "/webhooks/x" => Some("x"),
+        "/webhooks/line" => Some("line"),
         _ => None,
     }
 }
@@ -269,6 +270,7 @@ mod tests {
         assert_eq!(source_of(&Method::GET, "/v1/messages"), None);
         assert_eq!(source_of(&Method::GET, "/webhooks/meta"), Some("meta"));
         assert_eq!(source_of(&Method::POST, "/webhooks/x"), Some("x"));
+        assert_eq!(source_of(&Method::POST, "/webhooks/line"), Some("line"));
         assert_eq!(source_of(&Method::GET, "/webhooks/x"), Some(CRC_SOURCE));
         assert_eq!(source_of(&Method::GET, "/healthz"), None);
         assert_eq!(source_of(&Method::GET, "/metrics"), None);

@@ -1,5 +1,5 @@
 //! The I/O-free half of platform ingest: authenticating webhook deliveries, answering
-//! subscription handshakes, and turning Meta, Telegram and X payloads into
+//! subscription handshakes, and turning Meta, Telegram, X and LINE payloads into
 //! [`firebreak_core::wire::Submission`]s.
 //!
 //! An HTTP layer mounts these in a fixed order for every POST: check the body size,
@@ -13,8 +13,11 @@
 //! | Meta (Messenger, Instagram, WhatsApp, Pages) | [`verify_meta_signature`] | [`meta_handshake`] | [`parse_meta`] |
 //! | Telegram | [`verify_telegram_secret`] | — | [`parse_telegram`] |
 //! | X | [`verify_x_signature`] | [`x_crc_response`] | [`parse_x`] |
+//! | LINE | [`verify_line_signature`] | — | [`parse_line`] |
 
 mod handshake;
+mod lenient;
+mod line;
 mod meta;
 mod parsed;
 mod secret;
@@ -25,12 +28,14 @@ mod x;
 pub use handshake::{
     HandshakeError, MAX_CRC_TOKEN_LEN, is_x_crc_token, meta_handshake, x_crc_response,
 };
+pub use line::{REPLY_TOKEN_KIND, REPLY_TOKEN_SCHEME, parse_line};
 pub use meta::parse_meta;
 pub use parsed::{ParseError, Parsed, SkipReason};
 pub use secret::{Secret, SecretError, load_secret, load_secret_with};
 pub use signature::{
-    META_SIGNATURE_HEADER, SignatureError, TELEGRAM_SECRET_HEADER, X_SIGNATURE_HEADER,
-    verify_meta_signature, verify_telegram_secret, verify_x_signature,
+    LINE_SIGNATURE_HEADER, META_SIGNATURE_HEADER, SignatureError, TELEGRAM_SECRET_HEADER,
+    X_SIGNATURE_HEADER, verify_line_signature, verify_meta_signature, verify_telegram_secret,
+    verify_x_signature,
 };
 pub use telegram::parse_telegram;
 pub use x::parse_x;

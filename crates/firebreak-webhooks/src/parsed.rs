@@ -12,6 +12,9 @@ use time::OffsetDateTime;
 pub struct Parsed {
     pub submissions: Vec<Submission>,
     pub skipped: Vec<SkipReason>,
+    /// Fields read in another JSON type than documented (an id as a number, a count as
+    /// a string) and coerced rather than refused. Worth a counter, not a failure.
+    pub coerced: usize,
 }
 
 impl Parsed {
@@ -53,6 +56,15 @@ pub enum SkipReason {
     /// A known event with nothing to answer: a reaction, a sticker-only message, a
     /// message type the platform marks unsupported.
     NoContent,
+    /// Someone started following the brand or joined a conversation it is in (LINE
+    /// `follow`, `join`, `memberJoined`).
+    Follow,
+    /// Someone stopped following (blocked) the brand or left a conversation it is in
+    /// (LINE `unfollow`, `leave`, `memberLeft`). A spike is a crisis signal worth a graph.
+    Unfollow,
+    /// A tap on a postback button: its data is the brand's own code, not the user's
+    /// words (LINE `postback`; any text the button shows arrives as a message event).
+    Postback,
     /// An event or field this crate does not handle. The name is the platform's key,
     /// cut to 64 bytes; use [`SkipReason::as_str`], not the name, as a metric label.
     UnknownEvent(String),
@@ -73,6 +85,9 @@ impl SkipReason {
             SkipReason::Deleted => "deleted",
             SkipReason::Retweet => "retweet",
             SkipReason::NoContent => "no_content",
+            SkipReason::Follow => "follow",
+            SkipReason::Unfollow => "unfollow",
+            SkipReason::Postback => "postback",
             SkipReason::UnknownEvent(_) => "unknown_event",
             SkipReason::Invalid(_) => "invalid",
         }
@@ -132,6 +147,23 @@ pub(crate) fn utf8(body: &[u8]) -> Result<&str, ParseError> {
     std::str::from_utf8(body).map_err(|e| ParseError::InvalidUtf8 {
         valid_up_to: e.valid_up_to(),
     })
+}
+
+/// Deserializes one event of a delivery. An event that does not fit its schema is
+/// skipped alone, counted as `invalid` with the field named, and `None` returned: one
+/// odd field never refuses a whole delivery, which the platform would resend for days.
+pub(crate) fn decode_event<T: DeserializeOwned>(
+    json: &str,
+    prefix: &str,
+    out: &mut Parsed,
+) -> Option<T> {
+    match decode(json, prefix) {
+        Ok(value) => Some(value),
+        Err(e) => {
+            out.skip(SkipReason::Invalid(e.to_string()));
+            None
+        }
+    }
 }
 
 /// Deserializes `json`, naming the failing field as `prefix` + the path inside `json`.

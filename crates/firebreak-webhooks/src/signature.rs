@@ -19,6 +19,8 @@ type HmacSha256 = Hmac<Sha256>;
 pub const META_SIGNATURE_HEADER: &str = "x-hub-signature-256";
 /// Header carrying the secret token given to Telegram's `setWebhook`.
 pub const TELEGRAM_SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+/// Header carrying LINE's signature: base64 HMAC-SHA256 of the body, no prefix.
+pub const LINE_SIGNATURE_HEADER: &str = "x-line-signature";
 /// Header carrying X's Account Activity signature.
 pub const X_SIGNATURE_HEADER: &str = "x-twitter-webhooks-signature";
 
@@ -93,6 +95,22 @@ pub fn verify_x_signature(
     verify_hmac(consumer_secret, raw_body, &presented)
 }
 
+/// Checks `x-line-signature: <base64 HMAC-SHA256(channel secret, raw body)>`.
+pub fn verify_line_signature(
+    channel_secret: &Secret,
+    raw_body: &[u8],
+    header_value: Option<&[u8]>,
+) -> Result<(), SignatureError> {
+    let value = header_value
+        .map(<[u8]>::trim_ascii)
+        .filter(|v| !v.is_empty())
+        .ok_or(SignatureError::Missing)?;
+    let presented = BASE64
+        .decode(value)
+        .map_err(|_| SignatureError::Malformed)?;
+    verify_hmac(channel_secret, raw_body, &presented)
+}
+
 /// Checks `X-Telegram-Bot-Api-Secret-Token` against the token set with `setWebhook`.
 pub fn verify_telegram_secret(
     expected: &Secret,
@@ -162,6 +180,31 @@ mod tests {
         assert_eq!(
             verify_meta_signature(&secret, b"{}", Some(header.as_bytes())),
             Ok(())
+        );
+    }
+
+    #[test]
+    fn line_signature_is_plain_base64_of_the_hmac() {
+        let secret = Secret::new("line-channel-secret");
+        let body = br#"{"destination":"U0","events":[]}"#;
+        let good = BASE64.encode(hmac_sha256(&secret, body));
+        assert_eq!(
+            verify_line_signature(&secret, body, Some(good.as_bytes())),
+            Ok(())
+        );
+        let prefixed = format!("sha256={good}");
+        assert_eq!(
+            verify_line_signature(&secret, body, Some(prefixed.as_bytes())),
+            Err(SignatureError::Malformed)
+        );
+        let other = BASE64.encode(hmac_sha256(&Secret::new("other"), body));
+        assert_eq!(
+            verify_line_signature(&secret, body, Some(other.as_bytes())),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_line_signature(&secret, body, None),
+            Err(SignatureError::Missing)
         );
     }
 

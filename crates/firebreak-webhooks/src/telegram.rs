@@ -5,6 +5,11 @@
 //! `edit_of`. A private chat is a private conversation; groups, supergroups and channels
 //! are public. Message ids are only unique within a chat, so every id is prefixed with
 //! the chat id, which is also the thread.
+//!
+//! A message sent on behalf of a chat names that chat in `sender_chat`, and `from` is
+//! then a placeholder (`GroupAnonymousBot` for anonymous group admins, `777000` for a
+//! channel post forwarded into its discussion group): the author is the chat. A post
+//! forwarded automatically from the linked channel is the brand's own post, skipped.
 
 use std::collections::BTreeMap;
 
@@ -18,8 +23,13 @@ use crate::parsed::{self, ParseError, Parsed, SkipReason, from_unix_seconds};
 /// Parses one Telegram webhook POST body. Check [`crate::verify_telegram_secret`] first.
 pub fn parse_telegram(body: &[u8]) -> Result<Parsed, ParseError> {
     let json = parsed::utf8(body)?;
-    let update: Update = parsed::decode(json, "")?;
+    // Only a body that is not JSON at all refuses the delivery: an update that breaks
+    // the schema is skipped and counted, or Telegram would resend it for a day.
+    let _object: BTreeMap<String, IgnoredAny> = parsed::decode(json, "")?;
     let mut out = Parsed::default();
+    let Some(update) = parsed::decode_event::<Update>(json, "", &mut out) else {
+        return Ok(out);
+    };
     let (message, is_edit) = match (
         &update.message,
         &update.channel_post,
@@ -58,8 +68,12 @@ struct Update {
 struct Message {
     message_id: i64,
     from: Option<User>,
-    /// Set instead of `from` for channel posts and anonymous group admins.
+    /// Set when the message is sent on behalf of a chat: channel posts, anonymous group
+    /// admins, a linked channel's posts in its discussion group.
     sender_chat: Option<Chat>,
+    /// A channel post forwarded by Telegram itself into the channel's discussion group.
+    #[serde(default)]
+    is_automatic_forward: bool,
     chat: Chat,
     date: i64,
     edit_date: Option<i64>,
@@ -116,6 +130,9 @@ fn parse_message(message: &Message, is_edit: bool, out: &mut Parsed) {
         // Stickers, service messages (joins, pins, title changes) and the like.
         return out.skip(SkipReason::NoContent);
     }
+    if message.is_automatic_forward {
+        return out.skip(SkipReason::OwnEvent);
+    }
     let Some((author, language_hint)) = author(message) else {
         return out.skip(SkipReason::Invalid("from: missing".into()));
     };
@@ -148,29 +165,29 @@ fn parse_message(message: &Message, is_edit: bool, out: &mut Parsed) {
 
 /// The sender, and the language of their Telegram client.
 fn author(message: &Message) -> Option<(Author, String)> {
-    if let Some(user) = &message.from {
-        let name = match &user.last_name {
-            Some(last) if !last.is_empty() => format!("{} {last}", user.first_name),
-            _ => user.first_name.clone(),
-        };
+    if let Some(chat) = &message.sender_chat {
+        // The chat speaks; `from`, if any, is a placeholder account.
         let author = Author {
-            id: user.id.to_string(),
-            handle: user.username.clone().unwrap_or_default(),
-            name,
-            is_bot: user.is_bot,
+            id: chat.id.to_string(),
+            handle: chat.username.clone().unwrap_or_default(),
+            name: chat.title.clone().unwrap_or_default(),
             ..Author::default()
         };
-        return Some((author, user.language_code.clone().unwrap_or_default()));
+        return Some((author, String::new()));
     }
-    // A channel post speaks for the channel itself.
-    let chat = message.sender_chat.as_ref()?;
+    let user = message.from.as_ref()?;
+    let name = match &user.last_name {
+        Some(last) if !last.is_empty() => format!("{} {last}", user.first_name),
+        _ => user.first_name.clone(),
+    };
     let author = Author {
-        id: chat.id.to_string(),
-        handle: chat.username.clone().unwrap_or_default(),
-        name: chat.title.clone().unwrap_or_default(),
+        id: user.id.to_string(),
+        handle: user.username.clone().unwrap_or_default(),
+        name,
+        is_bot: user.is_bot,
         ..Author::default()
     };
-    Some((author, String::new()))
+    Some((author, user.language_code.clone().unwrap_or_default()))
 }
 
 /// Telegram files are fetched by `file_id` through `getFile`; the id is kept under a

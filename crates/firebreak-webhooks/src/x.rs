@@ -4,6 +4,9 @@
 //! (private) become submissions. Everything the subscribed account, the brand, wrote
 //! itself comes back through the same webhook and is skipped, or Firebreak would answer
 //! its own replies.
+//!
+//! X escapes `&`, `<` and `>` in the text of tweets and DMs as HTML entities; they are
+//! unescaped here, so the words stored are the words written.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -11,7 +14,9 @@ use firebreak_core::wire::Submission;
 use firebreak_core::{Attachment, Author, Channel, Visibility};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
 
+use crate::lenient;
 use crate::parsed::{self, ParseError, Parsed, SkipReason, from_unix_millis, numeric_string};
 
 /// Parses one X webhook POST body. Check [`crate::verify_x_signature`] first.
@@ -20,16 +25,30 @@ use crate::parsed::{self, ParseError, Parsed, SkipReason, from_unix_millis, nume
 /// `for_user_id`, the subscribed account, is taken as the brand.
 pub fn parse_x(body: &[u8], brand_user_id: Option<&str>) -> Result<Parsed, ParseError> {
     let json = parsed::utf8(body)?;
+    let coercions = lenient::Coercions::start();
     let activity: Activity = parsed::decode(json, "")?;
     let brand = brand_user_id
         .or(activity.for_user_id.as_deref())
         .unwrap_or("");
     let mut out = Parsed::default();
-    for tweet in &activity.tweet_create_events {
-        parse_tweet(tweet, brand, &mut out);
+    // Each event is read on its own, so one that breaks the schema is skipped alone.
+    for (i, raw) in activity.tweet_create_events.iter().enumerate() {
+        let at = format!("tweet_create_events[{i}]");
+        if let Some(tweet) = parsed::decode_event::<Tweet>(raw.get(), &at, &mut out) {
+            parse_tweet(&tweet, brand, &mut out);
+        }
     }
-    for event in &activity.direct_message_events {
-        parse_direct_message(event, brand, &activity.users, &mut out);
+    // A profile that does not parse only loses the author's details, never the DM.
+    let users: HashMap<String, User> = activity
+        .users
+        .iter()
+        .filter_map(|(id, raw)| Some((id.clone(), serde_json::from_str(raw.get()).ok()?)))
+        .collect();
+    for (i, raw) in activity.direct_message_events.iter().enumerate() {
+        let at = format!("direct_message_events[{i}]");
+        if let Some(event) = parsed::decode_event(raw.get(), &at, &mut out) {
+            parse_direct_message(&event, brand, &users, &mut out);
+        }
     }
     for key in activity.other.keys() {
         match key.as_str() {
@@ -44,6 +63,7 @@ pub fn parse_x(body: &[u8], brand_user_id: Option<&str>) -> Result<Parsed, Parse
             _ => {}
         }
     }
+    out.coerced = coercions.finish();
     Ok(out)
 }
 
@@ -51,12 +71,12 @@ pub fn parse_x(body: &[u8], brand_user_id: Option<&str>) -> Result<Parsed, Parse
 struct Activity {
     for_user_id: Option<String>,
     #[serde(default)]
-    tweet_create_events: Vec<Tweet>,
+    tweet_create_events: Vec<Box<RawValue>>,
     #[serde(default)]
-    direct_message_events: Vec<DirectMessageEvent>,
+    direct_message_events: Vec<Box<RawValue>>,
     /// Profiles of the people in `direct_message_events`, keyed by user id.
     #[serde(default)]
-    users: HashMap<String, User>,
+    users: HashMap<String, Box<RawValue>>,
     #[serde(flatten)]
     other: BTreeMap<String, IgnoredAny>,
 }
@@ -107,6 +127,9 @@ struct Media {
 struct User {
     /// Tweets' users have it; the DM `users` map is keyed by it instead.
     id_str: Option<String>,
+    /// The same id as a number; some payloads carry only this one.
+    #[serde(default, deserialize_with = "lenient::opt_id_of_either_type")]
+    id: Option<String>,
     #[serde(default)]
     screen_name: String,
     #[serde(default)]
@@ -156,7 +179,14 @@ fn parse_tweet(tweet: &Tweet, brand: &str, out: &mut Parsed) {
     let Some(user) = &tweet.user else {
         return out.skip(SkipReason::Invalid("user: missing".into()));
     };
-    let author_id = user.id_str.clone().unwrap_or_default();
+    let Some(author_id) = [&user.id_str, &user.id]
+        .into_iter()
+        .flatten()
+        .find(|id| !id.is_empty())
+        .cloned()
+    else {
+        return out.skip(SkipReason::Invalid("user.id_str: missing".into()));
+    };
     if !brand.is_empty() && author_id == brand {
         return out.skip(SkipReason::OwnEvent);
     }
@@ -165,9 +195,10 @@ fn parse_tweet(tweet: &Tweet, brand: &str, out: &mut Parsed) {
     }
     let extended = tweet.extended_tweet.as_ref();
     let text = extended
-        .map(|e| e.full_text.clone())
-        .or_else(|| tweet.full_text.clone())
-        .unwrap_or_else(|| tweet.text.clone());
+        .map(|e| e.full_text.as_str())
+        .or(tweet.full_text.as_deref())
+        .unwrap_or(&tweet.text);
+    let text = unescape_html(text);
     let media = extended
         .and_then(|e| e.extended_entities.as_ref())
         .or(tweet.extended_entities.as_ref());
@@ -224,7 +255,7 @@ fn parse_direct_message(
         .as_ref()
         .map_or("", |t| t.recipient_id.as_str());
     let data = create.message_data.as_ref();
-    let text = data.map(|d| d.text.clone()).unwrap_or_default();
+    let text = data.map(|d| unescape_html(&d.text)).unwrap_or_default();
     let attachments: Vec<Attachment> = data
         .and_then(|d| d.attachment.as_ref())
         .and_then(|a| a.media.as_ref())
@@ -255,6 +286,32 @@ fn parse_direct_message(
         mail: None,
         edit_of: None,
     });
+}
+
+/// Undoes the three entities X writes (`&amp;`, `&lt;`, `&gt;`) in one pass, so an
+/// escaped entity (`&amp;lt;`) comes back as the literal text the user typed (`&lt;`).
+fn unescape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('&') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        let entity = [("&amp;", '&'), ("&lt;", '<'), ("&gt;", '>')]
+            .into_iter()
+            .find(|(name, _)| rest.starts_with(name));
+        match entity {
+            Some((name, c)) => {
+                out.push(c);
+                rest = &rest[name.len()..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A one-to-one DM conversation is the same whoever writes, so its id is the two user
@@ -288,10 +345,18 @@ fn attachment(media: &Media) -> Attachment {
 
 #[cfg(test)]
 mod tests {
-    use super::dm_thread_id;
+    use super::{dm_thread_id, unescape_html};
 
     #[test]
     fn dm_thread_is_the_same_in_both_directions() {
         assert_eq!(dm_thread_id("10", "9"), dm_thread_id("9", "10"));
+    }
+
+    #[test]
+    fn html_entities_are_undone_once() {
+        assert_eq!(unescape_html("R&amp;D &lt;3 &gt;:("), "R&D <3 >:(");
+        assert_eq!(unescape_html("&amp;lt; stays &lt;"), "&lt; stays <");
+        assert_eq!(unescape_html("AT&T & co &quot;"), "AT&T & co &quot;");
+        assert_eq!(unescape_html("été &amp; 🎉"), "été & 🎉");
     }
 }

@@ -3,12 +3,17 @@
 
 use firebreak_core::ErrorCode;
 use firebreak_core::FirebreakError;
-use firebreak_webhooks::{ParseError, SkipReason, parse_meta, parse_telegram, parse_x};
+use firebreak_webhooks::{ParseError, SkipReason, parse_line, parse_meta, parse_telegram, parse_x};
 
 #[test]
 fn invalid_utf8_is_its_own_error_for_every_parser() {
     let body = b"{\"object\":\"page\",\"entry\":[\xff\xfe]}";
-    for result in [parse_meta(body), parse_telegram(body), parse_x(body, None)] {
+    for result in [
+        parse_meta(body),
+        parse_telegram(body),
+        parse_x(body, None),
+        parse_line(body),
+    ] {
         let err = result.unwrap_err();
         assert!(
             matches!(err, ParseError::InvalidUtf8 { valid_up_to: 26 }),
@@ -28,56 +33,91 @@ fn garbage_json_is_a_400_with_a_location() {
     }
 }
 
+/// The one skip reason of a delivery whose only event broke the schema.
+fn only_invalid(skipped: &[SkipReason]) -> &str {
+    match skipped {
+        [SkipReason::Invalid(why)] => why,
+        other => panic!("expected one invalid event, got {other:?}"),
+    }
+}
+
 #[test]
-fn wrong_type_names_the_field_path_and_hides_the_text() {
+fn wrong_type_skips_that_event_naming_the_field_and_hiding_the_text() {
     let body = br#"{"object":"page","entry":[{"id":"1","messaging":[
-        {"sender":{"id":"2"},"timestamp":"my refund please","message":{"mid":"m","text":"hi"}}]}]}"#;
-    let err = parse_meta(body).unwrap_err();
-    assert_eq!(err.field(), Some("entry[0].messaging[0].timestamp"));
-    let shown = err.to_string();
-    assert!(shown.contains("entry[0].messaging[0].timestamp"), "{shown}");
-    assert!(!shown.contains("refund"), "message text leaked: {shown}");
+        {"sender":{"id":"2"},"timestamp":"my refund please","message":{"mid":"m","text":"hi"}},
+        {"sender":{"id":"3"},"timestamp":1,"message":{"mid":"m2","text":"still here"}}]}]}"#;
+    let parsed = parse_meta(body).unwrap();
+    assert_eq!(parsed.submissions.len(), 1, "the other event is kept");
+    assert_eq!(parsed.submissions[0].text, "still here");
+    let why = only_invalid(&parsed.skipped);
+    assert!(why.contains("entry[0].messaging[0].timestamp"), "{why}");
+    assert!(!why.contains("refund"), "message text leaked: {why}");
 }
 
 #[test]
 fn error_inside_a_change_value_names_the_full_path() {
     let body = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[
         {"field":"messages","value":{"messages":[{"from":"1","id":"w","type":"text","text":{"body":42}}]}}]}]}"#;
-    let err = parse_meta(body).unwrap_err();
-    assert_eq!(
-        err.field(),
-        Some("entry[0].changes[0].value.messages[0].text.body")
+    let parsed = parse_meta(body).unwrap();
+    let why = only_invalid(&parsed.skipped);
+    assert!(
+        why.contains("entry[0].changes[0].value.messages[0].text.body"),
+        "{why}"
     );
 }
 
 #[test]
 fn missing_required_field_is_named() {
-    let err =
-        parse_telegram(br#"{"update_id":1,"message":{"message_id":5,"date":1}}"#).unwrap_err();
-    assert_eq!(err.field(), Some("message"));
-    assert!(err.to_string().contains("missing field `chat`"), "{err}");
+    let parsed = parse_telegram(br#"{"update_id":1,"message":{"message_id":5,"date":1}}"#).unwrap();
+    let why = only_invalid(&parsed.skipped);
+    assert!(why.contains("missing field `chat`"), "{why}");
+    assert!(why.contains("message"), "{why}");
 }
 
 #[test]
 fn telegram_type_error_names_the_field() {
-    let err = parse_telegram(
+    let parsed = parse_telegram(
         br#"{"update_id":1,"message":{"message_id":"five","date":1,"chat":{"id":1,"type":"private"}}}"#,
     )
-    .unwrap_err();
-    assert_eq!(err.field(), Some("message.message_id"));
+    .unwrap();
+    assert!(only_invalid(&parsed.skipped).contains("message.message_id"));
 }
 
 #[test]
 fn x_type_error_names_the_field() {
-    let err = parse_x(
+    let parsed = parse_x(
         br#"{"for_user_id":"1","tweet_create_events":[{"id_str":"2","user":{"followers_count":"lots"}}]}"#,
         None,
     )
-    .unwrap_err();
-    assert_eq!(
-        err.field(),
-        Some("tweet_create_events[0].user.followers_count")
-    );
+    .unwrap();
+    assert!(only_invalid(&parsed.skipped).contains("tweet_create_events[0].user.followers_count"));
+}
+
+#[test]
+fn a_line_event_that_breaks_the_schema_is_skipped_alone() {
+    let body = br#"{"destination":"U1","events":[
+        {"type":"message","mode":"active","timestamp":"soon","webhookEventId":"01A",
+         "source":{"type":"user","userId":"U2"},"message":{"id":"1","type":"text","text":"private words"}},
+        {"type":"message","mode":"active","timestamp":1,"webhookEventId":"01B",
+         "source":{"type":"user","userId":"U2"},"message":{"id":"2","type":"text","text":"kept"}}]}"#;
+    let parsed = parse_line(body).unwrap();
+    assert_eq!(parsed.submissions.len(), 1);
+    assert_eq!(parsed.submissions[0].text, "kept");
+    let why = only_invalid(&parsed.skipped);
+    assert!(why.contains("events[0].timestamp"), "{why}");
+    assert!(!why.contains("private"), "{why}");
+}
+
+#[test]
+fn a_body_that_is_not_json_still_refuses_the_delivery() {
+    for body in [&b"{\"update_id\": 1, \"message\": {"[..], b"[]", b"42"] {
+        assert!(
+            parse_telegram(body).is_err(),
+            "{:?}",
+            String::from_utf8_lossy(body)
+        );
+        assert!(parse_line(body).is_err());
+    }
 }
 
 #[test]

@@ -3,12 +3,26 @@
 
 mod common;
 
-use firebreak_webhooks::{parse_meta, parse_telegram, parse_x};
+use firebreak_webhooks::{parse_line, parse_meta, parse_telegram, parse_x};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
 /// Keys the parsers look for, so random documents hit real code paths.
 const KEYS: &[&str] = &[
+    "destination",
+    "events",
+    "source",
+    "userId",
+    "groupId",
+    "roomId",
+    "replyToken",
+    "mode",
+    "contentProvider",
+    "group_id",
+    "from_user_id",
+    "edit",
+    "sender_chat",
+    "is_automatic_forward",
     "object",
     "entry",
     "id",
@@ -142,6 +156,7 @@ fn parse_all(body: &[u8]) {
     let _ = parse_telegram(body);
     let _ = parse_x(body, None);
     let _ = parse_x(body, Some("1"));
+    let _ = parse_line(body);
 }
 
 proptest! {
@@ -162,7 +177,7 @@ proptest! {
         name in prop::sample::select(&[
             "messenger_text.json", "instagram_comment.json", "page_comment.json",
             "whatsapp_text.json", "whatsapp_interactive.json", "telegram_group.json",
-            "telegram_edited.json", "x_mention.json", "x_dm.json",
+            "telegram_edited.json", "x_mention.json", "x_dm.json", "line_text.json",
         ][..]),
         pick in any::<prop::sample::Index>(),
         replacement in json_value(),
@@ -174,7 +189,7 @@ proptest! {
 
     #[test]
     fn truncated_fixtures_never_panic(
-        name in prop::sample::select(&["messenger_text.json", "telegram_private.json", "x_dm.json"][..]),
+        name in prop::sample::select(&["messenger_text.json", "telegram_private.json", "x_dm.json", "line_text.json"][..]),
         cut in any::<prop::sample::Index>(),
     ) {
         let body = common::fixture(name);

@@ -275,3 +275,21 @@ fn every_fixture_submission_passes_core_validation() {
         s.validate().unwrap();
     }
 }
+
+#[test]
+fn line_delivery_mixes_private_and_group_messages_and_counts_the_follow() {
+    let parsed = firebreak_webhooks::parse_line(&fixture("line_text.json")).unwrap();
+    assert_eq!(parsed.submissions.len(), 2);
+    let user = &parsed.submissions[0];
+    assert_eq!(user.channel, Channel::Line);
+    assert_eq!(user.visibility, Visibility::Private);
+    assert_eq!(user.external_id, "468789577898262530");
+    assert_eq!(user.thread_id, "U4af4980629c0d1e2f3a4b5c6d7e8f901");
+    assert_eq!(user.text, "Is my order part of the recall?");
+    assert_eq!(user.sent_at, at_millis(1_764_235_200_000));
+    let group = &parsed.submissions[1];
+    assert_eq!(group.visibility, Visibility::Public);
+    assert_eq!(group.thread_id, "Ca56f94637cc4347f90a25382909b24b9");
+    assert_eq!(group.author.id, "U9bb04f22e1c0d1e2f3a4b5c6d7e8f902");
+    assert_eq!(parsed.skipped, vec![SkipReason::Follow]);
+}

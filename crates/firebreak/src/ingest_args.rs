@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use firebreak_server::http::webhooks::{
-    META_APP_SECRET, META_VERIFY_TOKEN, TELEGRAM_SECRET_TOKEN, WebhookSecrets, X_BRAND_USER_ID,
-    X_CONSUMER_SECRET,
+    LINE_CHANNEL_SECRET, META_APP_SECRET, META_VERIFY_TOKEN, TELEGRAM_SECRET_TOKEN, WebhookSecrets,
+    X_BRAND_USER_ID, X_CONSUMER_SECRET,
 };
 use firebreak_server::ratelimit::{DEFAULT_RATE_PER_SOURCE, IngestLimiter};
 use firebreak_webhooks::{Secret, SecretError};
@@ -49,6 +49,13 @@ pub struct IngestArgs {
     #[arg(long, env = "FIREBREAK_X_CONSUMER_SECRET_FILE")]
     pub x_consumer_secret_file: Option<PathBuf>,
 
+    /// LINE channel secret: keys x-line-signature on /webhooks/line.
+    #[arg(long, env = LINE_CHANNEL_SECRET, hide_env_values = true, value_parser = secret)]
+    pub line_channel_secret: Option<Secret>,
+    /// File holding the LINE channel secret.
+    #[arg(long, env = "FIREBREAK_LINE_CHANNEL_SECRET_FILE")]
+    pub line_channel_secret_file: Option<PathBuf>,
+
     /// The brand's own X user id, whose tweets and DMs are skipped. Unset: the
     /// delivery's for_user_id.
     #[arg(long, env = X_BRAND_USER_ID)]
@@ -76,12 +83,14 @@ impl IngestArgs {
                 Some(META_VERIFY_TOKEN) => file(&self.meta_verify_token_file),
                 Some(TELEGRAM_SECRET_TOKEN) => file(&self.telegram_secret_token_file),
                 Some(X_CONSUMER_SECRET) => file(&self.x_consumer_secret_file),
+                Some(LINE_CHANNEL_SECRET) => file(&self.line_channel_secret_file),
                 Some(_) => None,
                 None => match name {
                     META_APP_SECRET => value(&self.meta_app_secret),
                     META_VERIFY_TOKEN => value(&self.meta_verify_token),
                     TELEGRAM_SECRET_TOKEN => value(&self.telegram_secret_token),
                     X_CONSUMER_SECRET => value(&self.x_consumer_secret),
+                    LINE_CHANNEL_SECRET => value(&self.line_channel_secret),
                     X_BRAND_USER_ID => self.x_brand_user_id.clone(),
                     _ => None,
                 },
@@ -123,6 +132,22 @@ mod tests {
             "meta-secret-value"
         );
         assert!(secrets.x_consumer_secret.is_none());
+        assert!(secrets.line_channel_secret.is_none());
+    }
+
+    #[test]
+    fn the_line_channel_secret_comes_from_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("line");
+        std::fs::write(&path, "line-secret-from-file\n").unwrap();
+        let config =
+            RunConfig::from_args(["--line-channel-secret-file", path.to_str().unwrap()]).unwrap();
+        let secrets = config.ingest.webhook_secrets().unwrap();
+        assert_eq!(
+            secrets.line_channel_secret.as_ref().unwrap().expose(),
+            "line-secret-from-file"
+        );
+        assert_eq!(secrets.configured(), ["line"]);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use clap::Args;
 use firebreak_connectors::{
-    ConnectorsConfig, MetaConfig, Secret, TelegramConfig, WebhookConfig, WhatsAppConfig, XConfig,
+    ConnectorsConfig, LineConfig, MetaConfig, Secret, TelegramConfig, WebhookConfig,
+    WhatsAppConfig, XConfig,
 };
 use firebreak_reply::ReplyConfig;
 
@@ -52,6 +53,15 @@ pub struct ReplyArgs {
     pub x_bearer_token_file: Option<PathBuf>,
     #[arg(long, env = "FIREBREAK_X_API_URL", default_value = XConfig::DEFAULT_BASE_URL)]
     pub x_api_url: String,
+
+    /// LINE channel access token (reply and push messages).
+    #[arg(long, env = "FIREBREAK_LINE_CHANNEL_TOKEN", hide_env_values = true, value_parser = secret)]
+    pub line_channel_token: Option<Secret>,
+    #[arg(long, env = "FIREBREAK_LINE_CHANNEL_TOKEN_FILE")]
+    pub line_channel_token_file: Option<PathBuf>,
+    /// LINE Messaging API base URL (a local fake platform in tests).
+    #[arg(long, env = "FIREBREAK_LINE_API_URL", default_value = LineConfig::DEFAULT_BASE_URL)]
+    pub line_api_url: String,
 
     /// Bearer token sent to --outbound-webhook-url.
     #[arg(long, env = "FIREBREAK_OUTBOUND_WEBHOOK_TOKEN", hide_env_values = true, value_parser = secret)]
@@ -138,6 +148,15 @@ impl ReplyArgs {
             base_url: self.x_api_url.clone(),
             ..XConfig::new(token)
         });
+        let line = load(
+            "FIREBREAK_LINE_CHANNEL_TOKEN",
+            &self.line_channel_token,
+            &self.line_channel_token_file,
+        )?
+        .map(|token| LineConfig {
+            base_url: self.line_api_url.clone(),
+            ..LineConfig::new(token)
+        });
         let webhook_token = load(
             "FIREBREAK_OUTBOUND_WEBHOOK_TOKEN",
             &self.outbound_webhook_token,
@@ -148,6 +167,7 @@ impl ReplyArgs {
             meta,
             whatsapp,
             x,
+            line,
             outbound_webhook: outbound_webhook_url.map(|url| WebhookConfig {
                 url: url.to_string(),
                 bearer_token: webhook_token,
@@ -193,6 +213,25 @@ mod tests {
         assert_eq!(telegram.bot_token.expose(), "123:tg-token-from-file");
         assert_eq!(telegram.base_url, "http://127.0.0.1:9/");
         assert!(!format!("{config:?}").contains("x-token-value"));
+    }
+
+    #[test]
+    fn the_line_token_and_api_url_configure_the_line_connector() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("line");
+        std::fs::write(&path, "line-token-from-file\n").unwrap();
+        let config = RunConfig::from_args([
+            "--line-channel-token-file",
+            path.to_str().unwrap(),
+            "--line-api-url",
+            "http://127.0.0.1:9/",
+        ])
+        .unwrap();
+        let line = config.reply.connectors(None).unwrap().line.unwrap();
+        assert_eq!(line.channel_token.expose(), "line-token-from-file");
+        assert_eq!(line.base_url, "http://127.0.0.1:9/");
+        let unset = RunConfig::from_args(["--roles", "all"]).unwrap();
+        assert!(unset.reply.connectors(None).unwrap().line.is_none());
     }
 
     #[test]

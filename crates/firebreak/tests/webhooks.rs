@@ -7,7 +7,7 @@
 mod support;
 
 use base64::Engine as _;
-use firebreak_core::subjects;
+use firebreak_core::{Channel, Visibility, subjects};
 use firebreak_server::auth::Role;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -18,6 +18,7 @@ const META_SECRET: &str = "meta-app-secret-for-tests";
 const META_VERIFY: &str = "meta-verify-token";
 const TELEGRAM_SECRET: &str = "tg_secret-Token_123";
 const X_SECRET: &str = "x-consumer-secret-for-tests";
+const LINE_SECRET: &str = "line-channel-secret-for-tests";
 
 async fn start(adapters: Adapters) -> Harness {
     Harness::start_with(
@@ -33,6 +34,8 @@ async fn start(adapters: Adapters) -> Harness {
             X_SECRET,
             "--x-brand-user-id",
             "4337869213",
+            "--line-channel-secret",
+            LINE_SECRET,
         ],
     )
     .await
@@ -57,6 +60,7 @@ enum Platform {
     Meta,
     Telegram,
     X,
+    Line,
 }
 
 impl Platform {
@@ -65,6 +69,7 @@ impl Platform {
             Platform::Meta => "/webhooks/meta",
             Platform::Telegram => "/webhooks/telegram",
             Platform::X => "/webhooks/x",
+            Platform::Line => "/webhooks/line",
         }
     }
 
@@ -82,6 +87,10 @@ impl Platform {
                     "sha256={}",
                     base64::engine::general_purpose::STANDARD.encode(hmac(X_SECRET, body))
                 ),
+            ),
+            Platform::Line => (
+                "x-line-signature",
+                base64::engine::general_purpose::STANDARD.encode(hmac(LINE_SECRET, body)),
             ),
         }
     }
@@ -134,6 +143,18 @@ async fn metrics(h: &Harness) -> String {
         .text()
         .await
         .unwrap()
+}
+
+async fn inbound_messages(h: &Harness) -> Vec<firebreak_core::Message> {
+    let bus = &h.app().bus;
+    let stored = bus
+        .read_stream(subjects::STREAM_INBOUND, 1, 1000)
+        .await
+        .unwrap();
+    stored
+        .iter()
+        .map(|m| firebreak_core::wire::decode_message(&m.payload).unwrap())
+        .collect()
 }
 
 async fn inbound_len(h: &Harness) -> u64 {
@@ -218,6 +239,13 @@ async fn every_documented_payload_lands_as_a_normalised_message(adapters: Adapte
             "954491830116155396",
             "3001969357-4337869213",
         ),
+        (
+            "line_text.json",
+            Platform::Line,
+            "line",
+            "468789577898262530",
+            "U4af4980629c0d1e2f3a4b5c6d7e8f901",
+        ),
     ];
     let mut accepted_total = 0;
     for (name, platform, channel, external_id, thread) in cases {
@@ -272,6 +300,12 @@ async fn bad_or_missing_signatures_get_401(adapters: Adapters) {
             "x_mention.json",
             "x-twitter-webhooks-signature",
             "sha256=AAAA".to_string(),
+        ),
+        (
+            Platform::Line,
+            "line_text.json",
+            "x-line-signature",
+            base64::engine::general_purpose::STANDARD.encode(hmac("wrong", b"{}")),
         ),
     ];
     for (platform, name, header, value) in forged {
@@ -446,9 +480,21 @@ async fn bad_bodies_get_clear_errors_and_unknown_events_are_counted(adapters: Ad
     let error: Value = garbage.json().await.unwrap();
     assert_eq!(error["error"]["code"], "invalid_argument");
     let message = error["error"]["message"].as_str().unwrap();
-    assert!(
-        message.contains("message.message_id"),
-        "names the field: {message}"
+    assert!(message.contains("end of input"), "says what: {message}");
+
+    // Well-formed JSON with one field of the wrong type: that update is skipped and
+    // counted, naming nothing of its text, and Telegram is not made to resend it.
+    let odd = deliver(
+        &h,
+        Platform::Telegram,
+        br#"{"update_id": 2, "message": {"message_id": "x", "date": 1, "chat": {"id": 1, "type": "private"}, "text": "my secret words"}}"#,
+    )
+    .await;
+    assert_eq!(odd.status(), 200);
+    let body: Value = odd.json().await.unwrap();
+    assert_eq!(
+        (body["accepted"].as_u64(), body["skipped"].as_u64()),
+        (Some(0), Some(1))
     );
 
     let not_utf8 = deliver(&h, Platform::Meta, b"{\"object\":\"page\xff\"}").await;
@@ -472,6 +518,10 @@ async fn bad_bodies_get_clear_errors_and_unknown_events_are_counted(adapters: Ad
     assert_eq!(body["skipped"], 1);
     let page = metrics(&h).await;
     assert!(
+        page.contains(r#"firebreak_webhook_skipped_total{source="telegram",reason="invalid"} 1"#),
+        "the odd update is counted"
+    );
+    assert!(
         page.contains(
             r#"firebreak_webhook_skipped_total{source="telegram",reason="unknown_event"} 1"#
         ),
@@ -490,6 +540,7 @@ async fn a_platform_without_a_secret_answers_404(adapters: Adapters) {
         (Platform::Meta, "messenger_text.json"),
         (Platform::Telegram, "telegram_private.json"),
         (Platform::X, "x_dm.json"),
+        (Platform::Line, "line_text.json"),
     ] {
         let response = deliver(&h, platform, &fixture(name)).await;
         assert_eq!(response.status(), 404, "{platform:?}");
@@ -558,7 +609,75 @@ async fn mail_that_forbids_auto_replies_is_ignored(adapters: Adapters) {
     h.stop().await;
 }
 
+async fn line_user_and_group_messages_land_with_their_visibility(adapters: Adapters) {
+    let h = start(adapters).await;
+    let response = deliver(&h, Platform::Line, &fixture("line_text.json")).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        (body["accepted"].as_u64(), body["skipped"].as_u64()),
+        (Some(2), Some(1)),
+        "{body}"
+    );
+    // The normalised messages as they travel on the inbound stream.
+    let messages = inbound_messages(&h).await;
+    let by_id = |id: &str| {
+        messages
+            .iter()
+            .find(|m| m.external_id == id)
+            .unwrap_or_else(|| panic!("no line message {id}"))
+    };
+    let user = by_id("468789577898262530");
+    assert_eq!(user.channel, Channel::Line);
+    assert_eq!(user.visibility, Visibility::Private);
+    assert_eq!(user.thread_id, "U4af4980629c0d1e2f3a4b5c6d7e8f901");
+    assert_eq!(user.author.id, "U4af4980629c0d1e2f3a4b5c6d7e8f901");
+    assert_eq!(user.text, "Is my order part of the recall?");
+    let group = by_id("468789577898262531");
+    assert_eq!(group.visibility, Visibility::Public);
+    assert_eq!(group.thread_id, "Ca56f94637cc4347f90a25382909b24b9");
+    assert_eq!(group.author.id, "U9bb04f22e1c0d1e2f3a4b5c6d7e8f902");
+    assert_eq!(group.text, "Our whole team got the faulty batch");
+    assert!(find(&h, "line", "468789577898262531").await.is_some());
+    let page = metrics(&h).await;
+    assert!(
+        page.contains(r#"firebreak_webhook_skipped_total{source="line",reason="follow"} 1"#),
+        "the follow is counted"
+    );
+    assert!(
+        page.contains(r#"firebreak_ingest_total{source="line""#),
+        "{page}"
+    );
+    h.stop().await;
+}
+
+async fn a_replayed_line_event_is_a_duplicate(adapters: Adapters) {
+    let h = start(adapters).await;
+    let body = fixture("line_text.json");
+    let first: Value = deliver(&h, Platform::Line, &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["accepted"], 2);
+    // LINE redelivers the same events, flagged isRedelivery, with the same ids.
+    let redelivered = String::from_utf8(body)
+        .unwrap()
+        .replace("\"isRedelivery\": false", "\"isRedelivery\": true");
+    let again = deliver(&h, Platform::Line, redelivered.as_bytes()).await;
+    assert_eq!(again.status(), 200);
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(
+        (again["accepted"].as_u64(), again["duplicates"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(inbound_len(&h).await, 2);
+    h.stop().await;
+}
+
 both_adapters!(
+    line_user_and_group_messages_land_with_their_visibility,
+    a_replayed_line_event_is_a_duplicate,
     every_documented_payload_lands_as_a_normalised_message,
     bad_or_missing_signatures_get_401,
     handshakes_are_answered_exactly,

@@ -165,5 +165,6 @@ pub fn reply(channel: Channel, visibility: Visibility) -> OutboundReply {
         visibility,
         text: "Thanks for reaching out, we are on it.".into(),
         idempotency_key: OutboundReply::auto_reply_key("0190f5e2-7c1a-7d3e-9a51-3c7ef0b2d94a"),
+        reply_token: None,
     }
 }

@@ -167,3 +167,33 @@ proptest::proptest! {
         let _ = decode_classified(&bytes);
     }
 }
+
+#[test]
+fn every_channel_round_trips_through_the_wire_enum_and_its_name() {
+    for channel in Channel::ALL {
+        assert_eq!(
+            channel_from_pb(channel_to_pb(channel) as i32),
+            Some(channel)
+        );
+        assert_eq!(Channel::parse(channel.as_str()), Some(channel));
+    }
+    assert_eq!(Channel::parse("line"), Some(Channel::Line));
+    assert_eq!(channel_to_pb(Channel::Line) as i32, 9);
+}
+
+#[test]
+fn a_line_reply_token_is_found_among_the_attachments() {
+    use crate::Attachment;
+    let attachments = [
+        Attachment {
+            kind: "image".into(),
+            url: "line-content:1".into(),
+        },
+        Attachment {
+            kind: Attachment::REPLY_TOKEN_KIND.into(),
+            url: format!("{}abc123", Attachment::LINE_REPLY_TOKEN_SCHEME),
+        },
+    ];
+    assert_eq!(Attachment::line_reply_token(&attachments), Some("abc123"));
+    assert_eq!(Attachment::line_reply_token(&attachments[..1]), None);
+}

@@ -6,6 +6,7 @@ use firebreak_core::{Attachment, Author, Channel, Visibility};
 use serde::Deserialize;
 
 use super::Entry;
+use crate::lenient;
 use crate::parsed::{Parsed, SkipReason, from_unix_seconds, from_unix_seconds_or_millis};
 
 /// `value` of a Page `feed` change. Only the fields Firebreak reads are declared.
@@ -14,7 +15,9 @@ pub(super) struct FeedValue {
     item: Option<String>,
     verb: Option<String>,
     from: Option<FeedAuthor>,
+    #[serde(default, deserialize_with = "lenient::opt_string_or_number")]
     post_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_string_or_number")]
     comment_id: Option<String>,
     message: Option<String>,
     created_time: Option<i64>,
@@ -24,6 +27,7 @@ pub(super) struct FeedValue {
 
 #[derive(Deserialize)]
 struct FeedAuthor {
+    #[serde(deserialize_with = "lenient::string_or_number")]
     id: String,
     #[serde(default)]
     name: String,
@@ -32,6 +36,7 @@ struct FeedAuthor {
 /// `value` of an Instagram `comments` or `live_comments` change.
 #[derive(Deserialize)]
 pub(super) struct InstagramComment {
+    #[serde(deserialize_with = "lenient::string_or_number")]
     id: String,
     #[serde(default)]
     text: String,
@@ -41,6 +46,7 @@ pub(super) struct InstagramComment {
 
 #[derive(Deserialize)]
 struct InstagramUser {
+    #[serde(deserialize_with = "lenient::string_or_number")]
     id: String,
     #[serde(default)]
     username: String,
@@ -48,6 +54,7 @@ struct InstagramUser {
 
 #[derive(Deserialize)]
 struct InstagramMedia {
+    #[serde(deserialize_with = "lenient::string_or_number")]
     id: String,
 }
 

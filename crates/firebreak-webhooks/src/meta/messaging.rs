@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::Entry;
+use crate::lenient;
 use crate::parsed::{Parsed, SkipReason, from_unix_millis};
 
 #[derive(Deserialize)]
@@ -23,13 +24,16 @@ pub(super) struct Event {
     reaction: Option<IgnoredAny>,
 }
 
+/// Older Graph payloads give ids as JSON numbers; they are read as strings.
 #[derive(Deserialize)]
 struct Party {
+    #[serde(deserialize_with = "lenient::string_or_number")]
     id: String,
 }
 
 #[derive(Deserialize)]
 struct Message {
+    #[serde(default, deserialize_with = "lenient::opt_string_or_number")]
     mid: Option<String>,
     text: Option<String>,
     #[serde(default)]
@@ -58,17 +62,25 @@ struct AttachmentPayload {
 /// is the brand's own code, not the user's words.
 #[derive(Deserialize)]
 struct Postback {
+    #[serde(default, deserialize_with = "lenient::opt_string_or_number")]
     mid: Option<String>,
     title: Option<String>,
 }
 
-/// Messenger's notice that a user edited a message they sent.
+/// Messenger's notice that a user edited a message they sent. Meta's own example
+/// gives `num_edit` as a string, so either JSON type is read.
 #[derive(Deserialize)]
 struct MessageEdit {
+    #[serde(deserialize_with = "lenient::string_or_number")]
     mid: String,
     text: Option<String>,
+    #[serde(default, deserialize_with = "lenient::opt_count")]
     num_edit: Option<u32>,
 }
+
+/// The text a story mention is stored with: the story itself is an image or video
+/// Firebreak cannot read, but that someone tagged the brand in it is worth a look.
+pub const STORY_MENTION_TEXT: &str = "[mentioned the brand in their Instagram story]";
 
 pub(super) fn parse(channel: Channel, entry: &Entry, event: &Event, out: &mut Parsed) {
     if let Some(message) = &event.message
@@ -118,7 +130,7 @@ fn parse_message(draft: Draft<'_>, message: &Message, out: &mut Parsed) {
     if message.is_deleted {
         return out.skip(SkipReason::Deleted);
     }
-    let text = message.text.clone().unwrap_or_default();
+    let mut text = message.text.clone().unwrap_or_default();
     let attachments: Vec<Attachment> = message
         .attachments
         .iter()
@@ -131,6 +143,9 @@ fn parse_message(draft: Draft<'_>, message: &Message, out: &mut Parsed) {
                 .unwrap_or_default(),
         })
         .collect();
+    if text.is_empty() && attachments.iter().any(|a| a.kind == "story_mention") {
+        text = STORY_MENTION_TEXT.to_owned();
+    }
     if message.is_unsupported || (text.is_empty() && attachments.is_empty()) {
         return out.skip(SkipReason::NoContent);
     }

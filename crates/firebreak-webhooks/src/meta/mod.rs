@@ -21,6 +21,7 @@ use crate::parsed::{self, ParseError, Parsed, SkipReason};
 /// Parses one Meta webhook POST body. Check [`crate::verify_meta_signature`] first.
 pub fn parse_meta(body: &[u8]) -> Result<Parsed, ParseError> {
     let json = parsed::utf8(body)?;
+    let coercions = crate::lenient::Coercions::start();
     let envelope: Envelope = parsed::decode(json, "")?;
     let mut out = Parsed::default();
     let product = match envelope.object.as_str() {
@@ -32,9 +33,13 @@ pub fn parse_meta(body: &[u8]) -> Result<Parsed, ParseError> {
             return Ok(out);
         }
     };
-    for (i, entry) in envelope.entry.iter().enumerate() {
-        parse_entry(product, i, entry, &mut out)?;
+    for (i, raw) in envelope.entry.iter().enumerate() {
+        let at = format!("entry[{i}]");
+        if let Some(entry) = parsed::decode_event::<Entry>(raw.get(), &at, &mut out) {
+            parse_entry(product, i, &entry, &mut out);
+        }
     }
+    out.coerced = coercions.finish();
     Ok(out)
 }
 
@@ -61,18 +66,19 @@ impl Product {
 struct Envelope {
     object: String,
     #[serde(default)]
-    entry: Vec<Entry>,
+    entry: Vec<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
 struct Entry {
     /// The Page, Instagram account or WhatsApp Business Account the event is for: the
     /// brand itself.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::string_or_number")]
     id: String,
     /// Seconds for Instagram and feed changes, milliseconds for Messenger.
     time: Option<i64>,
-    messaging: Option<Vec<messaging::Event>>,
+    /// Each event is read on its own, so one that breaks the schema is skipped alone.
+    messaging: Option<Vec<Box<RawValue>>>,
     /// Handover protocol: events in conversations another app currently owns.
     standby: Option<Vec<IgnoredAny>>,
     changes: Option<Vec<Change>>,
@@ -84,14 +90,12 @@ struct Change {
     value: Box<RawValue>,
 }
 
-fn parse_entry(
-    product: Product,
-    index: usize,
-    entry: &Entry,
-    out: &mut Parsed,
-) -> Result<(), ParseError> {
-    for event in entry.messaging.iter().flatten() {
-        messaging::parse(product.messaging_channel(), entry, event, out);
+fn parse_entry(product: Product, index: usize, entry: &Entry, out: &mut Parsed) {
+    for (j, raw) in entry.messaging.iter().flatten().enumerate() {
+        let at = format!("entry[{index}].messaging[{j}]");
+        if let Some(event) = parsed::decode_event(raw.get(), &at, out) {
+            messaging::parse(product.messaging_channel(), entry, &event, out);
+        }
     }
     for _ in entry.standby.iter().flatten() {
         out.skip(SkipReason::Standby);
@@ -100,17 +104,24 @@ fn parse_entry(
         let at = format!("entry[{index}].changes[{j}].value");
         let json = change.value.get();
         match (product, change.field.as_str()) {
-            (Product::Page, "feed") => changes::parse_feed(entry, parsed::decode(json, &at)?, out),
+            (Product::Page, "feed") => {
+                if let Some(value) = parsed::decode_event(json, &at, out) {
+                    changes::parse_feed(entry, value, out);
+                }
+            }
             (Product::Instagram, "comments" | "live_comments") => {
-                changes::parse_instagram_comment(entry, parsed::decode(json, &at)?, out)
+                if let Some(value) = parsed::decode_event(json, &at, out) {
+                    changes::parse_instagram_comment(entry, value, out);
+                }
             }
             (Product::Whatsapp, "messages") => {
-                whatsapp::parse(parsed::decode(json, &at)?, out);
+                if let Some(value) = parsed::decode_event(json, &at, out) {
+                    whatsapp::parse(value, &at, out);
+                }
             }
             // Coexistence mode: messages the business sent from the WhatsApp app itself.
             (Product::Whatsapp, "smb_message_echoes") => out.skip(SkipReason::Echo),
             (_, field) => out.skip(SkipReason::unknown(field)),
         }
     }
-    Ok(())
 }

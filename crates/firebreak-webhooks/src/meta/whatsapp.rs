@@ -2,28 +2,42 @@
 //! the senders' profile names in `value.contacts[]`, and receipts for the business's own
 //! messages in `value.statuses[]`, which are counted and skipped.
 //!
-//! Every WhatsApp conversation is private, one per user, so the thread is the `wa_id`.
+//! A one-to-one conversation is private, one per user, threaded by the user's id: the
+//! phone number (`from`) or, for a user known only by username, the business-scoped
+//! user id (`from_user_id`, `US.1234…`). A message with a `group_id` belongs to that
+//! group: public within it, as Telegram groups are, and answered in the group.
+//! `edit` events are new events linked to the original with `edit_of`; `revoke` is a
+//! deletion.
 
 use firebreak_core::wire::Submission;
 use firebreak_core::{Attachment, Author, Channel, Visibility};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
-use crate::parsed::{Parsed, SkipReason, from_unix_seconds, numeric_string};
+use serde_json::value::RawValue;
 
+use crate::lenient;
+use crate::parsed::{self, Parsed, SkipReason, from_unix_seconds, numeric_string};
+
+/// Each message and status is read on its own, so one that breaks the schema is
+/// skipped alone.
 #[derive(Deserialize)]
 pub(super) struct Value {
     #[serde(default)]
-    contacts: Vec<Contact>,
+    contacts: Vec<Box<RawValue>>,
     #[serde(default)]
-    messages: Vec<Message>,
+    messages: Vec<Box<RawValue>>,
     #[serde(default)]
-    statuses: Vec<Status>,
+    statuses: Vec<Box<RawValue>>,
 }
 
 #[derive(Deserialize)]
 struct Contact {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient::string_or_number")]
     wa_id: String,
+    /// The business-scoped user id.
+    #[serde(default)]
+    user_id: String,
     profile: Option<Profile>,
 }
 
@@ -31,6 +45,8 @@ struct Contact {
 struct Profile {
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    username: String,
 }
 
 #[derive(Deserialize)]
@@ -41,12 +57,23 @@ struct Status {
 
 #[derive(Deserialize)]
 struct Message {
-    #[serde(default)]
+    /// The sender's phone number; absent for a user known only by username.
+    #[serde(default, deserialize_with = "lenient::string_or_number")]
     from: String,
+    /// The sender's business-scoped user id.
+    #[serde(default)]
+    from_user_id: String,
+    /// Set when the message was sent in a group.
+    #[serde(default)]
+    group_id: String,
     #[serde(default)]
     id: String,
     /// Unix seconds, as a decimal string.
+    #[serde(default, deserialize_with = "lenient::opt_string_or_number")]
     timestamp: Option<String>,
+    edit: Option<Edit>,
+    /// The user deleted `revoke.original_message_id`.
+    revoke: Option<IgnoredAny>,
     #[serde(rename = "type", default)]
     kind: String,
     text: Option<Text>,
@@ -58,6 +85,14 @@ struct Message {
     audio: Option<Media>,
     document: Option<Media>,
     location: Option<Location>,
+}
+
+/// A user's edit of an earlier message: the new version, shaped as a message of its own.
+#[derive(Deserialize)]
+struct Edit {
+    #[serde(default)]
+    original_message_id: String,
+    message: Option<Box<Message>>,
 }
 
 #[derive(Deserialize)]
@@ -104,42 +139,83 @@ struct Location {
     address: String,
 }
 
-pub(super) fn parse(value: Value, out: &mut Parsed) {
-    for status in &value.statuses {
-        out.skip(match status.status.as_str() {
-            "sent" | "delivered" => SkipReason::Delivery,
-            "read" => SkipReason::Read,
-            _ => SkipReason::Status,
-        });
+pub(super) fn parse(value: Value, at: &str, out: &mut Parsed) {
+    for (i, raw) in value.statuses.iter().enumerate() {
+        let at = format!("{at}.statuses[{i}]");
+        if let Some(status) = parsed::decode_event::<Status>(raw.get(), &at, out) {
+            out.skip(match status.status.as_str() {
+                "sent" | "delivered" => SkipReason::Delivery,
+                "read" => SkipReason::Read,
+                _ => SkipReason::Status,
+            });
+        }
     }
-    for message in &value.messages {
-        parse_message(message, &value.contacts, out);
+    // A contact that does not parse only loses its profile name, never the message.
+    let contacts: Vec<Contact> = value
+        .contacts
+        .iter()
+        .filter_map(|raw| serde_json::from_str(raw.get()).ok())
+        .collect();
+    for (i, raw) in value.messages.iter().enumerate() {
+        let at = format!("{at}.messages[{i}]");
+        if let Some(message) = parsed::decode_event::<Message>(raw.get(), &at, out) {
+            parse_message(&message, &contacts, out);
+        }
     }
 }
 
 fn parse_message(message: &Message, contacts: &[Contact], out: &mut Parsed) {
-    let Some((text, attachments)) = content(message) else {
-        return match message.kind.as_str() {
+    let (body, edit_of) = match (message.kind.as_str(), &message.edit, &message.revoke) {
+        ("revoke", _, _) | (_, _, Some(_)) => return out.skip(SkipReason::Deleted),
+        (
+            "edit",
+            Some(Edit {
+                original_message_id,
+                message: Some(body),
+            }),
+            _,
+        ) => {
+            let original = Some(original_message_id.clone()).filter(|id| !id.is_empty());
+            (body.as_ref(), original)
+        }
+        ("edit", _, _) => return out.skip(SkipReason::Invalid("edit.message: missing".into())),
+        _ => (message, None),
+    };
+    let Some((text, attachments)) = content(body) else {
+        return match body.kind.as_str() {
             "reaction" | "unsupported" | "sticker" => out.skip(SkipReason::NoContent),
             other => out.skip(SkipReason::unknown(&format!("whatsapp.{other}"))),
         };
     };
+    let sender = [&message.from, &message.from_user_id]
+        .into_iter()
+        .find(|id| !id.is_empty());
+    let Some(sender) = sender.cloned() else {
+        return out.skip(SkipReason::Invalid("from: missing".into()));
+    };
     // One delivery may batch several senders; match the profile to this one.
-    let name = contacts
+    let profile = contacts
         .iter()
-        .find(|c| c.wa_id == message.from)
+        .find(|c| {
+            (!c.wa_id.is_empty() && c.wa_id == message.from)
+                || (!c.user_id.is_empty() && c.user_id == message.from_user_id)
+        })
         .or_else(|| contacts.first().filter(|_| contacts.len() == 1))
-        .and_then(|c| c.profile.as_ref())
-        .map(|p| p.name.clone())
-        .unwrap_or_default();
+        .and_then(|c| c.profile.as_ref());
+    let (thread_id, visibility) = if message.group_id.is_empty() {
+        (sender.clone(), Visibility::Private)
+    } else {
+        (message.group_id.clone(), Visibility::Public)
+    };
     out.accept(Submission {
         channel: Channel::Whatsapp,
         external_id: message.id.clone(),
-        thread_id: message.from.clone(),
-        visibility: Visibility::Private,
+        thread_id,
+        visibility,
         author: Author {
-            id: message.from.clone(),
-            name,
+            id: sender,
+            name: profile.map(|p| p.name.clone()).unwrap_or_default(),
+            handle: profile.map(|p| p.username.clone()).unwrap_or_default(),
             ..Author::default()
         },
         text,
@@ -151,7 +227,7 @@ fn parse_message(message: &Message, contacts: &[Contact], out: &mut Parsed) {
             .and_then(numeric_string)
             .and_then(from_unix_seconds),
         mail: None,
-        edit_of: None,
+        edit_of,
     });
 }
 

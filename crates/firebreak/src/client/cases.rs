@@ -265,3 +265,16 @@ pub async fn watch(args: &ClientArgs, mut cursor: u64) -> anyhow::Result<()> {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::channel_name;
+    use firebreak_proto::v1 as pb;
+
+    #[test]
+    fn channels_print_by_their_contract_names() {
+        assert_eq!(channel_name(pb::Channel::Line as i32), "line");
+        assert_eq!(channel_name(pb::Channel::Whatsapp as i32), "whatsapp");
+        assert_eq!(channel_name(999), "unknown");
+    }
+}

@@ -1,5 +1,5 @@
-//! Platform webhooks: `GET|POST /webhooks/meta`, `POST /webhooks/telegram` and
-//! `GET|POST /webhooks/x`.
+//! Platform webhooks: `GET|POST /webhooks/meta`, `POST /webhooks/telegram`,
+//! `GET|POST /webhooks/x` and `POST /webhooks/line`.
 //!
 //! Every POST runs the same steps in the same order: read at most 256 KiB of raw body
 //! (413), authenticate it with the platform's signature over those exact bytes (401),
@@ -12,14 +12,15 @@
 //! not configured answers **404** `not_found` naming the variable to set: its route does
 //! not exist as far as the platform is concerned, and nothing unsigned is ever taken in.
 
+mod line;
 mod meta;
 mod secrets;
 mod telegram;
 mod x;
 
 pub use secrets::{
-    META_APP_SECRET, META_VERIFY_TOKEN, TELEGRAM_SECRET_TOKEN, WebhookSecrets, X_BRAND_USER_ID,
-    X_CONSUMER_SECRET,
+    LINE_CHANNEL_SECRET, META_APP_SECRET, META_VERIFY_TOKEN, TELEGRAM_SECRET_TOKEN, WebhookSecrets,
+    X_BRAND_USER_ID, X_CONSUMER_SECRET,
 };
 
 use axum::Json;
@@ -43,6 +44,7 @@ pub fn routes() -> Router<AppState> {
         .route("/webhooks/meta", get(meta::handshake).post(meta::deliver))
         .route("/webhooks/telegram", post(telegram::deliver))
         .route("/webhooks/x", get(x::crc).post(x::deliver))
+        .route("/webhooks/line", post(line::deliver))
 }
 
 /// The secret a route needs, or the 404 that says it is not configured.
@@ -95,6 +97,10 @@ async fn ingest(
     let mut skipped = parsed.skipped.len();
     for reason in &parsed.skipped {
         state.metrics.skipped(platform, reason.as_str());
+    }
+    // Fields read in another JSON type than documented: accepted, and counted.
+    for _ in 0..parsed.coerced {
+        state.metrics.event("webhook_field_coerced");
     }
     // Every publish is handed to the bus before any ack is awaited, so a delivery of
     // many events costs one round trip, not one per event.

@@ -7,6 +7,8 @@ pub const META_APP_SECRET: &str = "FIREBREAK_META_APP_SECRET";
 pub const META_VERIFY_TOKEN: &str = "FIREBREAK_META_VERIFY_TOKEN";
 pub const TELEGRAM_SECRET_TOKEN: &str = "FIREBREAK_TELEGRAM_SECRET_TOKEN";
 pub const X_CONSUMER_SECRET: &str = "FIREBREAK_X_CONSUMER_SECRET";
+/// Keys LINE's `x-line-signature` on `/webhooks/line`.
+pub const LINE_CHANNEL_SECRET: &str = "FIREBREAK_LINE_CHANNEL_SECRET";
 /// Not a secret: the brand's own X account id, so its own tweets and DMs are skipped.
 pub const X_BRAND_USER_ID: &str = "FIREBREAK_X_BRAND_USER_ID";
 
@@ -22,6 +24,8 @@ pub struct WebhookSecrets {
     /// Keys X's CRC answer and `x-twitter-webhooks-signature`.
     pub x_consumer_secret: Option<Secret>,
     pub x_brand_user_id: Option<String>,
+    /// Keys LINE's `x-line-signature` (the channel secret).
+    pub line_channel_secret: Option<Secret>,
 }
 
 impl WebhookSecrets {
@@ -34,6 +38,7 @@ impl WebhookSecrets {
             telegram_secret_token: load_secret(TELEGRAM_SECRET_TOKEN, &lookup)?,
             x_consumer_secret: load_secret(X_CONSUMER_SECRET, &lookup)?,
             x_brand_user_id: lookup(X_BRAND_USER_ID).filter(|v| !v.trim().is_empty()),
+            line_channel_secret: load_secret(LINE_CHANNEL_SECRET, &lookup)?,
         })
     }
 
@@ -49,6 +54,9 @@ impl WebhookSecrets {
         if self.x_consumer_secret.is_some() {
             out.push("x");
         }
+        if self.line_channel_secret.is_some() {
+            out.push("line");
+        }
         out
     }
 }
@@ -63,13 +71,15 @@ mod tests {
         let env: HashMap<&str, &str> = [
             (META_APP_SECRET, "meta-app-secret-value"),
             (TELEGRAM_SECRET_TOKEN, "tg-token-value"),
+            (LINE_CHANNEL_SECRET, "line-channel-secret-value"),
         ]
         .into();
         let secrets = WebhookSecrets::load(|k| env.get(k).map(|v| v.to_string())).unwrap();
         let printed = format!("{secrets:?}");
         assert!(!printed.contains("meta-app-secret-value"), "{printed}");
         assert!(!printed.contains("tg-token-value"), "{printed}");
-        assert_eq!(secrets.configured(), ["meta", "telegram"]);
+        assert!(!printed.contains("line-channel-secret-value"), "{printed}");
+        assert_eq!(secrets.configured(), ["meta", "telegram", "line"]);
     }
 
     #[test]
