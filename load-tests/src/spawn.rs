@@ -76,7 +76,7 @@ pub async fn start(
         .with_context(|| format!("starting {}", binary.display()))?;
     let http = format!("http://127.0.0.1:{http_port}");
     let client = reqwest::Client::new();
-    for _ in 0..200 {
+    for _ in 0..600 {
         if let Ok(r) = client.get(format!("{http}/readyz")).send().await
             && r.status() == 200
         {
@@ -91,5 +91,5 @@ pub async fn start(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    anyhow::bail!("the spawned firebreak was not ready within 20 s")
+    anyhow::bail!("the spawned firebreak was not ready within 60 s")
 }

@@ -114,6 +114,15 @@ impl Report {
             self.lost()
         );
         let mut missed: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut lost: BTreeMap<&str, usize> = BTreeMap::new();
+        for (_, fate, reason) in &self.rows {
+            if *fate == Fate::Lost {
+                *lost.entry(reason.as_str()).or_default() += 1;
+            }
+        }
+        for (reason, count) in lost {
+            println!("  lost {count}: {reason}");
+        }
         for (drawn, fate, reason) in &self.rows {
             if drawn.row.category == Category::Sensitive && *fate != Fate::Case {
                 *missed.entry(drawn.row.theme.as_str()).or_default() += 1;
@@ -312,6 +321,7 @@ async fn outcome(
     id: &str,
     deadline: Instant,
 ) -> (Fate, String) {
+    let mut last_seen: Option<String> = None;
     loop {
         if let Ok(response) = client
             .get(format!("{}/v1/messages/{id}", options.target))
@@ -334,11 +344,19 @@ async fn outcome(
                     return (Fate::Ignored, format!("{why}; {reason}"));
                 }
                 Some("dead_lettered") => return (Fate::Lost, "dead-lettered".into()),
-                _ => {}
+                status => {
+                    last_seen = Some(format!(
+                        "status {}, route {}, {}",
+                        status.unwrap_or("unknown"),
+                        record["classification"]["route"].as_str().unwrap_or("-"),
+                        record["channel"].as_str().unwrap_or("-")
+                    ));
+                }
             }
         }
         if Instant::now() > deadline {
-            return (Fate::Lost, "no outcome in time".into());
+            let last = last_seen.unwrap_or_default();
+            return (Fate::Lost, format!("no outcome in time ({last})"));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
