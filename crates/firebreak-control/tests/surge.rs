@@ -82,6 +82,34 @@ async fn traffic(recorder: &RateRecorder, seconds: u64, per_sec: u64, negative: 
     }
 }
 
+/// Three like messages and one other in a classify replica's insights snapshot.
+async fn publish_themes(f: &Fixture) -> anyhow::Result<()> {
+    let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let mut tracker = firebreak_insights::Tracker::default();
+    for (id, vector) in [
+        ("msg-1", [1.0f32, 0.0, 0.0]),
+        ("msg-2", [0.99, 0.1, 0.0]),
+        ("msg-3", [0.98, 0.0, 0.1]),
+        ("msg-4", [0.0, 0.0, 1.0]),
+    ] {
+        tracker.observe(&firebreak_insights::Observation {
+            channel: firebreak_core::Channel::X,
+            at_ms: now_ms,
+            message_id: id,
+            negative: true,
+            embedding: Some(&vector),
+            near_key_question: None,
+            handling: "ignored",
+        });
+    }
+    let snapshot = serde_json::to_vec(&tracker.snapshot("classify-test", now_ms))?;
+    f.bus
+        .kv()
+        .put("insights.classify-test", snapshot.into())
+        .await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_surge_of_negative_messages_alerts_and_switches_crisis_on() -> anyhow::Result<()> {
     let f = Fixture::real().await?;
@@ -97,6 +125,9 @@ async fn a_surge_of_negative_messages_alerts_and_switches_crisis_on() -> anyhow:
     );
     assert!(!f.control.mode().await?.active);
 
+    // What the surge is about, as a classify replica's insights snapshot reports it.
+    publish_themes(&f).await?;
+
     // Surge: 40 messages/s, 80% negative.
     traffic(&running.recorder, 3, 40, 32).await;
     wait_until(
@@ -108,6 +139,11 @@ async fn a_surge_of_negative_messages_alerts_and_switches_crisis_on() -> anyhow:
     let alert = &f.audit("surge.alert").await?[0];
     assert_eq!(alert.actor, "system");
     assert!(alert.reason.contains("negative share"), "{}", alert.reason);
+    assert!(
+        alert.reason.contains("top themes: 3 messages") && alert.reason.contains("msg-1"),
+        "the alert says what the surge is about: {}",
+        alert.reason
+    );
     let recent = alert.detail["recent_share"].as_f64().unwrap();
     let baseline = alert.detail["baseline_share"].as_f64().unwrap();
     assert!(

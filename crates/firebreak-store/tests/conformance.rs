@@ -11,6 +11,7 @@ use firebreak_core::{
     Outcome, Priority, Route, Stage, Visibility,
 };
 use firebreak_store::MessageLog;
+use firebreak_store::conversation::{ConversationMemory, Marks, RecallWindows};
 use firebreak_store::memory::MemoryStore;
 use firebreak_store::redis_store::RedisStore;
 use firebreak_testkit::RedisServer;
@@ -21,8 +22,8 @@ const TEST_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// The port under test, as one object per adapter. (Cases moved to
 /// `firebreak-escalation`, with a conformance suite of their own.)
-trait Store: MessageLog {}
-impl<T: MessageLog> Store for T {}
+trait Store: MessageLog + ConversationMemory {}
+impl<T: MessageLog + ConversationMemory> Store for T {}
 
 /// A store under test, and the server behind it (kept alive for the test's duration).
 struct Fixture {
@@ -86,6 +87,7 @@ conformance!(
     first_outcome_wins,
     outcome_of_unknown_message_is_not_recorded,
     record_stage_after_outcome_keeps_the_terminal_status,
+    author_memory_counts_complaints_and_first_line_messages_apart,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -416,4 +418,55 @@ mod redis_only {
         assert!(store.is_known(m.id).await?);
         Ok(())
     }
+}
+
+/// Complaints and the first line's messages are two tallies over two windows; a
+/// redelivered message does not count itself.
+async fn author_memory_counts_complaints_and_first_line_messages_apart(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let retention = Duration::from_secs(7 * 24 * 3600);
+    let base = OffsetDateTime::now_utc() - time::Duration::hours(10);
+    let at = |hours: i64, id: &str| {
+        let mut m = message(Channel::Messenger, "dm-1", id);
+        m.visibility = Visibility::Private;
+        m.received_at = base + time::Duration::hours(hours);
+        m
+    };
+    let noted = [
+        (at(0, "old"), true, true),
+        (at(8, "a"), true, true),
+        (at(9, "b"), false, true),
+        (at(9, "c"), true, false),
+    ];
+    for (m, complaint, first_line) in &noted {
+        let marks = Marks {
+            complaint: *complaint,
+            first_line: *first_line,
+        };
+        store.note(m, marks, retention).await?;
+        // Noting twice (a redelivery) changes nothing.
+        store.note(m, marks, retention).await?;
+    }
+    let windows = RecallWindows {
+        complaints: Duration::from_secs(24 * 3600),
+        first_line: Duration::from_secs(4 * 3600),
+    };
+    let next = at(10, "next");
+    let recall = store.recall(&next, windows).await?;
+    ensure!(recall.recent_complaints == 3, "{recall:?}");
+    ensure!(
+        recall.recent_first_line == 2,
+        "the first-line window leaves the old one out: {recall:?}"
+    );
+    ensure!(
+        recall.last_visibility == Some(Visibility::Private),
+        "{recall:?}"
+    );
+    let again = store.recall(&noted[1].0, windows).await?;
+    ensure!(
+        again.recent_first_line == 1 && again.recent_complaints == 2,
+        "a redelivered message counts the others, not itself: {again:?}"
+    );
+    Ok(())
 }
