@@ -176,8 +176,8 @@ fn token_new(role: &str, name: &str) -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     }
     let secret = new_secret();
-    println!("secret: {secret}");
-    println!(
+    crate::outln!("secret: {secret}");
+    crate::outln!(
         "tokens file line: {}",
         tokens_file_line(role, name, &secret)
     );

@@ -3,6 +3,7 @@
 //! running server over gRPC. `--server` and `--token` (or FIREBREAK_SERVER and
 //! FIREBREAK_TOKEN) say where and as whom; `--json` prints machine-readable output.
 
+pub mod case_view;
 pub mod cases;
 pub mod crisis;
 pub mod insights;
