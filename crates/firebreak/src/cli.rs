@@ -30,7 +30,8 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Moderation cases on a running server (role moderator).
+    /// Moderation cases on a running server (role moderator; `list` for any reading
+    /// role, without texts).
     Cases {
         #[command(flatten)]
         client: crate::client::ClientArgs,

@@ -26,8 +26,8 @@ pub struct ClientArgs {
     #[arg(long, env = "FIREBREAK_TOKEN", hide_env_values = true)]
     pub token: String,
 
-    /// Print JSON instead of text.
-    #[arg(long)]
+    /// Print JSON instead of text (before or after the subcommand).
+    #[arg(long, global = true)]
     pub json: bool,
 }
 
