@@ -19,6 +19,7 @@ both_adapters!(
     a_moderator_reads_the_conversation_and_a_viewer_only_the_queue,
     a_reply_given_with_resolve_is_on_the_case_the_history_and_the_audit,
     an_admin_purge_removes_texts_and_keeps_the_case,
+    the_sse_feed_resumes_after_its_cursor_and_hides_notes_from_viewers,
 );
 
 const P1_TEXT: &str = "if my refund doesn't come I'll kill myself";
@@ -376,5 +377,81 @@ async fn a_closed_pipe_ends_a_command_quietly() {
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert_eq!(output.status.code(), Some(0), "{stderr}");
     }
+    h.stop().await;
+}
+
+/// Reads SSE events from `response` until `count` `case` events came (15 s at most).
+async fn sse_events(mut response: reqwest::Response, count: usize) -> Vec<(u64, Value)> {
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while events.len() < count {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .expect("events in time")
+            .unwrap()
+            .expect("stream open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let id = block
+                .lines()
+                .find_map(|l| l.strip_prefix("id:"))
+                .map(str::trim);
+            let data = block
+                .lines()
+                .find_map(|l| l.strip_prefix("data:"))
+                .map(str::trim);
+            if let (Some(id), Some(data)) = (id, data) {
+                events.push((id.parse().unwrap(), serde_json::from_str(data).unwrap()));
+            }
+        }
+    }
+    events
+}
+
+async fn the_sse_feed_resumes_after_its_cursor_and_hides_notes_from_viewers(adapters: Adapters) {
+    let h = Harness::start(adapters).await;
+    let feed = |role: Role, cursor: Option<u64>| {
+        let mut request = h
+            .http
+            .get(format!("{}/v1/cases/events", h.base))
+            .bearer_auth(h.token(role));
+        if let Some(cursor) = cursor {
+            request = request.header("Last-Event-ID", cursor.to_string());
+        }
+        request.send()
+    };
+    let case = case_of(&h, &post(&h, "sse-1", P1_TEXT).await).await;
+    // From 0: the open case, stamped with the log's head.
+    let opening = sse_events(feed(Role::Moderator, None).await.unwrap(), 1).await;
+    let (head, first) = &opening[0];
+    assert_eq!(first["case"]["id"], case.as_str());
+    assert_eq!(first["kind"], "opened");
+    // Changes after the head, read on reconnect from the cursor: none missed.
+    post_as(
+        &h,
+        &format!("/v1/cases/{case}/claim"),
+        Role::Moderator,
+        Value::Null,
+    )
+    .await;
+    post_as(
+        &h,
+        &format!("/v1/cases/{case}/resolve"),
+        Role::Moderator,
+        json!({"note": "private note"}),
+    )
+    .await;
+    let resumed = sse_events(feed(Role::Moderator, Some(*head)).await.unwrap(), 2).await;
+    assert_eq!(resumed[0].0, head + 1);
+    assert_eq!(resumed[0].1["kind"], "claimed");
+    assert_eq!(resumed[1].0, head + 2);
+    assert_eq!(resumed[1].1["kind"], "resolved");
+    assert_eq!(resumed[1].1["case"]["resolution_note"], "private note");
+    let viewer = sse_events(feed(Role::Viewer, Some(*head)).await.unwrap(), 2).await;
+    assert_eq!(viewer[1].1["case"]["resolution_note"], "");
+    let refused = feed(Role::Ingest, None).await.unwrap();
+    assert_eq!(refused.status(), 403);
     h.stop().await;
 }
