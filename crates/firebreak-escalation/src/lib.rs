@@ -6,14 +6,20 @@
 //! - [`machine`]: the workflow rules, pure.
 //! - [`repo`]: the storage port; [`memory::MemoryCases`] and
 //!   [`redis_repo::RedisCases`] implement it and pass one conformance suite.
-//! - [`service::Cases`]: the rules over a repo, with optimistic concurrency and audit.
+//! - [`service::Cases`]: the rules over a repo, with optimistic concurrency and audit;
+//!   [`actions`] adds reopen, bulk resolve as noise and the texts purge.
+//! - [`conversation`]: what people wrote and the replies sent, stored with the case
+//!   apart from its record, under the text retention.
 //! - [`stage::EscalateStage`], [`sla::SlaTimer`]: what the escalation role runs.
 
+pub mod actions;
+pub mod conversation;
 pub mod machine;
 pub mod memory;
 pub mod model;
 pub mod notify;
 pub mod ports;
+mod redis_conversation;
 pub mod redis_repo;
 pub mod repo;
 pub mod service;
@@ -22,6 +28,7 @@ pub mod stage;
 mod watch;
 pub mod wire;
 
+pub use conversation::{AuthorView, ConversationEntry, SentReply, WrittenMessage};
 pub use machine::{BreachKind, SlaTarget};
 pub use model::{Case, CaseError, CaseEvent, CaseEventKind, CaseStatus};
 pub use ports::{

@@ -257,7 +257,8 @@ pub fn acknowledge(
     }))
 }
 
-/// The holder (or anyone, when nobody holds it) resolves the case.
+/// Only the moderator holding the case resolves it, and always with a note: a case
+/// nobody took, or closed without a word, cannot be accounted for.
 pub fn resolve(
     case: &Case,
     who: &str,
@@ -266,6 +267,15 @@ pub fn resolve(
 ) -> Result<Transition, CaseError> {
     not_resolved(case)?;
     owned_by_other(case, who)?;
+    if case.assignee.is_none() {
+        return Err(CaseError::Conflict(format!(
+            "case {} must be claimed before it is resolved",
+            case.id
+        )));
+    }
+    if note.trim().is_empty() {
+        return Err(CaseError::Invalid("note: a resolution needs a note".into()));
+    }
     let mut next = case.clone();
     next.status = CaseStatus::Resolved;
     next.assignee = Some(who.to_string());
@@ -305,6 +315,35 @@ pub fn release(
     Ok(Transition {
         case: next,
         event: CaseEventKind::Released,
+    })
+}
+
+/// A moderator takes a resolved case back to the queue (unassigned, SLA clock
+/// restarted), or wakes a snoozed one before its time.
+pub fn reopen(case: &Case, now: OffsetDateTime, sla: &SlaTarget) -> Result<Transition, CaseError> {
+    let mut next = case.clone();
+    next.updated_at = now;
+    match case.status {
+        CaseStatus::Resolved => {
+            next.status = CaseStatus::Open;
+            next.assignee = None;
+            next.tier = 0;
+            next.resolved_at = None;
+            next.resolution_note.clear();
+            start_sla_clock(&mut next, now, sla);
+        }
+        CaseStatus::Snoozed => wake(&mut next, now, sla),
+        _ => {
+            return Err(CaseError::Conflict(format!(
+                "case {} is {}, not resolved or snoozed",
+                case.id,
+                case.status.as_str()
+            )));
+        }
+    }
+    Ok(Transition {
+        case: next,
+        event: CaseEventKind::Reopened,
     })
 }
 

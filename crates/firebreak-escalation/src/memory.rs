@@ -9,6 +9,7 @@ use parking_lot::Mutex;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
+use crate::conversation::{ConversationEntry, in_order};
 use crate::model::{Case, CaseEvent, CaseStatus};
 use crate::repo::{CaseRepo, Commit, EVENT_RETENTION, Expect, Pointer, PointerOp, RepoError};
 
@@ -18,6 +19,19 @@ struct State {
     pointers: HashMap<Pointer, (String, Option<Instant>)>,
     events: VecDeque<CaseEvent>,
     head: u64,
+    conversations: HashMap<String, Conversation>,
+}
+
+#[derive(Default)]
+struct Conversation {
+    entries: HashMap<String, ConversationEntry>,
+    expires: Option<Instant>,
+}
+
+impl Conversation {
+    fn live(&self) -> bool {
+        self.expires.is_none_or(|e| e > Instant::now())
+    }
 }
 
 impl State {
@@ -176,5 +190,45 @@ impl CaseRepo for MemoryCases {
 
     async fn ping(&self) -> Result<(), RepoError> {
         Ok(())
+    }
+
+    async fn put_entry(&self, case_id: &str, entry: &ConversationEntry) -> Result<(), RepoError> {
+        let mut state = self.state.lock();
+        let conversation = state.conversations.entry(case_id.to_string()).or_default();
+        if !conversation.live() {
+            *conversation = Conversation::default();
+        }
+        conversation.entries.insert(entry.key(), entry.clone());
+        Ok(())
+    }
+
+    async fn entries(&self, case_id: &str) -> Result<Vec<ConversationEntry>, RepoError> {
+        let state = self.state.lock();
+        let entries = state
+            .conversations
+            .get(case_id)
+            .filter(|c| c.live())
+            .map(|c| c.entries.values().cloned().collect())
+            .unwrap_or_default();
+        Ok(in_order(entries))
+    }
+
+    async fn expire_entries(
+        &self,
+        case_id: &str,
+        after: Option<std::time::Duration>,
+    ) -> Result<(), RepoError> {
+        let mut state = self.state.lock();
+        if let Some(conversation) = state.conversations.get_mut(case_id)
+            && conversation.live()
+        {
+            conversation.expires = after.map(|a| Instant::now() + a);
+        }
+        Ok(())
+    }
+
+    async fn purge_entries(&self, case_id: &str) -> Result<bool, RepoError> {
+        let removed = self.state.lock().conversations.remove(case_id);
+        Ok(removed.is_some_and(|c| c.live() && !c.entries.is_empty()))
     }
 }

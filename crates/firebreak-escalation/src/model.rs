@@ -93,6 +93,17 @@ pub struct Case {
 }
 
 impl Case {
+    /// The case as crisis and viewer tokens see it: no resolution note, and flags
+    /// without the evidence quoted from the text.
+    pub fn without_texts(&self) -> Case {
+        let mut case = self.clone();
+        case.resolution_note.clear();
+        for flag in &mut case.flags {
+            flag.evidence.clear();
+        }
+        case
+    }
+
     pub fn is_resolved(&self) -> bool {
         self.status == CaseStatus::Resolved
     }

@@ -8,7 +8,8 @@
 //!
 //! Keys (`fb:{cases}:` prefix): `c:<id>` hash (`v` version, `json`), `idx:<status>`
 //! sorted sets, `deadlines` sorted set (due time, ms), `events` stream (id
-//! `<cursor>-0`), `seq` counter, and the pointers `m:`, `t:`, `a:`, `p:`.
+//! `<cursor>-0`), `seq` counter, the pointers `m:`, `t:`, `a:`, `p:`, and each case's
+//! conversation `x:<id>` (see [`crate::redis_conversation`]).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -20,7 +21,9 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use tracing::warn;
 
+use crate::conversation::ConversationEntry;
 use crate::model::{Case, CaseEvent, CaseEventKind, CaseStatus, millis};
+use crate::redis_conversation;
 use crate::repo::{
     CaseRepo, Commit, EVENT_RETENTION, Expect, Pointer, PointerOp, RESOLVED_RETENTION, RepoError,
 };
@@ -437,5 +440,25 @@ impl CaseRepo for RedisCases {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn put_entry(&self, case_id: &str, entry: &ConversationEntry) -> Result<(), RepoError> {
+        redis_conversation::put(self.conn(), case_id, entry).await
+    }
+
+    async fn entries(&self, case_id: &str) -> Result<Vec<ConversationEntry>, RepoError> {
+        redis_conversation::read(self.conn(), case_id).await
+    }
+
+    async fn expire_entries(
+        &self,
+        case_id: &str,
+        after: Option<Duration>,
+    ) -> Result<(), RepoError> {
+        redis_conversation::expire(self.conn(), case_id, after).await
+    }
+
+    async fn purge_entries(&self, case_id: &str) -> Result<bool, RepoError> {
+        redis_conversation::purge(self.conn(), case_id).await
     }
 }

@@ -10,6 +10,7 @@ use firebreak_core::{Channel, MessageId, Visibility};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
+use crate::conversation::ConversationEntry;
 use crate::model::{Case, CaseError, CaseEvent, CaseEventKind, CaseStatus};
 
 /// A lookup key that leads to a case.
@@ -169,4 +170,19 @@ pub trait CaseRepo: Send + Sync + 'static {
     fn changes(&self) -> watch::Receiver<u64>;
 
     async fn ping(&self) -> Result<(), RepoError>;
+
+    /// Adds or replaces one entry of a case's conversation (keyed by
+    /// [`ConversationEntry::key`], so a redelivered message is stored once).
+    async fn put_entry(&self, case_id: &str, entry: &ConversationEntry) -> Result<(), RepoError>;
+
+    /// The case's conversation, oldest first; empty once purged or expired.
+    async fn entries(&self, case_id: &str) -> Result<Vec<ConversationEntry>, RepoError>;
+
+    /// Drops the conversation `after` from now (`Some`), or keeps it (`None`, when a
+    /// case reopens).
+    async fn expire_entries(&self, case_id: &str, after: Option<Duration>)
+    -> Result<(), RepoError>;
+
+    /// Deletes the conversation now; true when there was one.
+    async fn purge_entries(&self, case_id: &str) -> Result<bool, RepoError>;
 }

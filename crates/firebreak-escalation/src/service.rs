@@ -9,6 +9,7 @@ use firebreak_telemetry::Metrics;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
+use crate::conversation::{ConversationEntry, SentReply};
 use crate::machine::{self, BreachKind, Transition};
 use crate::model::{Case, CaseError, CaseEventKind, CaseStatus};
 use crate::ports::{AuditRecord, AuditSink, ModeratorReply, SlaPolicy};
@@ -25,7 +26,12 @@ pub struct CasesConfig {
     pub reopen_window: Duration,
     /// How long `message id → case` is remembered (the platforms' retry horizon).
     pub message_memory: Duration,
+    /// How long what people wrote is kept after their case is resolved.
+    pub text_retention: Duration,
 }
+
+/// The default text retention: a week after resolution.
+pub const DEFAULT_TEXT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 impl Default for CasesConfig {
     fn default() -> Self {
@@ -33,6 +39,7 @@ impl Default for CasesConfig {
             author_window: Duration::from_secs(10 * 60),
             reopen_window: Duration::from_secs(24 * 3600),
             message_memory: firebreak_store::MESSAGE_RETENTION,
+            text_retention: DEFAULT_TEXT_RETENTION,
         }
     }
 }
@@ -105,6 +112,10 @@ impl Cases {
         &self.repo
     }
 
+    pub(crate) fn sla_for(&self, case: &Case) -> crate::machine::SlaTarget {
+        self.sla.target(case.priority)
+    }
+
     pub async fn get(&self, id: &str) -> Result<Case, CaseError> {
         self.repo
             .get(id)
@@ -151,9 +162,21 @@ impl Cases {
             .map(|c| c.id))
     }
 
-    /// Files an escalated message into its case, opening one if needed. Idempotent: a
-    /// redelivered message returns the case it already went to.
+    /// Files an escalated message into its case, opening one if needed, and keeps what
+    /// was written with the case. Idempotent: a redelivered message returns the case it
+    /// already went to (and stores its text again, in case the first attempt stopped
+    /// between the two writes).
     pub async fn escalate(
+        &self,
+        message: &Message,
+        classification: &Classification,
+    ) -> Result<String, CaseError> {
+        let id = self.file_message(message, classification).await?;
+        self.keep_message(&id, message, classification).await?;
+        Ok(id)
+    }
+
+    async fn file_message(
         &self,
         message: &Message,
         classification: &Classification,
@@ -246,7 +269,7 @@ impl Cases {
 
     /// Reads, applies `step`, commits; again on a concurrent change. `step` returning
     /// `Ok(None)` means nothing to do (an idempotent repeat).
-    async fn mutate<F>(&self, id: &str, mut step: F) -> Result<(Case, bool), CaseError>
+    pub(crate) async fn mutate<F>(&self, id: &str, mut step: F) -> Result<(Case, bool), CaseError>
     where
         F: FnMut(&Case, OffsetDateTime) -> Result<Option<Commit>, CaseError>,
     {
@@ -264,7 +287,7 @@ impl Cases {
         Err(CaseError::Unavailable("case too contended, retry".into()))
     }
 
-    fn commit_of(previous: &Case, t: Transition, at: OffsetDateTime) -> Commit {
+    pub(crate) fn commit_of(previous: &Case, t: Transition, at: OffsetDateTime) -> Commit {
         let resolved = t.case.is_resolved();
         let author = t.case.author_id.clone();
         let commit = Commit::new(t.case, Some(previous), t.event, at);
@@ -276,24 +299,41 @@ impl Cases {
         }
     }
 
-    async fn audited(
+    pub(crate) async fn audited(
         &self,
         actor: &str,
         action: &str,
         case: &Case,
         reason: &str,
     ) -> Result<(), CaseError> {
+        self.audited_with(actor, action, case, reason, serde_json::Value::Null)
+            .await
+    }
+
+    /// An audit entry with `extra` fields beside the case's state (never a text).
+    pub(crate) async fn audited_with(
+        &self,
+        actor: &str,
+        action: &str,
+        case: &Case,
+        reason: &str,
+        extra: serde_json::Value,
+    ) -> Result<(), CaseError> {
+        let mut detail = serde_json::json!({
+            "status": case.status.as_str(),
+            "priority": case.priority.as_str(),
+            "tier": case.tier,
+            "version": case.version,
+        });
+        if let (Some(detail), serde_json::Value::Object(extra)) = (detail.as_object_mut(), extra) {
+            detail.extend(extra);
+        }
         let record = AuditRecord {
             actor: actor.to_string(),
             action: action.to_string(),
             subject: case.id.clone(),
             reason: reason.to_string(),
-            detail: serde_json::json!({
-                "status": case.status.as_str(),
-                "priority": case.priority.as_str(),
-                "tier": case.tier,
-                "version": case.version,
-            }),
+            detail,
         };
         self.audit
             .append(record)
@@ -338,6 +378,7 @@ impl Cases {
     ) -> Result<Case, CaseError> {
         let current = self.get(id).await?;
         machine::resolve(&current, who, note, now())?;
+        let mut sent = None;
         if let Some(text) = reply.filter(|t| !t.trim().is_empty()) {
             let replies = self
                 .replies
@@ -345,6 +386,17 @@ impl Cases {
                 .ok_or_else(|| CaseError::ReplyFailed("no reply connector configured".into()))?;
             let connector = replies.send(&current, who, text).await?;
             info!(case_id = id, connector, "moderator reply sent");
+            let reply = SentReply {
+                message_id: current.message_ids.last().copied(),
+                text: text.to_string(),
+                by: who.to_string(),
+                connector,
+                at: now(),
+            };
+            self.repo
+                .put_entry(id, &ConversationEntry::Reply(reply.clone()))
+                .await?;
+            sent = Some(reply);
         }
         let (case, _) = self
             .mutate(id, |c, now| {
@@ -355,7 +407,20 @@ impl Cases {
                 )))
             })
             .await?;
-        self.audited(who, "case.resolve", &case, note).await?;
+        self.repo
+            .expire_entries(id, Some(self.config.text_retention))
+            .await?;
+        // The audit says a reply went out, where and how long; the words stay with the
+        // case, under its retention.
+        let extra = sent.map_or(serde_json::Value::Null, |r| {
+            serde_json::json!({"reply": {
+                "connector": r.connector,
+                "message_id": r.message_id,
+                "chars": r.text.chars().count(),
+            }})
+        });
+        self.audited_with(who, "case.resolve", &case, note, extra)
+            .await?;
         Ok(case)
     }
 

@@ -6,6 +6,7 @@ use firebreak_core::wire::{
 use firebreak_proto::v1 as pb;
 use serde_json::{Value, json};
 
+use crate::conversation::{ConversationEntry, SentReply, WrittenMessage};
 use crate::model::{Case, CaseEvent, CaseEventKind, CaseStatus};
 
 pub fn status_to_pb(s: CaseStatus) -> pb::CaseStatus {
@@ -63,6 +64,10 @@ impl From<&Case> for pb::Case {
             updated_at: Some(timestamp(c.updated_at)),
             snoozed_until: c.snoozed_until.map(timestamp),
             resolution_note: c.resolution_note.clone(),
+            excerpt: String::new(),
+            claim_due: c.claim_due.map(timestamp),
+            ack_due: c.ack_due.map(timestamp),
+            message_count: c.message_count,
         }
     }
 }
@@ -109,4 +114,65 @@ pub fn case_json(c: &Case) -> Value {
         "resolved_at": c.resolved_at.map(rfc3339),
         "resolution_note": c.resolution_note,
     })
+}
+
+/// A message as written, on the wire (`GetCase`).
+pub fn written_to_pb(m: &WrittenMessage) -> pb::Message {
+    pb::Message {
+        id: m.message_id.to_string(),
+        channel: channel_to_pb(m.channel) as i32,
+        external_id: m.external_id.clone(),
+        visibility: visibility_to_pb(m.visibility) as i32,
+        author: Some(pb::Author {
+            id: m.author.id.clone(),
+            handle: m.author.handle.clone(),
+            name: m.author.name.clone(),
+            followers: m.author.followers,
+            verified: m.author.verified,
+            is_bot: false,
+        }),
+        text: m.text.clone(),
+        received_at: Some(timestamp(m.at)),
+        ..Default::default()
+    }
+}
+
+pub fn reply_to_pb(r: &SentReply) -> pb::CaseReply {
+    pb::CaseReply {
+        message_id: r.message_id.map(|id| id.to_string()).unwrap_or_default(),
+        text: r.text.clone(),
+        by: r.by.clone(),
+        connector: r.connector.clone(),
+        at: Some(timestamp(r.at)),
+    }
+}
+
+/// The conversation as JSON: `messages` (text, channel, visibility, time, author,
+/// link, flags) and `replies`, oldest first.
+pub fn conversation_json(entries: &[ConversationEntry]) -> (Value, Value) {
+    let mut messages = Vec::new();
+    let mut replies = Vec::new();
+    for entry in entries {
+        match entry {
+            ConversationEntry::Message(m) => messages.push(json!({
+                "id": m.message_id,
+                "external_id": m.external_id,
+                "channel": m.channel.as_str(),
+                "visibility": m.visibility.as_str(),
+                "text": m.text,
+                "at": rfc3339(m.at),
+                "author": m.author,
+                "link": m.link,
+                "flags": m.flags,
+            })),
+            ConversationEntry::Reply(r) => replies.push(json!({
+                "message_id": r.message_id,
+                "text": r.text,
+                "by": r.by,
+                "connector": r.connector,
+                "at": rfc3339(r.at),
+            })),
+        }
+    }
+    (Value::Array(messages), Value::Array(replies))
 }

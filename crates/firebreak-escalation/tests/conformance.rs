@@ -281,6 +281,7 @@ async fn resolving_clears_the_open_private_case_of_its_author(f: &Fixture) -> an
             .await?,
         None
     );
+    f.cases.claim(&id, "alice").await?;
     f.cases.resolve(&id, "alice", "refunded", None).await?;
     assert_eq!(
         f.cases.open_private_case_for(&author).await?,

@@ -49,6 +49,25 @@ impl Role {
     }
 }
 
+/// Whether a token of `role` may read the audit entries about cases (their reasons are
+/// moderators' notes): moderators and admins only. A crisis or viewer token asking for
+/// `case.` entries by prefix is refused; in any other listing they are left out.
+pub fn case_audit_access(role: Role, action_prefix: &str) -> Result<bool, FirebreakError> {
+    let allowed = role.grants(Role::Moderator);
+    if !allowed && action_prefix.starts_with("case") {
+        return Err(FirebreakError::new(
+            ErrorCode::PermissionDenied,
+            format!("role {role} may not read the case audit; it needs moderator"),
+        ));
+    }
+    Ok(allowed)
+}
+
+/// True for audit entries about cases.
+pub fn is_case_action(action: &str) -> bool {
+    action.starts_with("case.")
+}
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

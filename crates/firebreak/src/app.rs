@@ -219,6 +219,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
             ))),
             manual_replies: reply.manual.clone(),
             metrics: metrics.clone(),
+            text_retention: config.case_text_retention(),
         },
         &shutdown,
     )

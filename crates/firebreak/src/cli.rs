@@ -30,7 +30,8 @@ enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
-    /// Moderation cases on a running server (role moderator).
+    /// Moderation cases on a running server (role moderator; `list` for any reading
+    /// role, without texts).
     Cases {
         #[command(flatten)]
         client: crate::client::ClientArgs,
@@ -176,8 +177,8 @@ fn token_new(role: &str, name: &str) -> ExitCode {
         return ExitCode::from(EXIT_CONFIG);
     }
     let secret = new_secret();
-    println!("secret: {secret}");
-    println!(
+    crate::outln!("secret: {secret}");
+    crate::outln!(
         "tokens file line: {}",
         tokens_file_line(role, name, &secret)
     );

@@ -87,6 +87,16 @@ pub struct RunConfig {
     #[arg(long, env = "FIREBREAK_NATS_REPLICAS", default_value_t = 1)]
     pub nats_replicas: usize,
 
+    /// Hours what people wrote is kept with a case after it is resolved (then purged;
+    /// ids, flags and the outcome stay). An admin can purge sooner:
+    /// `DELETE /v1/cases/{id}/texts`.
+    #[arg(
+        long,
+        env = "FIREBREAK_CASE_TEXT_RETENTION_HOURS",
+        default_value_t = 168
+    )]
+    pub case_text_retention_hours: u64,
+
     #[command(flatten)]
     pub ingest: crate::ingest_args::IngestArgs,
 
@@ -147,6 +157,12 @@ impl RunConfig {
         if self.shutdown_grace_secs == 0 || self.shutdown_grace_secs > 300 {
             return Err("--shutdown-grace-secs must be between 1 and 300".into());
         }
+        if !(1..=720).contains(&self.case_text_retention_hours) {
+            return Err(
+                "--case-text-retention-hours must be between 1 and 720 (the case's own 30 days)"
+                    .into(),
+            );
+        }
         if !(1..=5).contains(&self.nats_replicas) {
             return Err("--nats-replicas must be between 1 and 5".into());
         }
@@ -160,6 +176,10 @@ impl RunConfig {
 
     pub fn runs(&self, role: RoleName) -> bool {
         self.roles.contains(&RoleName::All) || self.roles.contains(&role)
+    }
+
+    pub fn case_text_retention(&self) -> Duration {
+        Duration::from_secs(self.case_text_retention_hours * 3600)
     }
 
     pub fn shutdown_grace(&self) -> Duration {

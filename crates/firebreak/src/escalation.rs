@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use firebreak_core::{Author, Message, Stage};
+use firebreak_core::{Author, HistoryEntry, Message, Stage};
 use firebreak_escalation::memory::MemoryCases;
 use firebreak_escalation::notify::{LogNotifier, Notifier, WebhookNotifier};
 use firebreak_escalation::redis_repo::RedisCases;
@@ -18,7 +18,7 @@ use firebreak_reply::{ManualReplies, ManualReply, ManualReplyError};
 use firebreak_store::MessageLog;
 use firebreak_telemetry::Metrics;
 use tokio_util::sync::CancellationToken;
-use tracing::info;
+use tracing::{info, warn};
 
 /// What the case service is built from.
 pub struct CaseDeps {
@@ -28,6 +28,8 @@ pub struct CaseDeps {
     pub audit: Arc<dyn AuditSink>,
     pub manual_replies: Arc<dyn ManualReplies>,
     pub metrics: Metrics,
+    /// How long texts stay with a resolved case.
+    pub text_retention: std::time::Duration,
 }
 
 /// A moderator's reply on Resolve, through the reply service: the same connectors,
@@ -82,7 +84,22 @@ impl ModeratorReply for ReplyService {
             text: text.to_string(),
         };
         match self.manual.send_manual_reply(reply).await {
-            Ok(sent) => Ok(sent.connector),
+            Ok(sent) => {
+                // The message's history says a person answered it; the words stay with
+                // the case, under its text retention.
+                let entry = HistoryEntry {
+                    at: time::OffsetDateTime::now_utc(),
+                    stage: Stage::Replied,
+                    detail: format!(
+                        "moderator_reply by {moderator} via {} (case {})",
+                        sent.connector, case.id
+                    ),
+                };
+                if let Err(e) = self.log.record_stage(last, &entry, None).await {
+                    warn!(message_id = %last, error = %e, "moderator reply not added to the message history");
+                }
+                Ok(sent.connector)
+            }
             Err(ManualReplyError::OverBudget { retry_after }) => {
                 Err(CaseError::ReplyOverBudget(retry_after))
             }
@@ -113,7 +130,11 @@ pub async fn cases(deps: CaseDeps, shutdown: &CancellationToken) -> anyhow::Resu
     };
     Ok(Arc::new(
         Cases::new(repo, Arc::new(deps.settings), deps.audit, deps.metrics)
-            .with_replies(Arc::new(replies)),
+            .with_replies(Arc::new(replies))
+            .with_config(firebreak_escalation::CasesConfig {
+                text_retention: deps.text_retention,
+                ..firebreak_escalation::CasesConfig::default()
+            }),
     ))
 }
 

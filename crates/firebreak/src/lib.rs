@@ -8,6 +8,7 @@ pub mod config;
 mod control;
 mod escalation;
 pub mod ingest_args;
+pub mod out;
 pub mod reply_args;
 pub mod reply_role;
 pub mod server_args;

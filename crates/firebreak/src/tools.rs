@@ -37,7 +37,7 @@ pub fn playbook(command: PlaybookCommand) -> ExitCode {
     match command {
         PlaybookCommand::Check { file } => match firebreak_triage::check_playbook_file(&file) {
             Ok(summary) => {
-                println!("{summary}");
+                crate::outln!("{summary}");
                 ExitCode::SUCCESS
             }
             Err(e) => fail(format!("{}: {e}", file.display())),
@@ -69,10 +69,10 @@ pub fn classify(
     };
     let decision = engine.classify(&message, &context);
     if json {
-        println!("{}", firebreak_server::http::decision_json(&decision));
+        crate::outln!("{}", firebreak_server::http::decision_json(&decision));
         return ExitCode::SUCCESS;
     }
-    println!(
+    crate::outln!(
         "route: {}  priority: {}  language: {} ({:.2})  sentiment: {:.2}",
         decision.route.as_str(),
         decision.priority.as_str(),
@@ -81,16 +81,16 @@ pub fn classify(
         decision.sentiment,
     );
     if let Some(question) = &decision.key_question {
-        println!(
+        crate::outln!(
             "key question: {question} ({:.2})",
             decision.key_question_confidence
         );
     }
     for flag in &decision.flags {
-        println!("flag: {} ({}, {:.2})", flag.kind, flag.evidence, flag.score);
+        crate::outln!("flag: {} ({}, {:.2})", flag.kind, flag.evidence, flag.score);
     }
     for reason in &decision.reasons {
-        println!("reason: {reason}");
+        crate::outln!("reason: {reason}");
     }
     ExitCode::SUCCESS
 }
@@ -113,7 +113,7 @@ pub fn train(datasets: &Path, out: &Path) -> ExitCode {
     match firebreak_triage::train_from_datasets(datasets, out) {
         Ok(report) => {
             print!("{report}");
-            println!("model written to {}", out.display());
+            crate::outln!("model written to {}", out.display());
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),
@@ -124,7 +124,7 @@ pub fn train_semantic(out: &Path) -> ExitCode {
     match firebreak_triage::semantic::train_to_file(out) {
         Ok(report) => {
             print!("{report}");
-            println!("heads written to {}", out.display());
+            crate::outln!("heads written to {}", out.display());
             ExitCode::SUCCESS
         }
         Err(e) => fail(e),

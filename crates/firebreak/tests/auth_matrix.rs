@@ -148,11 +148,13 @@ async fn every_http_route_answers_401_403_and_2xx_by_role(adapters: Adapters) {
             Role::Crisis,
         ),
         (Method::GET, "/v1/audit".into(), Value::Null, Role::Viewer),
+        (Method::GET, "/v1/cases".into(), Value::Null, Role::Viewer),
+        (Method::GET, "/v1/whoami".into(), Value::Null, Role::Viewer),
         (
             Method::GET,
-            "/v1/cases".into(),
+            "/v1/cases/events".into(),
             Value::Null,
-            Role::Moderator,
+            Role::Viewer,
         ),
         (
             Method::GET,
@@ -190,6 +192,30 @@ async fn every_http_route_answers_401_403_and_2xx_by_role(adapters: Adapters) {
             json!({"note": "handled"}),
             Role::Moderator,
         ),
+        (
+            Method::POST,
+            format!("/v1/cases/{case}/reopen"),
+            Value::Null,
+            Role::Moderator,
+        ),
+        (
+            Method::POST,
+            format!("/v1/cases/{case}/snooze"),
+            json!({"minutes": 5}),
+            Role::Moderator,
+        ),
+        (
+            Method::POST,
+            "/v1/cases/bulk-resolve".into(),
+            json!({"ids": [case], "reason": "matrix noise"}),
+            Role::Moderator,
+        ),
+        (
+            Method::DELETE,
+            format!("/v1/cases/{case}/texts"),
+            json!({"reason": "erasure request"}),
+            Role::Admin,
+        ),
     ];
     for (method, path, body, role) in rows {
         http_row(&h, method, &path, body, role).await;
@@ -206,7 +232,14 @@ async fn every_http_route_answers_401_403_and_2xx_by_role(adapters: Adapters) {
         .await,
         200
     );
-    for path in ["/healthz", "/readyz", "/metrics"] {
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/console",
+        "/console/console.js",
+        "/console/console.css",
+    ] {
         assert_eq!(call(&h, &Method::GET, path, &Value::Null, None).await, 200);
     }
     h.stop().await;
@@ -320,7 +353,7 @@ async fn every_grpc_method_answers_by_role(adapters: Adapters) {
         async move { code(c.watch(request(md, pb::WatchRequest { cursor: 0 })).await) }
     })
     .await;
-    grpc_row(&h, "Moderation/ListCases", Role::Moderator, |md| {
+    grpc_row(&h, "Moderation/ListCases", Role::Viewer, |md| {
         let mut c = moderation.clone();
         async move {
             code(
@@ -373,6 +406,23 @@ async fn every_grpc_method_answers_by_role(adapters: Adapters) {
             reply: String::new(),
         };
         async move { code(c.resolve(request(md, r)).await) }
+    })
+    .await;
+    grpc_row(&h, "Moderation/Reopen", Role::Moderator, |md| {
+        let mut c = moderation.clone();
+        let id = case.clone();
+        async move { code(c.reopen(request(md, pb::ReopenRequest { id })).await) }
+    })
+    .await;
+    grpc_row(&h, "Moderation/Snooze", Role::Moderator, |md| {
+        let mut c = moderation.clone();
+        let r = pb::SnoozeRequest {
+            id: case.clone(),
+            until: Some(firebreak_core::wire::timestamp(
+                time::OffsetDateTime::now_utc() + time::Duration::minutes(5),
+            )),
+        };
+        async move { code(c.snooze(request(md, r)).await) }
     })
     .await;
     grpc_row(&h, "CrisisControl/GetMode", Role::Viewer, |md| {

@@ -145,7 +145,8 @@ fn nothing_fires_before_the_deadline_or_after_a_claim() {
 #[test]
 fn a_resolved_case_reopens_when_the_author_writes_again() {
     let now = OffsetDateTime::now_utc();
-    let resolved = resolve(&opened(now), "alice", "done", now).unwrap().case;
+    let claimed = claim(&opened(now), "alice", now).unwrap().unwrap().case;
+    let resolved = resolve(&claimed, "alice", "done", now).unwrap().case;
     let again = add_message(
         &resolved,
         &message("m3"),
@@ -168,4 +169,45 @@ fn a_snoozed_case_wakes_when_its_time_is_up() {
     let (woken, kind) = on_deadline(&snoozed, until, &sla()).unwrap();
     assert_eq!(kind, None);
     assert_eq!(woken.case.status, CaseStatus::Open);
+}
+
+#[test]
+fn resolving_needs_the_claim_and_a_note() {
+    let now = OffsetDateTime::now_utc();
+    let open = opened(now);
+    assert!(matches!(
+        resolve(&open, "alice", "done", now),
+        Err(CaseError::Conflict(_))
+    ));
+    let claimed = claim(&open, "alice", now).unwrap().unwrap().case;
+    assert!(matches!(
+        resolve(&claimed, "alice", "  ", now),
+        Err(CaseError::Invalid(_))
+    ));
+    assert!(matches!(
+        resolve(&claimed, "bob", "done", now),
+        Err(CaseError::Conflict(_))
+    ));
+    assert_eq!(
+        resolve(&claimed, "alice", "done", now).unwrap().case.status,
+        CaseStatus::Resolved
+    );
+}
+
+#[test]
+fn a_resolved_case_reopens_by_hand_unassigned_with_a_fresh_sla() {
+    let now = OffsetDateTime::now_utc();
+    let claimed = claim(&opened(now), "alice", now).unwrap().unwrap().case;
+    let resolved = resolve(&claimed, "alice", "done", now).unwrap().case;
+    let later = now + time::Duration::minutes(5);
+    let again = reopen(&resolved, later, &sla()).unwrap();
+    assert_eq!(again.event, CaseEventKind::Reopened);
+    assert_eq!(again.case.status, CaseStatus::Open);
+    assert_eq!(again.case.assignee, None);
+    assert_eq!(again.case.resolution_note, "");
+    assert!(again.case.claim_due.is_some_and(|d| d > later));
+    assert!(matches!(
+        reopen(&opened(now), now, &sla()),
+        Err(CaseError::Conflict(_))
+    ));
 }

@@ -134,8 +134,10 @@ impl pb::crisis_control_server::CrisisControl for CrisisControlService {
         &self,
         request: Request<pb::ListAuditRequest>,
     ) -> Result<Response<pb::ListAuditResponse>, Status> {
-        require(&self.state, request.metadata(), Role::Viewer)?;
+        let who = require(&self.state, request.metadata(), Role::Viewer)?;
         let request = request.into_inner();
+        let case_entries =
+            crate::auth::case_audit_access(who.role, &request.action_prefix).map_err(to_status)?;
         let limit = (request.limit > 0).then_some(i64::from(request.limit));
         let query = firebreak_control::audit::query(limit, Some(request.action_prefix))
             .map_err(to_status)?;
@@ -147,7 +149,11 @@ impl pb::crisis_control_server::CrisisControl for CrisisControlService {
             .await
             .map_err(|e| to_status(e.into()))?;
         Ok(Response::new(pb::ListAuditResponse {
-            entries: entries.iter().map(|e| e.to_proto()).collect(),
+            entries: entries
+                .iter()
+                .filter(|e| case_entries || !crate::auth::is_case_action(&e.action))
+                .map(|e| e.to_proto())
+                .collect(),
         }))
     }
 }

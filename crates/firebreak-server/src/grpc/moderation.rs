@@ -1,11 +1,13 @@
-//! `Moderation`: the moderators' live feed and case workflow over gRPC (role moderator).
+//! `Moderation`: the moderators' live feed and case workflow over gRPC (role
+//! moderator). `ListCases` also serves crisis and viewer tokens, without texts or notes.
 
 use std::pin::Pin;
 
 use firebreak_core::FirebreakError;
 use firebreak_core::wire::Resolution;
-use firebreak_escalation::wire::status_from_pb;
-use firebreak_escalation::{CaseError, CaseStatus};
+use firebreak_core::wire::from_timestamp;
+use firebreak_escalation::wire::{reply_to_pb, status_from_pb, written_to_pb};
+use firebreak_escalation::{CaseError, CaseStatus, ConversationEntry};
 use firebreak_proto::v1 as pb;
 use futures::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
@@ -14,6 +16,7 @@ use super::require;
 use crate::AppState;
 use crate::auth::Role;
 use crate::error::to_status;
+use crate::http::cases::{excerpt_of, reads_texts};
 
 /// Most cases one `ListCases` returns.
 const MAX_LIST: usize = 1000;
@@ -78,7 +81,7 @@ impl pb::moderation_server::Moderation for ModerationService {
         &self,
         request: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
-        require(&self.state, request.metadata(), Role::Moderator)?;
+        let who = require(&self.state, request.metadata(), Role::Viewer)?;
         let request = request.into_inner();
         let statuses = request
             .status
@@ -95,9 +98,17 @@ impl pb::moderation_server::Moderation for ModerationService {
             .list(&statuses, limit)
             .await
             .map_err(status)?;
-        Ok(Response::new(pb::ListCasesResponse {
-            cases: cases.iter().map(Into::into).collect(),
-        }))
+        let mut listed = Vec::with_capacity(cases.len());
+        for case in &cases {
+            if reads_texts(who.role) {
+                let mut case: pb::Case = case.into();
+                case.excerpt = excerpt_of(&self.state, &case.id).await.unwrap_or_default();
+                listed.push(case);
+            } else {
+                listed.push((&case.without_texts()).into());
+            }
+        }
+        Ok(Response::new(pb::ListCasesResponse { cases: listed }))
     }
 
     async fn get_case(
@@ -112,15 +123,64 @@ impl pb::moderation_server::Moderation for ModerationService {
             .get(case_id(&request.id)?)
             .await
             .map_err(status)?;
+        let entries = self
+            .state
+            .cases
+            .conversation(&case.id)
+            .await
+            .map_err(status)?;
         let mut messages = Vec::new();
-        for id in &case.message_ids {
-            if let Some(message) = crate::http::cases::thread_message(&self.state, *id).await {
-                messages.push(message);
+        let mut replies = Vec::new();
+        for entry in &entries {
+            match entry {
+                ConversationEntry::Message(m) => messages.push(written_to_pb(m)),
+                ConversationEntry::Reply(r) => replies.push(reply_to_pb(r)),
             }
         }
         Ok(Response::new(pb::GetCaseResponse {
             case: Some((&case).into()),
             messages,
+            replies,
+            texts_purged: entries.is_empty() && case.message_count > 0,
+        }))
+    }
+
+    async fn snooze(
+        &self,
+        request: Request<pb::SnoozeRequest>,
+    ) -> Result<Response<pb::SnoozeResponse>, Status> {
+        let who = require(&self.state, request.metadata(), Role::Moderator)?;
+        let request = request.into_inner();
+        let until = request
+            .until
+            .as_ref()
+            .and_then(from_timestamp)
+            .ok_or_else(|| Status::invalid_argument("until: expected a time"))?;
+        let case = self
+            .state
+            .cases
+            .snooze(case_id(&request.id)?, &who.name, until)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::SnoozeResponse {
+            case: Some((&case).into()),
+        }))
+    }
+
+    async fn reopen(
+        &self,
+        request: Request<pb::ReopenRequest>,
+    ) -> Result<Response<pb::ReopenResponse>, Status> {
+        let who = require(&self.state, request.metadata(), Role::Moderator)?;
+        let id = request.into_inner().id;
+        let case = self
+            .state
+            .cases
+            .reopen(case_id(&id)?, &who.name)
+            .await
+            .map_err(status)?;
+        Ok(Response::new(pb::ReopenResponse {
+            case: Some((&case).into()),
         }))
     }
 

@@ -1,4 +1,5 @@
-//! `GET /v1/cases?status=…`, `GET /v1/cases/{id}` and
+//! `GET /v1/cases?status=…` (any reading role; texts and notes for moderator and
+//! admin only), `GET /v1/cases/{id}` with the conversation (moderator and admin) and
 //! `POST /v1/cases/{id}/claim|ack|resolve|release` (role moderator). The actor of every
 //! transition is the token's name.
 
@@ -6,11 +7,11 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use firebreak_core::wire::{Resolution, channel_to_pb};
-use firebreak_core::{FirebreakError, MessageId};
-use firebreak_escalation::CaseStatus;
-use firebreak_escalation::wire::case_json;
-use firebreak_proto::v1 as pb;
+use firebreak_core::FirebreakError;
+use firebreak_core::wire::Resolution;
+use firebreak_escalation::conversation::excerpt;
+use firebreak_escalation::wire::{case_json, conversation_json};
+use firebreak_escalation::{Case, CaseStatus, ConversationEntry};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -28,7 +29,7 @@ pub(crate) struct ListQuery {
     limit: Option<usize>,
 }
 
-fn check_id(id: &str) -> Result<&str, ApiError> {
+pub(crate) fn check_id(id: &str) -> Result<&str, ApiError> {
     if id.is_empty() || id.len() > 128 {
         return Err(FirebreakError::invalid("id", "expected a case id").into());
     }
@@ -40,7 +41,7 @@ pub(crate) async fn list(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    require(&state, &headers, Role::Moderator)?;
+    let who = require(&state, &headers, Role::Viewer)?;
     let statuses = match query.status.as_deref().filter(|s| !s.is_empty()) {
         None => Vec::new(),
         Some(list) => list
@@ -61,22 +62,50 @@ pub(crate) async fn list(
         .list(&statuses, limit)
         .await
         .map_err(FirebreakError::from)?;
-    Ok(Json(json!({
-        "cases": cases.iter().map(case_json).collect::<Vec<_>>(),
-    })))
+    let mut listed = Vec::with_capacity(cases.len());
+    for case in &cases {
+        listed.push(if reads_texts(who.role) {
+            let mut body = case_json(case);
+            body["excerpt"] = excerpt_of(&state, &case.id).await.into();
+            body
+        } else {
+            case_json(&case.without_texts())
+        });
+    }
+    Ok(Json(json!({ "cases": listed })))
 }
 
-/// What a moderator sees of one message of the thread: ids and status, never more than
-/// the message log keeps.
-pub(crate) async fn thread_message(state: &AppState, id: MessageId) -> Option<pb::Message> {
-    let record = state.log.get(id).await.ok()??;
-    Some(pb::Message {
-        id: id.to_string(),
-        channel: channel_to_pb(record.channel) as i32,
-        external_id: record.external_id,
-        thread_id: record.thread_id,
-        ..Default::default()
+/// Moderators and admins read what people wrote and the notes; crisis and viewer
+/// tokens see the queue only.
+pub(crate) fn reads_texts(role: Role) -> bool {
+    role.grants(Role::Moderator)
+}
+
+/// The newest message's first characters, for listings.
+pub(crate) async fn excerpt_of(state: &AppState, case_id: &str) -> Option<String> {
+    let entries = state.cases.conversation(case_id).await.ok()?;
+    entries.iter().rev().find_map(|e| match e {
+        ConversationEntry::Message(m) => Some(excerpt(&m.text, 80)),
+        ConversationEntry::Reply(_) => None,
     })
+}
+
+/// A case with its conversation, as moderators read it.
+pub(crate) async fn case_with_conversation(
+    state: &AppState,
+    case: &Case,
+) -> Result<Value, ApiError> {
+    let entries = state
+        .cases
+        .conversation(&case.id)
+        .await
+        .map_err(FirebreakError::from)?;
+    let (messages, replies) = conversation_json(&entries);
+    let mut body = case_json(case);
+    body["texts_purged"] = (entries.is_empty() && case.message_count > 0).into();
+    body["messages"] = messages;
+    body["replies"] = replies;
+    Ok(body)
 }
 
 pub(crate) async fn get(
@@ -90,20 +119,7 @@ pub(crate) async fn get(
         .get(check_id(&id)?)
         .await
         .map_err(FirebreakError::from)?;
-    let mut messages = Vec::new();
-    for message_id in &case.message_ids {
-        if let Ok(Some(record)) = state.log.get(*message_id).await {
-            messages.push(json!({
-                "id": message_id,
-                "channel": record.channel,
-                "external_id": record.external_id,
-                "status": record.status,
-            }));
-        }
-    }
-    let mut body = case_json(&case);
-    body["messages"] = Value::Array(messages);
-    Ok(Json(body))
+    Ok(Json(case_with_conversation(&state, &case).await?))
 }
 
 pub(crate) async fn claim(

@@ -98,7 +98,9 @@ pub async fn list_audit(
     headers: HeaderMap,
     Query(params): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    require(&state, &headers, Role::Viewer)?;
+    let who = require(&state, &headers, Role::Viewer)?;
+    let prefix = params.get("action_prefix").cloned().unwrap_or_default();
+    let case_entries = crate::auth::case_audit_access(who.role, &prefix)?;
     let limit = params
         .get("limit")
         .map(|v| {
@@ -113,5 +115,9 @@ pub async fn list_audit(
         .list(&query)
         .await
         .map_err(FirebreakError::from)?;
+    let entries: Vec<_> = entries
+        .into_iter()
+        .filter(|e| case_entries || !crate::auth::is_case_action(&e.action))
+        .collect();
     Ok(Json(json!({ "entries": entries })).into_response())
 }

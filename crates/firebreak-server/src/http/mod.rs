@@ -1,7 +1,10 @@
 //! The HTTP API. Every route but health and webhooks requires a bearer token.
 
 mod body;
+mod case_actions;
+mod case_feed;
 pub mod cases;
+mod console;
 pub mod crisis;
 mod health;
 pub mod insights;
@@ -55,8 +58,21 @@ pub fn router_for(state: AppState, mounts: Mounts) -> Router {
     }
     if mounts.escalation {
         router = router
+            .route("/console", get(console::index))
+            .route("/console/", get(console::index))
+            .route("/console/console.js", get(console::script))
+            .route("/console/console.css", get(console::style))
+            .route("/v1/whoami", get(console::whoami))
             .route("/v1/cases", get(cases::list))
+            .route("/v1/cases/events", get(case_feed::events))
+            .route("/v1/cases/bulk-resolve", post(case_actions::bulk_resolve))
             .route("/v1/cases/{id}", get(cases::get))
+            .route(
+                "/v1/cases/{id}/texts",
+                axum::routing::delete(case_actions::purge_texts),
+            )
+            .route("/v1/cases/{id}/snooze", post(case_actions::snooze))
+            .route("/v1/cases/{id}/reopen", post(case_actions::reopen))
             .route("/v1/cases/{id}/claim", post(cases::claim))
             .route("/v1/cases/{id}/ack", post(cases::ack))
             .route("/v1/cases/{id}/resolve", post(cases::resolve))

@@ -1,5 +1,6 @@
-//! `firebreak cases list|show|claim|ack|resolve|release` and `firebreak watch`: the
-//! moderator's terminal, over the `Moderation` gRPC service.
+//! `firebreak cases list|show|claim|ack|resolve|release|snooze|reopen` and
+//! `firebreak watch`: the moderator's terminal, over the `Moderation` gRPC service.
+//! Every id may be given by a unique prefix.
 
 use clap::Subcommand;
 use firebreak_proto::v1 as pb;
@@ -7,11 +8,14 @@ use futures::StreamExt;
 use pb::moderation_client::ModerationClient;
 use serde_json::{Value, json};
 
+use super::case_view::{
+    case_json, case_line, detail_json, detail_text, event_name, list_header, list_row,
+};
 use super::{ClientArgs, status_error};
 
 #[derive(Debug, Subcommand)]
 pub enum CasesCommand {
-    /// List cases, P1 first (every unresolved case by default).
+    /// List cases, P1 first then oldest (every unresolved case by default).
     List {
         /// Only these statuses: open, claimed, acknowledged, snoozed, resolved.
         #[arg(long, value_delimiter = ',')]
@@ -19,34 +23,34 @@ pub enum CasesCommand {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// Show one case and its thread.
+    /// Show one case with what was written and the replies sent (`--json` for scripts).
     Show { id: String },
     /// Take a case; fails if another moderator holds it.
     Claim { id: String },
     /// Acknowledge a case you hold.
     Ack { id: String },
-    /// Resolve a case with a note, optionally replying to the author.
+    /// Resolve a case you hold, with a note, optionally replying to the author.
     Resolve {
         id: String,
-        #[arg(long, default_value = "")]
+        /// Why the case is closed (required).
+        #[arg(long)]
         note: String,
-        /// Sent to the author through the reply service's connectors and budgets.
+        /// Sent to the author through the reply service's connectors and budgets, and
+        /// recorded on the case, in the message's history and in the audit.
         #[arg(long)]
         reply: Option<String>,
     },
     /// Hand a case you hold back to the queue.
     Release { id: String },
-}
-
-fn status_name(value: i32) -> &'static str {
-    match pb::CaseStatus::try_from(value).unwrap_or(pb::CaseStatus::Unspecified) {
-        pb::CaseStatus::Open => "open",
-        pb::CaseStatus::Claimed => "claimed",
-        pb::CaseStatus::Acknowledged => "acknowledged",
-        pb::CaseStatus::Resolved => "resolved",
-        pb::CaseStatus::Snoozed => "snoozed",
-        pb::CaseStatus::Unspecified => "unknown",
-    }
+    /// Park a case; a new message from the author wakes it early.
+    Snooze {
+        id: String,
+        /// Minutes to snooze for.
+        #[arg(long, default_value_t = 60)]
+        minutes: i64,
+    },
+    /// Take a resolved case back into the queue, or wake a snoozed one now.
+    Reopen { id: String },
 }
 
 fn status_value(name: &str) -> anyhow::Result<i32> {
@@ -62,90 +66,62 @@ fn status_value(name: &str) -> anyhow::Result<i32> {
     } as i32)
 }
 
-fn priority_name(value: i32) -> String {
-    match pb::Priority::try_from(value).unwrap_or(pb::Priority::Unspecified) {
-        pb::Priority::Unspecified => "P?".into(),
-        p => format!("P{}", p as i32),
-    }
-}
-
-fn event_name(value: i32) -> String {
-    pb::CaseEventKind::try_from(value)
-        .map(|k| {
-            k.as_str_name()
-                .trim_start_matches("CASE_EVENT_KIND_")
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-fn channel_name(value: i32) -> String {
-    pb::Channel::try_from(value)
-        .map(|c| {
-            c.as_str_name()
-                .trim_start_matches("CHANNEL_")
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_else(|_| "unknown".into())
-}
-
-fn time_text(t: Option<&prost_types::Timestamp>) -> Option<String> {
-    let t = t?;
-    let at = time::OffsetDateTime::from_unix_timestamp(t.seconds).ok()?;
-    at.format(&time::format_description::well_known::Rfc3339)
-        .ok()
-}
-
-/// The JSON form of a case, with names rather than enum numbers.
-pub fn case_json(c: &pb::Case) -> Value {
-    json!({
-        "id": c.id,
-        "status": status_name(c.status),
-        "priority": priority_name(c.priority),
-        "channel": channel_name(c.channel),
-        "thread_id": c.thread_id,
-        "author_id": c.author_id,
-        "reasons": c.reasons,
-        "flags": c.flags.iter().map(|f| json!({"kind": f.kind, "evidence": f.evidence})).collect::<Vec<_>>(),
-        "message_ids": c.message_ids,
-        "linked_case_id": (!c.linked_case_id.is_empty()).then_some(&c.linked_case_id),
-        "assignee": (!c.assignee.is_empty()).then_some(&c.assignee),
-        "tier": c.tier,
-        "created_at": time_text(c.created_at.as_ref()),
-        "updated_at": time_text(c.updated_at.as_ref()),
-        "resolution_note": c.resolution_note,
-    })
-}
-
-/// One line per case, for humans.
-fn case_line(c: &pb::Case) -> String {
-    format!(
-        "{} {:<12} {:<10} {:<10} tier {} {} msgs  {}",
-        priority_name(c.priority),
-        status_name(c.status),
-        channel_name(c.channel),
-        if c.assignee.is_empty() {
-            "-"
-        } else {
-            &c.assignee
-        },
-        c.tier,
-        c.message_ids.len(),
-        c.id,
-    )
-}
-
 fn print_case(args: &ClientArgs, case: Option<&pb::Case>) {
     let Some(case) = case else { return };
     if args.json {
-        println!("{}", case_json(case));
+        crate::outln!("{}", case_json(case));
     } else {
-        println!("{}", case_line(case));
+        crate::outln!("{}", case_line(case));
+    }
+}
+
+type Client = ModerationClient<tonic::transport::Channel>;
+
+/// A full case id from a unique prefix (as `cases list` prints 8 characters).
+async fn full_id(client: &mut Client, args: &ClientArgs, id: String) -> anyhow::Result<String> {
+    if id.len() >= 36 {
+        return Ok(id);
+    }
+    if id.is_empty() {
+        anyhow::bail!("give a case id or its first characters");
+    }
+    let all = [
+        pb::CaseStatus::Open,
+        pb::CaseStatus::Claimed,
+        pb::CaseStatus::Acknowledged,
+        pb::CaseStatus::Snoozed,
+        pb::CaseStatus::Resolved,
+    ];
+    let response = client
+        .list_cases(args.request(pb::ListCasesRequest {
+            status: all.iter().map(|s| *s as i32).collect(),
+            limit: 1000,
+        })?)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let matches: Vec<&pb::Case> = response
+        .cases
+        .iter()
+        .filter(|c| c.id.starts_with(&id))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one.id.clone()),
+        [] => anyhow::bail!("no case id starts with {id:?}"),
+        many => anyhow::bail!(
+            "{id:?} matches {} cases ({}); give more characters",
+            many.len(),
+            many.iter()
+                .map(|c| c.id.chars().take(12).collect::<String>())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
 pub async fn run(args: &ClientArgs, command: CasesCommand) -> anyhow::Result<()> {
     let mut client = ModerationClient::new(args.channel().await?);
+    let now = time::OffsetDateTime::now_utc();
     match command {
         CasesCommand::List { status, limit } => {
             let status = status
@@ -159,46 +135,43 @@ pub async fn run(args: &ClientArgs, command: CasesCommand) -> anyhow::Result<()>
                 .into_inner();
             if args.json {
                 let cases: Vec<Value> = response.cases.iter().map(case_json).collect();
-                println!("{}", json!({ "cases": cases }));
+                crate::outln!("{}", json!({ "cases": cases }));
             } else if response.cases.is_empty() {
-                println!("no cases");
+                crate::outln!("no cases");
             } else {
-                response
-                    .cases
-                    .iter()
-                    .for_each(|c| println!("{}", case_line(c)));
+                crate::outln!("{}", list_header());
+                for case in &response.cases {
+                    crate::outln!("{}", list_row(case, now));
+                }
             }
         }
         CasesCommand::Show { id } => {
+            let id = full_id(&mut client, args, id).await?;
             let response = client
                 .get_case(args.request(pb::GetCaseRequest { id })?)
                 .await
                 .map_err(status_error)?
                 .into_inner();
-            let case = response.case.unwrap_or_default();
             if args.json {
-                let mut body = case_json(&case);
-                body["messages"] = response
-                    .messages
-                    .iter()
-                    .map(|m| json!({"id": m.id, "external_id": m.external_id}))
-                    .collect();
-                println!("{body}");
+                crate::outln!("{}", detail_json(&response));
             } else {
-                println!("{}", serde_json::to_string_pretty(&case_json(&case))?);
+                crate::outln!("{}", detail_text(&response, now));
             }
         }
         CasesCommand::Claim { id } => {
+            let id = full_id(&mut client, args, id).await?;
             let r = client.claim(args.request(pb::ClaimRequest { id })?).await;
             print_case(args, r.map_err(status_error)?.into_inner().case.as_ref());
         }
         CasesCommand::Ack { id } => {
+            let id = full_id(&mut client, args, id).await?;
             let r = client
                 .acknowledge(args.request(pb::AcknowledgeRequest { id })?)
                 .await;
             print_case(args, r.map_err(status_error)?.into_inner().case.as_ref());
         }
         CasesCommand::Resolve { id, note, reply } => {
+            let id = full_id(&mut client, args, id).await?;
             let request = pb::ResolveRequest {
                 id,
                 note,
@@ -208,9 +181,28 @@ pub async fn run(args: &ClientArgs, command: CasesCommand) -> anyhow::Result<()>
             print_case(args, r.map_err(status_error)?.into_inner().case.as_ref());
         }
         CasesCommand::Release { id } => {
+            let id = full_id(&mut client, args, id).await?;
             let r = client
                 .release(args.request(pb::ReleaseRequest { id })?)
                 .await;
+            print_case(args, r.map_err(status_error)?.into_inner().case.as_ref());
+        }
+        CasesCommand::Snooze { id, minutes } => {
+            if !(1..=7 * 24 * 60).contains(&minutes) {
+                anyhow::bail!("--minutes must be between 1 and 10080 (a week)");
+            }
+            let id = full_id(&mut client, args, id).await?;
+            let until = now + time::Duration::minutes(minutes);
+            let request = pb::SnoozeRequest {
+                id,
+                until: Some(firebreak_core::wire::timestamp(until)),
+            };
+            let r = client.snooze(args.request(request)?).await;
+            print_case(args, r.map_err(status_error)?.into_inner().case.as_ref());
+        }
+        CasesCommand::Reopen { id } => {
+            let id = full_id(&mut client, args, id).await?;
+            let r = client.reopen(args.request(pb::ReopenRequest { id })?).await;
             print_case(args, r.map_err(status_error)?.into_inner().case.as_ref());
         }
     }
@@ -248,12 +240,12 @@ pub async fn watch(args: &ClientArgs, mut cursor: u64) -> anyhow::Result<()> {
             cursor = cursor.max(event.cursor);
             let case = event.case.unwrap_or_default();
             if args.json {
-                println!(
+                crate::outln!(
                     "{}",
                     json!({"cursor": event.cursor, "kind": event_name(event.kind), "case": case_json(&case)})
                 );
             } else {
-                println!(
+                crate::outln!(
                     "#{:<6} {:<12} {}",
                     event.cursor,
                     event_name(event.kind),
@@ -263,18 +255,5 @@ pub async fn watch(args: &ClientArgs, mut cursor: u64) -> anyhow::Result<()> {
         }
         eprintln!("stream ended; resuming after cursor {cursor}");
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::channel_name;
-    use firebreak_proto::v1 as pb;
-
-    #[test]
-    fn channels_print_by_their_contract_names() {
-        assert_eq!(channel_name(pb::Channel::Line as i32), "line");
-        assert_eq!(channel_name(pb::Channel::Whatsapp as i32), "whatsapp");
-        assert_eq!(channel_name(999), "unknown");
     }
 }

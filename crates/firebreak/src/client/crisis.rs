@@ -81,21 +81,21 @@ fn mode_json(mode: &pb::CrisisMode) -> serde_json::Value {
 
 fn print_mode(args: &ClientArgs, mode: &pb::CrisisMode) {
     if args.json {
-        println!("{}", mode_json(mode));
+        crate::outln!("{}", mode_json(mode));
         return;
     }
-    println!("crisis mode: {}", if mode.active { "ON" } else { "off" });
+    crate::outln!("crisis mode: {}", if mode.active { "ON" } else { "off" });
     if !mode.reason.is_empty() {
-        println!("  reason:   {}", mode.reason);
+        crate::outln!("  reason:   {}", mode.reason);
     }
-    println!("  by:       {}", mode.actor);
+    crate::outln!("  by:       {}", mode.actor);
     if let Some(at) = format_time(&mode.changed_at) {
-        println!("  since:    {at}");
+        crate::outln!("  since:    {at}");
     }
     if let Some(at) = format_time(&mode.expires_at) {
-        println!("  expires:  {at}");
+        crate::outln!("  expires:  {at}");
     }
-    println!("  playbook: {}", mode.playbook);
+    crate::outln!("  playbook: {}", mode.playbook);
 }
 
 impl CrisisCommand {

@@ -24,13 +24,13 @@ pub async fn run(args: &ClientArgs, channel: Option<&str>) -> anyhow::Result<()>
             .collect(),
     };
     if args.json {
-        println!(
+        crate::outln!(
             "{}",
             serde_json::to_string_pretty(&views.iter().map(|c| json(c)).collect::<Vec<_>>())?
         );
         return Ok(());
     }
-    println!(
+    crate::outln!(
         "last {} min, trend over {} min, {} classify replica(s)",
         insights.window_secs / 60,
         insights.trend_secs / 60,
@@ -67,7 +67,7 @@ fn json(c: &pb::ChannelInsights) -> serde_json::Value {
 }
 
 fn print_view(c: &pb::ChannelInsights) {
-    println!(
+    crate::outln!(
         "\n{}: {} messages, {:.0} % negative ({} in the last span, {} before)",
         c.channel,
         c.volume,
@@ -79,10 +79,10 @@ fn print_view(c: &pb::ChannelInsights) {
         let mut handling: Vec<_> = c.handling.iter().collect();
         handling.sort();
         let parts: Vec<String> = handling.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        println!("  handled: {}", parts.join(", "));
+        crate::outln!("  handled: {}", parts.join(", "));
     }
     for (rank, theme) in c.themes.iter().enumerate() {
-        println!(
+        crate::outln!(
             "  theme {}: {} messages ({:.0} %), {} — e.g. message {}",
             rank + 1,
             theme.count,
@@ -92,9 +92,10 @@ fn print_view(c: &pb::ChannelInsights) {
         );
     }
     for near in &c.near_misses {
-        println!(
+        crate::outln!(
             "  nearly matched {}: {} messages (a phrasing to add to the playbook?)",
-            near.key_question, near.count
+            near.key_question,
+            near.count
         );
     }
 }

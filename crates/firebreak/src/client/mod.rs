@@ -3,6 +3,7 @@
 //! running server over gRPC. `--server` and `--token` (or FIREBREAK_SERVER and
 //! FIREBREAK_TOKEN) say where and as whom; `--json` prints machine-readable output.
 
+pub mod case_view;
 pub mod cases;
 pub mod crisis;
 pub mod insights;
@@ -25,8 +26,8 @@ pub struct ClientArgs {
     #[arg(long, env = "FIREBREAK_TOKEN", hide_env_values = true)]
     pub token: String,
 
-    /// Print JSON instead of text.
-    #[arg(long)]
+    /// Print JSON instead of text (before or after the subcommand).
+    #[arg(long, global = true)]
     pub json: bool,
 }
 
