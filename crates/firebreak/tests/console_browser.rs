@@ -180,14 +180,25 @@ async fn sign_in(client: &Client, h: &Harness, token: &str) {
         .unwrap();
 }
 
+/// Finds and clicks, again when the live queue re-rendered the element in between
+/// (a stale element reference), for up to 5 s.
 async fn click(client: &Client, css: &str) {
-    client
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = client.find(Locator::Css(css)).await;
+        let clicked = match found {
+            Ok(element) => element.click().await,
+            Err(e) => Err(e),
+        };
+        match clicked {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("{css}: {e}"),
+        }
+    }
 }
 
 async fn type_into(client: &Client, css: &str, text: &str) {
