@@ -6,9 +6,11 @@
 //! - [`machine`]: the workflow rules, pure.
 //! - [`repo`]: the storage port; [`memory::MemoryCases`] and
 //!   [`redis_repo::RedisCases`] implement it and pass one conformance suite.
-//! - [`service::Cases`]: the rules over a repo, with optimistic concurrency and audit.
+//! - [`service::Cases`]: the rules over a repo, with optimistic concurrency and audit;
+//!   [`audit_retry`]: each change's audit entry, retried until it lands.
 //! - [`stage::EscalateStage`], [`sla::SlaTimer`]: what the escalation role runs.
 
+pub mod audit_retry;
 pub mod machine;
 pub mod memory;
 pub mod model;
