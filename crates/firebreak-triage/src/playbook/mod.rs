@@ -8,6 +8,7 @@ mod first_line;
 pub mod limits;
 mod locate;
 mod schema;
+pub mod template;
 mod validate;
 
 use std::sync::{Arc, LazyLock};
@@ -243,9 +244,9 @@ fn replies_for(replies: &PerLanguage<Vec<String>>, language: Language) -> &[Stri
     }
 }
 
-/// Renders a reply template within the bounds of [`limits::render`].
-pub(crate) fn render(template: &str, vars: &ReplyVars) -> Result<String, limits::RenderError> {
-    limits::render(template, vars)
+/// Renders a reply template within the bounds of [`template::render`].
+pub(crate) fn render(template: &str, vars: &ReplyVars) -> Result<String, template::RenderError> {
+    template::render(template, vars)
 }
 
 fn mode(

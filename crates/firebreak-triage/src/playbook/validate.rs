@@ -200,10 +200,10 @@ fn reply_template(path: &str, template: &str, link: &str) -> Check {
     if template.trim().is_empty() {
         return fail(path, "reply variant is empty");
     }
-    if let Err(problem) = super::limits::check_template_source(template) {
+    if let Err(problem) = super::template::check_template_source(template) {
         return fail(path, problem);
     }
-    let env = super::limits::template_env();
+    let env = super::template::template_env();
     let parsed = match env.template_from_str(template) {
         Ok(parsed) => parsed,
         Err(error) => return fail(path, format!("template syntax error: {error}")),
