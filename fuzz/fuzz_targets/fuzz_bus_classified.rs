@@ -10,6 +10,10 @@ fuzz_target!(|bytes: &[u8]| {
     if let Ok((message, classification)) = decode_classified(bytes) {
         let encoded = encode_classified(&message, &classification);
         let (m, c) = decode_classified(&encoded).expect("what Firebreak encodes decodes");
-        assert_eq!(encode_classified(&m, &c), encoded, "the round trip is stable");
+        assert_eq!(
+            encode_classified(&m, &c),
+            encoded,
+            "the round trip is stable"
+        );
     }
 });

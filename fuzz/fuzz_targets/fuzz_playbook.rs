@@ -30,7 +30,8 @@ fuzz_target!(|bytes: &[u8]| {
             for language in [Language::Fr, Language::En] {
                 let variants = playbook.reply_variants(crisis, set, language).len();
                 for variant in 0..variants {
-                    if let Some(text) = playbook.render_reply(crisis, set, language, variant, &vars) {
+                    if let Some(text) = playbook.render_reply(crisis, set, language, variant, &vars)
+                    {
                         assert!(text.len() <= MAX_RENDERED_BYTES);
                     }
                 }
