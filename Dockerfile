@@ -46,6 +46,9 @@ USER 10001:10001
 # HTTP: API, webhooks, /healthz, /readyz, /metrics, /console.  gRPC: services, health, reflection.
 EXPOSE 8080 50051
 ENV FIREBREAK_LOG_FORMAT=json
+# Container output goes to shipped logs: without a tokens file (FIREBREAK_TOKENS_FILE,
+# as k8s/ mounts it) the generated tokens are not printed, only a warning naming none.
+ENV FIREBREAK_HIDE_GENERATED_TOKENS=true
 # The binary handles SIGTERM itself (readiness goes false, in-flight work drains within
 # --shutdown-grace-secs), so it runs as PID 1 without an init.
 ENTRYPOINT ["firebreak"]

@@ -4,12 +4,14 @@
 //!
 //! - [`audit`]: the [`audit::Audit`] port and its bus adapter, shared with the case
 //!   service.
-//! - [`mode`]: [`Control`], which validates, writes and audits mode and playbook changes.
+//! - [`mode`]: [`Control`], which validates, writes and audits mode and playbook changes;
+//!   [`cache`]: the parsed playbooks it keeps, by source digest.
 //! - [`events`]: what `WatchMode` streams, and the expiry loop.
 //! - [`surge`]: the surge detector and monitor; [`notify`]: the chat webhook.
 //! - [`insights`]: the classify replicas' insights, merged, for the API and alerts.
 
 pub mod audit;
+pub mod cache;
 pub mod events;
 pub mod insights;
 pub mod mode;

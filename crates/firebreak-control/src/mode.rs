@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use tracing::info;
 
 use crate::audit::{Audit, AuditEntry};
+use crate::cache::PlaybookCache;
 
 /// KV key prefix of uploaded playbooks: `playbook.<name>` holds the YAML.
 pub const PLAYBOOK_PREFIX: &str = "playbook.";
@@ -136,12 +137,6 @@ pub fn check_playbook_name(name: &str) -> Result<(), ControlError> {
     }
 }
 
-/// Loads a playbook, turning a validation failure into a 400 that names the field and
-/// line (the triage crate's message already carries both).
-fn load_playbook(yaml: &str) -> Result<Playbook, ControlError> {
-    Playbook::load(yaml).map_err(|e| invalid("playbook", e.to_string()))
-}
-
 /// The control service. Cheap to clone; every replica may serve it, since the bucket
 /// is the only state.
 #[derive(Clone)]
@@ -150,6 +145,8 @@ pub struct Control {
     audit: Arc<dyn Audit>,
     /// The playbook roles run while the bucket holds none (`--playbook` or built-in).
     fallback: Playbook,
+    /// Every stored or uploaded source, parsed once.
+    parsed: Arc<PlaybookCache>,
 }
 
 impl std::fmt::Debug for Control {
@@ -164,7 +161,21 @@ impl Control {
             kv,
             audit,
             fallback,
+            parsed: Arc::default(),
         }
+    }
+
+    /// Loads a playbook through the cache, turning a validation failure into a 400 that
+    /// names the field and line (the triage crate's message already carries both).
+    fn load_playbook(&self, source: &[u8]) -> Result<Playbook, ControlError> {
+        self.parsed
+            .load(source)
+            .map_err(|message| invalid("playbook", message))
+    }
+
+    /// Sources parsed since start-up: each once, however often it is listed or read.
+    pub fn playbook_parses(&self) -> usize {
+        self.parsed.parses()
     }
 
     pub fn audit(&self) -> &Arc<dyn Audit> {
@@ -199,11 +210,7 @@ impl Control {
     /// The playbook every role runs now.
     pub async fn active_playbook(&self) -> Result<Playbook, ControlError> {
         match self.kv.get(KV_PLAYBOOK_KEY).await? {
-            Some(entry) => {
-                let yaml = std::str::from_utf8(&entry.value)
-                    .map_err(|_| invalid("playbook", "stored playbook is not UTF-8"))?;
-                load_playbook(yaml)
-            }
+            Some(entry) => self.load_playbook(&entry.value),
             None => Ok(self.fallback.clone()),
         }
     }
@@ -322,9 +329,7 @@ impl Control {
             .get(&format!("{PLAYBOOK_PREFIX}{name}"))
             .await?
             .ok_or_else(|| ControlError::UnknownPlaybook(name.to_string()))?;
-        let yaml = std::str::from_utf8(&entry.value)
-            .map_err(|_| invalid("playbook", "stored playbook is not UTF-8"))?;
-        let playbook = load_playbook(yaml)?;
+        let playbook = self.load_playbook(&entry.value)?;
         Ok((name.to_string(), playbook, entry.value))
     }
 
@@ -336,7 +341,7 @@ impl Control {
         yaml: &str,
     ) -> Result<PlaybookInfo, ControlError> {
         check_playbook_name(name)?;
-        let playbook = load_playbook(yaml)?;
+        let playbook = self.load_playbook(yaml.as_bytes())?;
         self.kv
             .put(
                 &format!("{PLAYBOOK_PREFIX}{name}"),
@@ -357,7 +362,8 @@ impl Control {
         })
     }
 
-    /// Every uploaded playbook, by name, marking the one in force.
+    /// Every uploaded playbook, by name, marking the one in force. Each source is parsed
+    /// once ([`PlaybookCache`]), not on every listing.
     pub async fn playbooks(&self) -> Result<Vec<PlaybookInfo>, ControlError> {
         let active = self.active_playbook().await?.version().to_string();
         let mut listed = Vec::new();
@@ -365,10 +371,8 @@ impl Control {
             let Some(entry) = self.kv.get(&key).await? else {
                 continue;
             };
-            let Ok(playbook) = std::str::from_utf8(&entry.value)
-                .map_err(|e| e.to_string())
-                .and_then(|yaml| Playbook::load(yaml).map_err(|e| e.to_string()))
-            else {
+            // Parsed once per source; an invalid stored one is skipped.
+            let Ok(playbook) = self.parsed.load(&entry.value) else {
                 continue;
             };
             listed.push(PlaybookInfo {

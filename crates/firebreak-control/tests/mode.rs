@@ -194,6 +194,12 @@ async fn an_uploaded_playbook_is_activated_with_the_mode(f: Fixture) -> anyhow::
     let listed = f.control.playbooks().await?;
     assert_eq!(listed.len(), 1);
     assert!(listed[0].active && listed[0].name == "recall");
+    // Uploaded, activated, read and listed: parsed once. Listing again parses nothing.
+    assert_eq!(f.control.playbook_parses(), 1);
+    for _ in 0..5 {
+        assert_eq!(f.control.playbooks().await?, listed);
+    }
+    assert_eq!(f.control.playbook_parses(), 1);
     let audit = f.audit("playbook.").await?;
     assert_eq!(
         audit.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),

@@ -7,12 +7,14 @@
 //! - [`repo`]: the storage port; [`memory::MemoryCases`] and
 //!   [`redis_repo::RedisCases`] implement it and pass one conformance suite.
 //! - [`service::Cases`]: the rules over a repo, with optimistic concurrency and audit;
-//!   [`actions`] adds reopen, bulk resolve as noise and the texts purge.
+//!   [`actions`] adds reopen, bulk resolve as noise and the texts purge;
+//!   [`audit_retry`]: each change's audit entry, retried until it lands.
 //! - [`conversation`]: what people wrote and the replies sent, stored with the case
 //!   apart from its record, under the text retention.
 //! - [`stage::EscalateStage`], [`sla::SlaTimer`]: what the escalation role runs.
 
 pub mod actions;
+pub mod audit_retry;
 pub mod conversation;
 pub mod machine;
 pub mod memory;

@@ -55,8 +55,9 @@ pub struct AuditRecord {
 
 #[async_trait]
 pub trait AuditSink: Send + Sync + 'static {
-    /// Appends one entry. An audit that cannot be written fails the caller's request:
-    /// a case transition nobody can account for is worse than a retry.
+    /// Appends one entry, once. The case service retries a failed append until it
+    /// lands ([`crate::audit_retry`]): a case transition nobody can account for is
+    /// worse than a late entry.
     async fn append(&self, record: AuditRecord) -> Result<(), String>;
 }
 

@@ -335,8 +335,9 @@ impl Cases {
             reason: reason.to_string(),
             detail,
         };
-        self.audit
-            .append(record)
+        // The change has committed: its entry is retried until it lands rather than
+        // failing a request whose change stands.
+        crate::audit_retry::append_until_landed(self.audit.clone(), record, self.metrics.clone())
             .await
             .map_err(CaseError::Unavailable)
     }

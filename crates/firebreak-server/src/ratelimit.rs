@@ -1,21 +1,32 @@
-//! The per-source request limit that protects ingest itself (not the platforms' send
-//! limits, which the reply stage enforces).
+//! Request limits that protect the server itself (not the platforms' send limits, which
+//! the reply stage enforces). Every bucket is a GCRA bucket; a request over its rate
+//! gets 429 (HTTP) or `RESOURCE_EXHAUSTED` (gRPC) with `Retry-After`.
 //!
-//! One GCRA bucket per `(source, client IP)`, where the source is the route family: `api`
-//! for `POST /v1/messages`, `meta`, `telegram` and `x` for the webhooks. Health, readiness
-//! and metrics are never limited, so probes keep working while a source is throttled.
+//! **Limits apply after authentication**, keyed by who was authenticated, never by the
+//! client address. Behind an Ingress every client shares the proxy's address, so a
+//! bucket keyed on it would let one unsigned client exhaust every platform's deliveries;
+//! and `X-Forwarded-For` is whatever the client wants it to be unless a proxy overwrites
+//! it. So:
 //!
-//! **The client IP is the TCP peer address**, unless `trust_forwarded_for` is set, in
-//! which case it is the first hop of `X-Forwarded-For`. Trusting the header by default
-//! would let any caller pick its own bucket (a fresh IP per request) and bypass the
-//! limit, so it is only for deployments behind a proxy that overwrites the header.
+//! - a webhook delivery is charged to its platform's bucket (`meta`, `telegram`, `x`,
+//!   `line`) once its signature verified; a delivery that fails the check costs no
+//!   bucket and gets 401;
+//! - every call with a bearer token, HTTP or gRPC, is charged to the token's bucket
+//!   (`token`, keyed by the token's name) once the token is accepted, at the same rate;
+//! - classification (`POST /v1/classify`, gRPC `Classifier`), which runs the encoder, is
+//!   also charged to a much smaller per-token bucket (`classify`).
 //!
-//! X's CRC challenge (`GET /webhooks/x`) has a bucket of its own per client IP, much
-//! smaller ([`CRC_RATE_PER_SECOND`], burst [`CRC_BURST`]) and always on: X sends one at
-//! registration and about hourly, and the endpoint signs with the consumer secret.
+//! Unauthenticated floods are for the proxy in front to limit (it knows the real
+//! client): see README, "Behind a proxy". Health, readiness and metrics are never
+//! limited, so probes keep working while a source is throttled.
+//!
+//! The one limit before authentication is X's CRC challenge (`GET /webhooks/x`), which
+//! has no credentials by design: a small bucket per client IP ([`CRC_RATE_PER_SECOND`],
+//! burst [`CRC_BURST`]), always on. The client IP is the TCP peer, or with
+//! `trust_forwarded_for` the first `X-Forwarded-For` hop.
 //!
 //! Idle buckets are evicted with `retain_recent` on a timer, so memory stays bounded by
-//! the number of sources seen in the last few seconds, not since start-up.
+//! the number of keys seen in the last few seconds, not since start-up.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -34,9 +45,12 @@ use tokio_util::sync::CancellationToken;
 use crate::AppState;
 use crate::error::ApiError;
 
-/// Requests per second per `(source, IP)` when nothing else is configured. Generous: a
-/// platform delivers from a handful of addresses, and one delivery may carry many events.
+/// Requests per second per platform and per token when nothing else is configured.
+/// Generous: one delivery may carry many events, and an ingest client may batch.
 pub const DEFAULT_RATE_PER_SOURCE: u32 = 1_000;
+
+/// Classifications per second per token: each one runs the encoder.
+pub const DEFAULT_CLASSIFY_RATE_PER_TOKEN: u32 = 100;
 
 /// CRC challenges per second per client IP; X sends one an hour.
 pub const CRC_RATE_PER_SECOND: u32 = 2;
@@ -46,15 +60,17 @@ pub const CRC_BURST: u32 = 10;
 /// How often idle buckets are dropped.
 const EVICT_EVERY: Duration = Duration::from_secs(10);
 
-type Key = (&'static str, IpAddr);
+/// `(family, key)`: a platform with an empty key, or `token` with the token's name.
+type Key = (&'static str, String);
 
 /// The source label of X's CRC challenge, limited apart from deliveries.
 const CRC_SOURCE: &str = "x_crc";
 
-/// A keyed limiter shared by every HTTP ingest route. Cloning shares the buckets.
+/// The limits shared by every HTTP route and gRPC service. Cloning shares the buckets.
 #[derive(Clone)]
 pub struct IngestLimiter {
     limiter: Option<Arc<DefaultKeyedRateLimiter<Key>>>,
+    classify: Option<Arc<DefaultKeyedRateLimiter<String>>>,
     crc: Arc<DefaultKeyedRateLimiter<IpAddr>>,
     trust_forwarded_for: bool,
 }
@@ -63,6 +79,7 @@ impl std::fmt::Debug for IngestLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IngestLimiter")
             .field("enabled", &self.limiter.is_some())
+            .field("classify", &self.classify.is_some())
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .finish()
     }
@@ -75,15 +92,33 @@ impl Default for IngestLimiter {
 }
 
 impl IngestLimiter {
-    /// `per_second` requests per second per key, with a burst of the same size. Zero
-    /// turns the limit off (for benchmarks that measure the pipeline, not the guard).
+    /// `per_second` requests per second per platform and per token, with a burst of the
+    /// same size, and the default classify rate. Zero turns the limits off (for
+    /// benchmarks that measure the pipeline, not the guard).
     pub fn new(per_second: u32, trust_forwarded_for: bool) -> Self {
+        IngestLimiter::with_classify(
+            per_second,
+            DEFAULT_CLASSIFY_RATE_PER_TOKEN,
+            trust_forwarded_for,
+        )
+    }
+
+    /// As [`IngestLimiter::new`], with `classify_per_second` classifications per second
+    /// per token (0: only the token's general bucket applies).
+    pub fn with_classify(
+        per_second: u32,
+        classify_per_second: u32,
+        trust_forwarded_for: bool,
+    ) -> Self {
         let limiter = NonZeroU32::new(per_second)
+            .map(|rate| Arc::new(RateLimiter::keyed(Quota::per_second(rate))));
+        let classify = NonZeroU32::new(classify_per_second)
             .map(|rate| Arc::new(RateLimiter::keyed(Quota::per_second(rate))));
         let crc_quota =
             Quota::per_second(nonzero(CRC_RATE_PER_SECOND)).allow_burst(nonzero(CRC_BURST));
         IngestLimiter {
             limiter,
+            classify,
             crc: Arc::new(RateLimiter::keyed(crc_quota)),
             trust_forwarded_for,
         }
@@ -96,13 +131,32 @@ impl IngestLimiter {
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
-    /// Ok, or how long the caller should wait.
-    pub fn check(&self, source: &'static str, ip: IpAddr) -> Result<(), Duration> {
+    /// A verified delivery from `platform`: ok, or how long the platform should wait.
+    pub fn check_platform(&self, platform: &'static str) -> Result<(), Duration> {
+        self.check_key(platform, "")
+    }
+
+    /// A call by the token named `token`, once accepted.
+    pub fn check_token(&self, token: &str) -> Result<(), Duration> {
+        self.check_key(TOKEN_FAMILY, token)
+    }
+
+    /// A classification by `token`, on top of [`IngestLimiter::check_token`].
+    pub fn check_classify(&self, token: &str) -> Result<(), Duration> {
+        let Some(classify) = &self.classify else {
+            return Ok(());
+        };
+        classify
+            .check_key(&token.to_string())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+
+    fn check_key(&self, family: &'static str, key: &str) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else {
             return Ok(());
         };
         limiter
-            .check_key(&(source, ip))
+            .check_key(&(family, key.to_string()))
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
@@ -118,6 +172,10 @@ impl IngestLimiter {
         if let Some(limiter) = &self.limiter {
             limiter.retain_recent();
             limiter.shrink_to_fit();
+        }
+        if let Some(classify) = &self.classify {
+            classify.retain_recent();
+            classify.shrink_to_fit();
         }
     }
 
@@ -156,46 +214,55 @@ fn first_forwarded_hop(headers: &HeaderMap) -> Option<IpAddr> {
     value.split(',').next()?.trim().parse().ok()
 }
 
-/// The limited route family a request belongs to, if any.
-fn source_of(method: &Method, path: &str) -> Option<&'static str> {
-    match path {
-        "/v1/messages" if method == Method::POST => Some("api"),
-        "/webhooks/x" if method == Method::GET => Some(CRC_SOURCE),
-        "/webhooks/meta" => Some("meta"),
-        "/webhooks/telegram" => Some("telegram"),
-        "/webhooks/x" => Some("x"),
-        "/webhooks/line" => Some("line"),
-        _ => None,
-    }
+/// The family of bearer-token calls.
+const TOKEN_FAMILY: &str = "token";
+
+/// The error for a caller over its bucket, counted under `source`.
+pub fn over_limit(state: &AppState, source: &str, wait: Duration) -> FirebreakError {
+    state.metrics.rejected(source, "rate_limited");
+    // Round up: a client told "0" would come straight back.
+    let retry = Duration::from_secs(wait.as_secs() + 1);
+    FirebreakError::exhausted(format!("too many requests for {source}"), retry)
 }
 
-/// axum middleware: 429 with `Retry-After` once a `(source, IP)` is over its rate.
+/// Charges a verified delivery from `platform` to its bucket.
+pub fn charge_platform(state: &AppState, platform: &'static str) -> Result<(), FirebreakError> {
+    state
+        .ingest_limit
+        .check_platform(platform)
+        .map_err(|wait| over_limit(state, platform, wait))
+}
+
+/// Charges an accepted token's call to its bucket.
+pub fn charge_token(state: &AppState, token: &str) -> Result<(), FirebreakError> {
+    state
+        .ingest_limit
+        .check_token(token)
+        .map_err(|wait| over_limit(state, TOKEN_FAMILY, wait))
+}
+
+/// Charges a classification to the token's classify bucket.
+pub fn charge_classify(state: &AppState, token: &str) -> Result<(), FirebreakError> {
+    state
+        .ingest_limit
+        .check_classify(token)
+        .map_err(|wait| over_limit(state, "classify", wait))
+}
+
+/// axum middleware: the CRC challenge's per-IP bucket, the one limit that runs before
+/// authentication (there is none on a CRC).
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(source) = source_of(request.method(), request.uri().path()) else {
+    if !(request.method() == Method::GET && request.uri().path() == "/webhooks/x") {
         return next.run(request).await;
-    };
+    }
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
     let ip = state.ingest_limit.client_ip(request.headers(), peer);
-    let verdict = if source == CRC_SOURCE {
-        state.ingest_limit.check_crc(ip)
-    } else {
-        state.ingest_limit.check(source, ip)
-    };
-    match verdict {
+    match state.ingest_limit.check_crc(ip) {
         Ok(()) => next.run(request).await,
-        Err(wait) => {
-            state.metrics.rejected(source, "rate_limited");
-            // Round up: a client told "0" would come straight back.
-            let retry = Duration::from_secs(wait.as_secs() + 1);
-            ApiError(FirebreakError::exhausted(
-                format!("too many requests for {source} from this client"),
-                retry,
-            ))
-            .into_response()
-        }
+        Err(wait) => ApiError(over_limit(&state, CRC_SOURCE, wait)).into_response(),
     }
 }
 
@@ -208,12 +275,12 @@ mod tests {
     }
 
     #[test]
-    fn a_source_over_its_rate_is_refused_with_a_wait() {
+    fn a_platform_over_its_rate_is_refused_with_a_wait() {
         let limiter = IngestLimiter::new(3, false);
         for _ in 0..3 {
-            assert!(limiter.check("telegram", ip(1)).is_ok());
+            assert!(limiter.check_platform("telegram").is_ok());
         }
-        let wait = limiter.check("telegram", ip(1)).unwrap_err();
+        let wait = limiter.check_platform("telegram").unwrap_err();
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_secs(1),
             "{wait:?}"
@@ -221,13 +288,36 @@ mod tests {
     }
 
     #[test]
-    fn sources_and_clients_have_separate_buckets() {
+    fn platforms_and_tokens_have_separate_buckets() {
         let limiter = IngestLimiter::new(1, false);
-        assert!(limiter.check("telegram", ip(1)).is_ok());
-        assert!(limiter.check("telegram", ip(1)).is_err());
-        assert!(limiter.check("meta", ip(1)).is_ok(), "another source");
-        assert!(limiter.check("telegram", ip(2)).is_ok(), "another client");
-        assert_eq!(limiter.tracked_keys(), 3);
+        assert!(limiter.check_platform("telegram").is_ok());
+        assert!(limiter.check_platform("telegram").is_err());
+        assert!(limiter.check_platform("meta").is_ok(), "another platform");
+        assert!(limiter.check_token("ingest-a").is_ok());
+        assert!(limiter.check_token("ingest-a").is_err());
+        assert!(limiter.check_token("ingest-b").is_ok(), "another token");
+        assert!(
+            limiter.check_token("telegram").is_ok(),
+            "a token named like a platform has its own bucket"
+        );
+        assert_eq!(limiter.tracked_keys(), 5);
+    }
+
+    #[test]
+    fn classification_has_a_smaller_bucket_per_token() {
+        let limiter = IngestLimiter::with_classify(1_000, 2, false);
+        assert!(limiter.check_classify("viewer").is_ok());
+        assert!(limiter.check_classify("viewer").is_ok());
+        assert!(limiter.check_classify("viewer").is_err());
+        assert!(limiter.check_classify("other").is_ok(), "per token");
+        assert!(
+            limiter.check_token("viewer").is_ok(),
+            "apart from the token's"
+        );
+        let off = IngestLimiter::with_classify(1_000, 0, false);
+        for _ in 0..100 {
+            assert!(off.check_classify("viewer").is_ok());
+        }
     }
 
     #[test]
@@ -238,14 +328,15 @@ mod tests {
         }
         assert!(limiter.check_crc(ip(1)).is_err());
         assert!(limiter.check_crc(ip(2)).is_ok(), "another client");
-        assert!(limiter.check("x", ip(1)).is_ok(), "deliveries are apart");
+        assert!(limiter.check_platform("x").is_ok(), "deliveries are apart");
     }
 
     #[test]
     fn zero_turns_the_limit_off() {
         let limiter = IngestLimiter::new(0, false);
         for _ in 0..10_000 {
-            assert!(limiter.check("api", ip(1)).is_ok());
+            assert!(limiter.check_token("api").is_ok());
+            assert!(limiter.check_platform("meta").is_ok());
         }
         assert_eq!(limiter.tracked_keys(), 0);
     }
@@ -262,17 +353,5 @@ mod tests {
             "203.0.113.7".parse::<IpAddr>().unwrap()
         );
         assert_eq!(wary.client_ip(&headers, peer), ip(9));
-    }
-
-    #[test]
-    fn only_ingest_routes_are_limited() {
-        assert_eq!(source_of(&Method::POST, "/v1/messages"), Some("api"));
-        assert_eq!(source_of(&Method::GET, "/v1/messages"), None);
-        assert_eq!(source_of(&Method::GET, "/webhooks/meta"), Some("meta"));
-        assert_eq!(source_of(&Method::POST, "/webhooks/x"), Some("x"));
-        assert_eq!(source_of(&Method::POST, "/webhooks/line"), Some("line"));
-        assert_eq!(source_of(&Method::GET, "/webhooks/x"), Some(CRC_SOURCE));
-        assert_eq!(source_of(&Method::GET, "/healthz"), None);
-        assert_eq!(source_of(&Method::GET, "/metrics"), None);
     }
 }

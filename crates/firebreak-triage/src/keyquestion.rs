@@ -125,16 +125,14 @@ fn adopted_intent<'a>(
 }
 
 impl KeyQuestionMatcher {
-    /// Errors carry the path of the offending pattern; the playbook validator reports
-    /// invalid regexes first, so this only fails on a size limit.
-    pub fn compile(questions: &[KeyQuestionSpec]) -> Result<KeyQuestionMatcher, (String, String)> {
-        let mut sources = Vec::new();
+    /// `patterns` is every question's patterns, in order (question, language, index),
+    /// compiled once as one set by the playbook loader under its size limit.
+    pub fn compile(questions: &[KeyQuestionSpec], patterns: RegexSet) -> KeyQuestionMatcher {
         let mut pattern_owner = Vec::new();
         let mut examples = Vec::new();
         for (q, question) in questions.iter().enumerate() {
             for (language, patterns) in question.patterns.iter() {
-                for (i, pattern) in patterns.iter().enumerate() {
-                    sources.push(pattern.clone());
+                for i in 0..patterns.len() {
                     pattern_owner.push((q, format!("{language}[{i}]")));
                 }
             }
@@ -149,12 +147,6 @@ impl KeyQuestionMatcher {
                 }
             }
         }
-        let patterns = RegexSet::new(&sources).map_err(|e| {
-            (
-                "key_questions".to_string(),
-                format!("patterns do not compile together: {e}"),
-            )
-        })?;
         // Widen each question with the shipped phrasings of the intent it matches.
         let bank = phrasing_bank();
         let mut adopted = Vec::new();
@@ -190,13 +182,13 @@ impl KeyQuestionMatcher {
             .cloned()
             .collect();
         examples.extend(adopted);
-        Ok(KeyQuestionMatcher {
+        KeyQuestionMatcher {
             ids: questions.iter().map(|q| q.id.clone()).collect(),
             patterns,
             pattern_owner,
             examples,
             lookalikes,
-        })
+        }
     }
 
     /// The best key question for normalised text, whatever its confidence; the caller

@@ -190,6 +190,7 @@ fn run(config: RunConfig) -> ExitCode {
         eprintln!("error: {why}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    let hide_tokens = config.hide_generated_tokens;
     let format = match config.log_format {
         LogFormatArg::Text => firebreak_telemetry::LogFormat::Text,
         LogFormatArg::Json => firebreak_telemetry::LogFormat::Json,
@@ -221,7 +222,7 @@ fn run(config: RunConfig) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        print_generated_tokens(&app);
+        print_generated_tokens(&app, hide_tokens);
         app.wait().await;
         tracing::info!("stopped");
         ExitCode::SUCCESS
@@ -229,12 +230,46 @@ fn run(config: RunConfig) -> ExitCode {
 }
 
 /// Printed once, to stderr, never through the logger (logs are shipped elsewhere).
-fn print_generated_tokens(app: &crate::app::RunningApp) {
-    if app.generated_tokens.is_empty() {
-        return;
+fn print_generated_tokens(app: &crate::app::RunningApp, hide: bool) {
+    if let Some(notice) = generated_tokens_notice(&app.generated_tokens, hide) {
+        eprint!("{notice}");
     }
-    eprintln!("No --tokens-file: generated one token per role for this run (shown once):");
-    for (role, secret) in &app.generated_tokens {
-        eprintln!("  {:<10} {secret}", role.as_str());
+}
+
+/// What start-up says about generated tokens: the secrets, or with `hide` (the
+/// container image's default) a warning that names none.
+fn generated_tokens_notice(generated: &[(Role, String)], hide: bool) -> Option<String> {
+    if generated.is_empty() {
+        return None;
+    }
+    if hide {
+        return Some(
+            "warning: no --tokens-file: tokens were generated for this run and not printed \
+             (FIREBREAK_HIDE_GENERATED_TOKENS); no API call can authenticate. Mount a tokens \
+             file and set FIREBREAK_TOKENS_FILE.\n"
+                .to_string(),
+        );
+    }
+    let mut notice =
+        "No --tokens-file: generated one token per role for this run (shown once):\n".to_string();
+    for (role, secret) in generated {
+        notice.push_str(&format!("  {:<10} {secret}\n", role.as_str()));
+    }
+    Some(notice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_generated_tokens_print_a_warning_without_secrets() {
+        let generated = vec![(Role::Admin, "fb_secret_admin".to_string())];
+        let shown = generated_tokens_notice(&generated, false).unwrap();
+        assert!(shown.contains("fb_secret_admin"));
+        let hidden = generated_tokens_notice(&generated, true).unwrap();
+        assert!(!hidden.contains("fb_secret"), "{hidden}");
+        assert!(hidden.contains("FIREBREAK_TOKENS_FILE"), "{hidden}");
+        assert_eq!(generated_tokens_notice(&[], true), None);
     }
 }

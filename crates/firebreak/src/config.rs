@@ -61,6 +61,11 @@ pub struct RunConfig {
     #[arg(long, env = "FIREBREAK_TOKENS_FILE")]
     pub tokens_file: Option<PathBuf>,
 
+    /// Do not print the tokens generated without --tokens-file, only a warning without
+    /// secrets (the container image sets this: its output goes to shipped logs).
+    #[arg(long, env = "FIREBREAK_HIDE_GENERATED_TOKENS", default_value_t = false)]
+    pub hide_generated_tokens: bool,
+
     /// Where replies go as JSON when no platform connector is configured. Unset: the
     /// dry-run connector records replies without sending them.
     #[arg(long, env = "FIREBREAK_OUTBOUND_WEBHOOK_URL")]

@@ -12,7 +12,9 @@ use firebreak_server::http::webhooks::{
     LINE_CHANNEL_SECRET, META_APP_SECRET, META_VERIFY_TOKEN, TELEGRAM_SECRET_TOKEN, WebhookSecrets,
     X_BRAND_USER_ID, X_CONSUMER_SECRET,
 };
-use firebreak_server::ratelimit::{DEFAULT_RATE_PER_SOURCE, IngestLimiter};
+use firebreak_server::ratelimit::{
+    DEFAULT_CLASSIFY_RATE_PER_TOKEN, DEFAULT_RATE_PER_SOURCE, IngestLimiter,
+};
 use firebreak_webhooks::{Secret, SecretError};
 
 fn secret(value: &str) -> Result<Secret, String> {
@@ -61,13 +63,20 @@ pub struct IngestArgs {
     #[arg(long, env = X_BRAND_USER_ID)]
     pub x_brand_user_id: Option<String>,
 
-    /// Requests per second per (source, client IP) on POST /v1/messages and the
-    /// webhooks; over it, 429 with Retry-After. 0 turns the limit off.
+    /// Requests per second per platform (verified webhook deliveries) and per token
+    /// (every HTTP and gRPC call with a bearer token), counted after authentication;
+    /// over it, 429 / RESOURCE_EXHAUSTED with Retry-After. 0 turns the limits off.
     #[arg(long, env = "FIREBREAK_INGEST_RATE_PER_SOURCE", default_value_t = DEFAULT_RATE_PER_SOURCE)]
     pub ingest_rate_per_source: u32,
 
-    /// Key the request limit on the first X-Forwarded-For hop instead of the TCP peer.
-    /// Only behind a proxy that overwrites the header, or callers pick their own key.
+    /// Classifications per second per token (POST /v1/classify, gRPC Classifier), on top
+    /// of the token's general rate. 0 leaves only the general rate.
+    #[arg(long, env = "FIREBREAK_CLASSIFY_RATE_PER_TOKEN", default_value_t = DEFAULT_CLASSIFY_RATE_PER_TOKEN)]
+    pub classify_rate_per_token: u32,
+
+    /// Key X's CRC challenge limit (the one limit before authentication) on the first
+    /// X-Forwarded-For hop instead of the TCP peer. Only behind a proxy that overwrites
+    /// the header, or callers pick their own key.
     #[arg(long, env = "FIREBREAK_TRUST_FORWARDED_FOR", default_value_t = false)]
     pub trust_forwarded_for: bool,
 }
@@ -100,7 +109,11 @@ impl IngestArgs {
     }
 
     pub fn limiter(&self) -> IngestLimiter {
-        IngestLimiter::new(self.ingest_rate_per_source, self.trust_forwarded_for)
+        IngestLimiter::with_classify(
+            self.ingest_rate_per_source,
+            self.classify_rate_per_token,
+            self.trust_forwarded_for,
+        )
     }
 }
 

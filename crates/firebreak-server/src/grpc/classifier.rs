@@ -30,7 +30,8 @@ impl pb::classifier_server::Classifier for ClassifierService {
         &self,
         request: Request<pb::ClassifyRequest>,
     ) -> Result<Response<pb::ClassifyResponse>, Status> {
-        require(&self.state, request.metadata(), Role::Viewer)?;
+        let who = require(&self.state, request.metadata(), Role::Viewer)?;
+        crate::ratelimit::charge_classify(&self.state, &who.name).map_err(to_status)?;
         let request = request.into_inner();
         let mut message = request
             .message

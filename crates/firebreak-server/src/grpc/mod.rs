@@ -17,17 +17,20 @@ use crate::AppState;
 use crate::auth::{Principal, Role};
 use crate::error::to_status;
 
-/// Checks the `authorization` metadata for `role`.
+/// Checks the `authorization` metadata for `role`, then charges the call to the
+/// token's bucket ([`crate::ratelimit`]), as HTTP does.
 pub fn require(
     state: &AppState,
     metadata: &tonic::metadata::MetadataMap,
     role: Role,
 ) -> Result<Principal, tonic::Status> {
     let authorization = metadata.get("authorization").and_then(|v| v.to_str().ok());
-    state
+    let principal = state
         .tokens
         .authorize(authorization, role)
-        .map_err(to_status)
+        .map_err(to_status)?;
+    crate::ratelimit::charge_token(state, &principal.name).map_err(to_status)?;
+    Ok(principal)
 }
 
 fn reflection_builder() -> tonic_reflection::server::Builder<'static> {

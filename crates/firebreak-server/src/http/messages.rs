@@ -174,7 +174,8 @@ pub async fn classify(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    require(&state, &headers, Role::Viewer)?;
+    let who = require(&state, &headers, Role::Viewer)?;
+    crate::ratelimit::charge_classify(&state, &who.name)?;
     let bytes = read_body(body).await?;
     let body: ClassifyBody = parse_json(&bytes)?;
     let crisis = body.crisis;

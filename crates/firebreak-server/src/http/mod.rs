@@ -87,10 +87,13 @@ pub fn router_for(state: AppState, mounts: Mounts) -> Router {
         .with_state(state)
 }
 
-/// Checks the request's bearer token for `role`.
+/// Checks the request's bearer token for `role`, then charges the call to the token's
+/// bucket ([`crate::ratelimit`]): 401/403 cost nothing, 429 once over the rate.
 pub fn require(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Principal, ApiError> {
     let authorization = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    Ok(state.tokens.authorize(authorization, role)?)
+    let principal = state.tokens.authorize(authorization, role)?;
+    crate::ratelimit::charge_token(state, &principal.name)?;
+    Ok(principal)
 }

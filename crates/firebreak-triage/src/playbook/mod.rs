@@ -5,8 +5,10 @@
 //! path and line, so the caller keeps the playbook it already runs.
 
 mod first_line;
+pub mod limits;
 mod locate;
 mod schema;
+pub mod template;
 mod validate;
 
 use std::sync::{Arc, LazyLock};
@@ -84,34 +86,45 @@ pub struct ReplyVars {
 impl Playbook {
     /// Parses and validates a playbook. Never panics on bad input.
     pub fn load(yaml: &str) -> Result<Playbook, PlaybookError> {
+        limits::check_source(yaml)?;
         let spec: PlaybookSpec = serde_yaml::from_str(yaml).map_err(from_serde_error)?;
         let lines = locate::LineIndex::build(yaml);
-        validate::validate(&spec).map_err(|issue| PlaybookError::Invalid {
-            line: lines.line_of(&issue.path),
-            path: issue.path,
-            message: issue.message,
-        })?;
+        let invalid = |path: String, message: String| PlaybookError::Invalid {
+            line: lines.line_of(&path),
+            path,
+            message,
+        };
+        validate::validate(&spec).map_err(|issue| invalid(issue.path, issue.message))?;
         let normal_questions = spec.key_questions.clone();
-        let crisis_questions = spec
-            .crisis
-            .key_questions
-            .clone()
-            .unwrap_or_else(|| normal_questions.clone());
+        // Both modes' pattern sets are compiled, and size-checked, before any example
+        // is embedded.
+        let normal_patterns = limits::pattern_set("key_questions", &normal_questions)
+            .map_err(|(path, message)| invalid(path, message))?;
+        let (crisis_questions, crisis_patterns) = match &spec.crisis.key_questions {
+            Some(questions) => (
+                questions.clone(),
+                limits::pattern_set("crisis.key_questions", questions)
+                    .map_err(|(path, message)| invalid(path, message))?,
+            ),
+            None => (normal_questions.clone(), normal_patterns.clone()),
+        };
         let normal = mode(
             normal_questions,
+            normal_patterns,
             spec.first_line.clone(),
             spec.thresholds.clone(),
             spec.budgets.clone(),
-        )?;
+        );
         let crisis = mode(
             crisis_questions,
+            crisis_patterns,
             spec.crisis
                 .first_line
                 .clone()
                 .unwrap_or_else(|| spec.first_line.clone()),
             spec.crisis.thresholds.apply(&spec.thresholds),
             spec.crisis.budgets.apply(&spec.budgets),
-        )?;
+        );
         let digest = Sha256::digest(yaml.as_bytes());
         let version = format!("{}@{}", spec.name, &hex::encode(digest)[..12]);
         Ok(Playbook {
@@ -231,32 +244,26 @@ fn replies_for(replies: &PerLanguage<Vec<String>>, language: Language) -> &[Stri
     }
 }
 
-pub(crate) fn render(template: &str, vars: &ReplyVars) -> Result<String, minijinja::Error> {
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.render_str(template, vars)
+/// Renders a reply template within the bounds of [`template::render`].
+pub(crate) fn render(template: &str, vars: &ReplyVars) -> Result<String, template::RenderError> {
+    template::render(template, vars)
 }
 
 fn mode(
     key_questions: Vec<KeyQuestionSpec>,
+    patterns: regex::RegexSet,
     first_line: FirstLineSpec,
     thresholds: Thresholds,
     budgets: Budgets,
-) -> Result<ModeSettings, PlaybookError> {
-    let matcher = KeyQuestionMatcher::compile(&key_questions).map_err(|(path, message)| {
-        PlaybookError::Invalid {
-            path,
-            line: None,
-            message,
-        }
-    })?;
-    Ok(ModeSettings {
+) -> ModeSettings {
+    let matcher = KeyQuestionMatcher::compile(&key_questions, patterns);
+    ModeSettings {
         key_questions,
         first_line,
         thresholds,
         budgets,
         matcher,
-    })
+    }
 }
 
 /// serde_yaml messages read `path: problem at line L column C`; split them so the path

@@ -275,3 +275,184 @@ fn first_line_replies_render_with_their_own_link() {
         .unwrap();
     assert!(text.contains("https://example.com/help"), "{text}");
 }
+
+mod abuse {
+    //! Abusive playbooks are refused before they cost anything, each with its own error.
+    //! Timings here are generous (the benches measure); the error names the limit.
+
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    const FIRST_PATTERN: &str = "      en:\n        - '\\b(where is|wheres|track";
+
+    fn refused_quickly(yaml: &str) -> (String, String) {
+        let begun = Instant::now();
+        let (path, _, message) = invalid(yaml);
+        assert!(
+            begun.elapsed() < Duration::from_secs(1),
+            "took {:?}: {message}",
+            begun.elapsed()
+        );
+        (path, message)
+    }
+
+    /// The builtin with `extra` added as the first English patterns of the first key
+    /// question.
+    fn with_patterns(extra: &[String]) -> String {
+        let lines: String = extra.iter().map(|p| format!("        - '{p}'\n")).collect();
+        builtin_with(
+            FIRST_PATTERN,
+            &format!("      en:\n{lines}        - '\\b(where is|wheres|track"),
+        )
+    }
+
+    #[test]
+    fn the_builtin_anchor_and_alias_still_load() {
+        assert!(BUILTIN_YAML.contains("&order_status") && BUILTIN_YAML.contains("*order_status"));
+        limits::check_source(BUILTIN_YAML).unwrap();
+    }
+
+    #[test]
+    fn alias_amplification_is_refused_before_it_is_expanded() {
+        // A 1 KiB anchor repeated 2,000 times in 30 KiB of source: 2 MB expanded.
+        let mut yaml = format!("name: bomb\nx: &a \"{}\"\ndescription: [", "A".repeat(1024));
+        yaml.push_str(&vec!["*a"; 2_000].join(","));
+        yaml.push_str("]\n");
+        let (path, message) = refused_quickly(&yaml);
+        assert_eq!(path, "(root)");
+        assert!(message.contains("aliases expanded"), "{message}");
+
+        // Nested: each level repeats the one before ten times.
+        let mut nested = "name: laughs\nl0: &l0 [\"lol\"]\n".to_string();
+        for level in 1..9 {
+            let items = vec![format!("*l{}", level - 1); 10].join(",");
+            nested.push_str(&format!("l{level}: &l{level} [{items}]\n"));
+        }
+        let (_, message) = refused_quickly(&nested);
+        assert!(message.contains("aliases expanded"), "{message}");
+    }
+
+    #[test]
+    fn an_oversized_source_is_refused() {
+        let yaml = format!(
+            "{BUILTIN_YAML}\n#{}\n",
+            "x".repeat(limits::MAX_SOURCE_BYTES)
+        );
+        let (_, message) = refused_quickly(&yaml);
+        assert!(message.contains("over the limit of 262144"), "{message}");
+    }
+
+    #[test]
+    fn template_loops_run_out_of_fuel() {
+        let list = vec!["1"; 100].join(",");
+        let loops = format!(
+            "{{% for a in [{list}] %}}{{% for b in [{list}] %}}{{% for c in [{list}] %}}{{% endfor %}}{{% endfor %}}{{% endfor %}}{{{{ handle }}}}"
+        );
+        let yaml = builtin_with(
+            "- \"Hi {{ handle }}, sorry for the wait!",
+            &format!("- \"{loops} sorry for the wait!"),
+        );
+        let (path, message) = refused_quickly(&yaml);
+        assert_eq!(path, "key_questions[0].replies.en[0]");
+        assert!(
+            message.contains("more than 2000 template instructions"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn growing_operators_and_unsafe_filters_are_refused() {
+        let yaml = builtin_with(
+            "- \"Hi {{ handle }}, sorry for the wait!",
+            "- \"Hi {{ handle ~ handle }}, sorry for the wait!",
+        );
+        let (_, message) = refused_quickly(&yaml);
+        assert!(message.contains("operator `~`"), "{message}");
+        let yaml = builtin_with(
+            "- \"Hi {{ handle }}, sorry for the wait!",
+            "- \"Hi {{ handle|indent(99999999) }}, sorry for the wait!",
+        );
+        let (_, message) = refused_quickly(&yaml);
+        assert!(message.contains("template"), "{message}");
+    }
+
+    #[test]
+    fn an_oversized_template_is_refused() {
+        let padding = "{# padding #}".repeat(200);
+        let yaml = builtin_with(
+            "- \"Hi {{ handle }}, sorry for the wait!",
+            &format!("- \"{padding}Hi {{{{ handle }}}}, sorry for the wait!"),
+        );
+        let (path, message) = refused_quickly(&yaml);
+        assert_eq!(path, "key_questions[0].replies.en[0]");
+        assert!(message.contains("at most 2048 bytes"), "{message}");
+    }
+
+    #[test]
+    fn first_line_replies_get_the_template_limits_too() {
+        let list = vec!["1"; 100].join(",");
+        let loops = format!(
+            "{{% for a in [{list}] %}}{{% for b in [{list}] %}}{{% endfor %}}{{% endfor %}}"
+        );
+        let yaml = builtin_with(
+            "- \"Hi {{ handle }}, thanks for your message",
+            &format!("- \"{loops}Hi {{{{ handle }}}}, thanks for your message"),
+        );
+        let (path, message) = refused_quickly(&yaml);
+        assert_eq!(path, "first_line.acknowledgement.replies.en[0]");
+        assert!(message.contains("template instructions"), "{message}");
+        let many: Vec<String> = (0..20)
+            .map(|i| format!("        - \"Hello {i} {{{{ handle }}}}\"\n"))
+            .collect();
+        let yaml = builtin_with(
+            "    replies:\n      en:\n        - \"Hi {{ handle }}, thanks for your message",
+            &format!(
+                "    replies:\n      en:\n{}        - \"Hi {{{{ handle }}}}, thanks for your message",
+                many.concat()
+            ),
+        );
+        let (path, message) = refused_quickly(&yaml);
+        assert_eq!(path, "first_line.acknowledgement.replies.en");
+        assert!(message.contains("at most 16 reply variants"), "{message}");
+    }
+
+    #[test]
+    fn too_many_patterns_are_refused_before_compiling_any() {
+        let patterns: Vec<String> = (0..200).map(|i| format!("\\w{{100}}{i}")).collect();
+        let (path, message) = refused_quickly(&with_patterns(&patterns));
+        assert_eq!(path, "key_questions[0].patterns.en");
+        assert!(message.contains("at most 32 patterns"), "{message}");
+    }
+
+    #[test]
+    fn a_pattern_set_over_the_size_limit_is_refused_quickly() {
+        let patterns: Vec<String> = (0..25).map(|i| format!("\\w{{100}}{i}")).collect();
+        let (path, message) = refused_quickly(&with_patterns(&patterns));
+        assert_eq!(path, "key_questions");
+        assert!(message.contains("compile to more than"), "{message}");
+    }
+
+    #[test]
+    fn too_many_examples_and_key_questions_are_refused() {
+        let examples: String = (0..70)
+            .map(|i| format!("        - example {i}\n"))
+            .collect();
+        let yaml = builtin_with(
+            "      en:\n        - where is my order\n",
+            &format!("      en:\n{examples}        - where is my order\n"),
+        );
+        let (path, message) = refused_quickly(&yaml);
+        assert_eq!(path, "key_questions[0].examples.en");
+        assert!(message.contains("at most 64 examples"), "{message}");
+
+        let question = "  - id: q\n    patterns: {en: ['x']}\n    replies: {en: [a, b, c]}\n";
+        let yaml = builtin_with(
+            "key_questions:\n",
+            &format!("key_questions:\n{}", question.repeat(70)),
+        );
+        let (path, message) = refused_quickly(&yaml);
+        assert_eq!(path, "key_questions");
+        assert!(message.contains("at most 64 key questions"), "{message}");
+    }
+}

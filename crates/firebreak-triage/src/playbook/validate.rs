@@ -25,6 +25,8 @@ pub(super) fn fail(path: impl Into<String>, message: impl Into<String>) -> Check
 }
 
 pub fn validate(spec: &PlaybookSpec) -> Check {
+    // Counts and sizes first: every check below costs in proportion to them.
+    super::limits::check_spec(spec)?;
     if spec.name.trim().is_empty() {
         return fail("name", "must not be empty");
     }
@@ -110,11 +112,11 @@ fn key_questions(path: &str, questions: &[KeyQuestionSpec]) -> Check {
         }
         for (language, patterns) in question.patterns.iter() {
             for (j, pattern) in patterns.iter().enumerate() {
-                if let Err(error) = regex::Regex::new(pattern) {
-                    let first_line = error.to_string().lines().last().unwrap_or("").to_string();
+                // Syntax only: the sizes are checked once, for the whole set.
+                if let Err(problem) = super::limits::check_pattern_syntax(pattern) {
                     fail(
                         format!("{at}.patterns.{language}[{j}]"),
-                        format!("invalid regex: {}", first_line.trim()),
+                        format!("invalid regex: {problem}"),
                     )?;
                 }
                 if let Some(problem) = unmatchable_literal(pattern) {
@@ -198,7 +200,10 @@ fn reply_template(path: &str, template: &str, link: &str) -> Check {
     if template.trim().is_empty() {
         return fail(path, "reply variant is empty");
     }
-    let mut env = minijinja::Environment::new();
+    if let Err(problem) = super::template::check_template_source(template) {
+        return fail(path, problem);
+    }
+    let env = super::template::template_env();
     let parsed = match env.template_from_str(template) {
         Ok(parsed) => parsed,
         Err(error) => return fail(path, format!("template syntax error: {error}")),
@@ -219,7 +224,6 @@ fn reply_template(path: &str, template: &str, link: &str) -> Check {
             ),
         );
     }
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     // Render with long but realistic values: a variant must fit X's limit in practice.
     let sample = ReplyVars {
         handle: "@a_fifteen_char".into(),

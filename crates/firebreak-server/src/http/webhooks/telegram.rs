@@ -26,6 +26,8 @@ pub async fn deliver(
     // get to make us buffer 256 KiB.
     verify_telegram_secret(secret, super::header(&headers, TELEGRAM_SECRET_HEADER))
         .map_err(|e| signature_failed(&state, PLATFORM, e))?;
+    // Charged only once verified: unsigned traffic cannot spend the platform's bucket.
+    crate::ratelimit::charge_platform(&state, PLATFORM)?;
     let raw = raw_body(&state, PLATFORM, body).await?;
     let parsed = parse_telegram(&raw).map_err(|e| parse_failed(&state, PLATFORM, e))?;
     ingest(&state, PLATFORM, parsed).await

@@ -57,6 +57,8 @@ pub async fn deliver(
     let raw = raw_body(&state, PLATFORM, body).await?;
     verify_x_signature(secret, &raw, super::header(&headers, X_SIGNATURE_HEADER))
         .map_err(|e| signature_failed(&state, PLATFORM, e))?;
+    // Charged only once verified: unsigned traffic cannot spend the platform's bucket.
+    crate::ratelimit::charge_platform(&state, PLATFORM)?;
     let parsed = parse_x(&raw, state.webhooks.x_brand_user_id.as_deref())
         .map_err(|e| parse_failed(&state, PLATFORM, e))?;
     ingest(&state, PLATFORM, parsed).await
