@@ -27,10 +27,14 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
         }
-        // The body of a refused 413 or 408 was left unread, so the server will not reuse
-        // the connection: say so, or the client's pool sends the next request down a
-        // socket that is about to close.
-        if matches!(e.code, ErrorCode::PayloadTooLarge | ErrorCode::TimedOut) {
+        // The body of a refused 413 or 408 (or of a request refused as overloaded before
+        // its body was read) was left unread, so the server will not reuse the
+        // connection: say so, or the client's pool sends the next request down a socket
+        // that is about to close.
+        if matches!(
+            e.code,
+            ErrorCode::PayloadTooLarge | ErrorCode::TimedOut | ErrorCode::Overloaded
+        ) {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));

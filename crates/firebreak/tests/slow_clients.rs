@@ -149,11 +149,22 @@ async fn many_stalled_bodies_are_all_dropped() {
         stream.write_all(&body).await.unwrap();
         stalled.push(tokio::spawn(until_closed(stream)));
     }
+    // 200 × 250 KiB is past the in-flight body budget: those over it are refused at
+    // once (503), the others time out (408); every connection closes.
+    let mut timed_out = 0;
     for closed in stalled {
         let (said, took) = closed.await.unwrap();
-        assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+        assert!(
+            said.starts_with("HTTP/1.1 408") || said.starts_with("HTTP/1.1 503"),
+            "{said}"
+        );
+        timed_out += usize::from(said.starts_with("HTTP/1.1 408"));
         assert!(took < Duration::from_secs(6), "closed after {took:?}");
     }
+    assert!(
+        timed_out > 0,
+        "the bodies within the budget are read until the timeout"
+    );
     // Every connection is gone: a fresh request is served at once.
     let health = h.http.get(format!("{}/healthz", h.base)).send().await;
     assert_eq!(health.unwrap().status(), 200);
