@@ -9,8 +9,6 @@
 #[macro_use]
 mod support;
 
-use std::time::{Duration, Instant};
-
 use firebreak_proto::v1 as pb;
 use firebreak_server::auth::Role;
 use reqwest::Method;
@@ -65,26 +63,7 @@ async fn submit(h: &Harness, external_id: &str, text: &str) -> String {
         "visibility": "private",
         "text": text,
     });
-    let response = h.post_message(&body).await;
-    assert_eq!(response.status(), 202);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn case_of(h: &Harness, message_id: &str) -> String {
-    let id = firebreak_core::MessageId::parse(message_id).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(Some(record)) = h.app().log.get(id).await
-            && let Some(firebreak_core::Outcome::Escalated { case_id }) = record.outcome
-        {
-            return case_id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("message {message_id} was not escalated")
+    h.submit(&body).await
 }
 
 fn playbook_yaml() -> String {
@@ -98,7 +77,7 @@ fn playbook_yaml() -> String {
 async fn every_http_route_answers_401_403_and_2xx_by_role(adapters: Adapters) {
     let h = Harness::start(adapters).await;
     let id = submit(&h, "matrix-1", "hello").await;
-    let case = case_of(&h, &submit(&h, "matrix-p1", P1_TEXT).await).await;
+    let case = h.case_of(&submit(&h, "matrix-p1", P1_TEXT).await).await;
     let message = json!({
         "channel": "telegram", "external_id": "matrix-2", "thread_id": "t",
         "author": {"id": "a"}, "visibility": "private", "text": "hello",
@@ -296,7 +275,7 @@ async fn every_grpc_method_answers_by_role(adapters: Adapters) {
         .connect()
         .await
         .unwrap();
-    let case = case_of(&h, &submit(&h, "grpc-p1", P1_TEXT).await).await;
+    let case = h.case_of(&submit(&h, "grpc-p1", P1_TEXT).await).await;
     let ingest = pb::ingest_client::IngestClient::new(channel.clone());
     let classifier = pb::classifier_client::ClassifierClient::new(channel.clone());
     let moderation = pb::moderation_client::ModerationClient::new(channel.clone());

@@ -8,7 +8,7 @@
 mod support;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use firebreak_proto::v1 as pb;
 use firebreak_server::auth::Role;
@@ -34,26 +34,7 @@ async fn post(h: &Harness, external_id: &str, text: &str) -> String {
         "visibility": "private",
         "text": text,
     });
-    let response = h.post_message(&body).await;
-    assert_eq!(response.status(), 202);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn case_of(h: &Harness, message_id: &str) -> String {
-    let id = firebreak_core::MessageId::parse(message_id).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(Some(record)) = h.app().log.get(id).await
-            && let Some(firebreak_core::Outcome::Escalated { case_id }) = record.outcome
-        {
-            return case_id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("message {message_id} was not escalated")
+    h.submit(&body).await
 }
 
 async fn get(h: &Harness, path: &str, role: Role) -> (u16, Value) {
@@ -83,7 +64,7 @@ async fn post_as(h: &Harness, path: &str, role: Role, body: Value) -> (u16, Valu
 
 async fn a_moderator_reads_the_conversation_and_a_viewer_only_the_queue(adapters: Adapters) {
     let h = Harness::start(adapters).await;
-    let case = case_of(&h, &post(&h, "texts-1", P1_TEXT).await).await;
+    let case = h.case_of(&post(&h, "texts-1", P1_TEXT).await).await;
 
     let (status, body) = get(&h, &format!("/v1/cases/{case}"), Role::Moderator).await;
     assert_eq!(status, 200);
@@ -222,7 +203,7 @@ async fn a_moderator_reads_the_conversation_and_a_viewer_only_the_queue(adapters
 async fn a_reply_given_with_resolve_is_on_the_case_the_history_and_the_audit(adapters: Adapters) {
     let h = Harness::start(adapters).await;
     let message_id = post(&h, "texts-2", P1_TEXT).await;
-    let case = case_of(&h, &message_id).await;
+    let case = h.case_of(&message_id).await;
     let (status, refused) = post_as(
         &h,
         &format!("/v1/cases/{case}/resolve"),
@@ -281,7 +262,7 @@ async fn a_reply_given_with_resolve_is_on_the_case_the_history_and_the_audit(ada
 
 async fn an_admin_purge_removes_texts_and_keeps_the_case(adapters: Adapters) {
     let h = Harness::start(adapters).await;
-    let case = case_of(&h, &post(&h, "texts-3", P1_TEXT).await).await;
+    let case = h.case_of(&post(&h, "texts-3", P1_TEXT).await).await;
     let purge = |role: Role| {
         h.http
             .delete(format!("{}/v1/cases/{case}/texts", h.base))
@@ -314,7 +295,7 @@ fn cli(h: &Harness, role: Role, args: &[&str]) -> std::process::Output {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_lists_shows_by_prefix_snoozes_and_reopens() {
     let h = Harness::start(Adapters::Embedded).await;
-    let case = case_of(&h, &post(&h, "cli-1", P1_TEXT).await).await;
+    let case = h.case_of(&post(&h, "cli-1", P1_TEXT).await).await;
     let list = cli(&h, Role::Moderator, &["cases", "list"]);
     assert!(list.status.success());
     let list = String::from_utf8(list.stdout).unwrap();
@@ -422,7 +403,7 @@ async fn the_sse_feed_resumes_after_its_cursor_and_hides_notes_from_viewers(adap
         }
         request.send()
     };
-    let case = case_of(&h, &post(&h, "sse-1", P1_TEXT).await).await;
+    let case = h.case_of(&post(&h, "sse-1", P1_TEXT).await).await;
     // From 0: the open case, stamped with the log's head.
     let opening = sse_events(feed(Role::Moderator, None).await.unwrap(), 1).await;
     let (head, first) = &opening[0];

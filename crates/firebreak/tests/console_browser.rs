@@ -97,26 +97,7 @@ async fn post(h: &Harness, external_id: &str, text: &str) -> String {
         "visibility": "private",
         "text": text,
     });
-    let response = h.post_message(&body).await;
-    assert_eq!(response.status(), 202);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn case_of(h: &Harness, message_id: &str) -> String {
-    let id = firebreak_core::MessageId::parse(message_id).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(Some(record)) = h.app().log.get(id).await
-            && let Some(firebreak_core::Outcome::Escalated { case_id }) = record.outcome
-        {
-            return case_id;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("message {message_id} was not escalated")
+    h.submit(&body).await
 }
 
 async fn api(h: &Harness, path: &str) -> Value {
@@ -230,7 +211,7 @@ async fn a_moderator_works_the_queue_in_a_real_browser() {
 
     // A posted message becomes a case in the open page, with its text and author.
     let message_id = post(&h, "browser-1", P1_TEXT).await;
-    let case = case_of(&h, &message_id).await;
+    let case = h.case_of(&message_id).await;
     let row = format!("#case-{case}");
     wait_text(&client, &row, "P1").await;
     wait_text(&client, &row, "@jane_d: if my refund").await;
@@ -244,7 +225,7 @@ async fn a_moderator_works_the_queue_in_a_real_browser() {
     ];
     for (n, text) in noisy.iter().enumerate() {
         let id = post(&h, &format!("browser-noise-{n}"), text).await;
-        noise.push(case_of(&h, &id).await);
+        noise.push(h.case_of(&id).await);
     }
     for id in &noise {
         wait_text(&client, &format!("#case-{id}"), "open").await;

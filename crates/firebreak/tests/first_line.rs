@@ -25,12 +25,7 @@ fn body(external_id: &str, author: &str, channel: &str, visibility: &str, text: 
 }
 
 async fn post(h: &Harness, body: Value) -> String {
-    let response = h.post_message(&body).await;
-    assert_eq!(response.status(), 202);
-    response.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    h.submit(&body).await
 }
 
 async fn post_and_finish(h: &Harness, body: Value) -> Value {

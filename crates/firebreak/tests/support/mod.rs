@@ -90,6 +90,31 @@ impl Harness {
             .expect("http request")
     }
 
+    /// Posts a message and returns its id, once ingest accepted it (202).
+    pub async fn submit(&self, body: &Value) -> String {
+        let response = self.post_message(body).await;
+        assert_eq!(response.status(), 202, "POST /v1/messages");
+        response.json::<Value>().await.expect("json")["id"]
+            .as_str()
+            .expect("an id")
+            .to_string()
+    }
+
+    /// The case a message opened or joined, once it is escalated (15 s at most).
+    pub async fn case_of(&self, message_id: &str) -> String {
+        let id = firebreak_core::MessageId::parse(message_id).expect("a message id");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(Some(record)) = self.app().log.get(id).await
+                && let Some(firebreak_core::Outcome::Escalated { case_id }) = record.outcome
+            {
+                return case_id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("message {message_id} was not escalated")
+    }
+
     pub async fn get_message(&self, id: &str) -> Option<Value> {
         let response = self
             .http
