@@ -11,7 +11,11 @@ use firebreak_core::rules::{Triage, TriageContext};
 use firebreak_core::{Classification, Flag, Language, Message, Priority, Route, Visibility};
 
 use crate::detectors::patterns::Patterns;
-use crate::detectors::{self, Detectors, POSSIBLE, URGENT, flag_priority, kind};
+use crate::detectors::{self, Detectors, POSSIBLE, URGENT, kind};
+use crate::flag_routing::{
+    add_pattern_flags, drop_figurative_alarms, enforce_sensitive_invariant, escalate_on_flags,
+    note_signals,
+};
 use crate::model::HostilityModel;
 use crate::normalize::{normalize, normalize_leet};
 use crate::playbook::Playbook;
@@ -477,50 +481,6 @@ const LONG_FOR_A_KEY_QUESTION: usize = 30;
 /// Below this, a detected language is a guess that a matched phrasing may overrule.
 const GUESS_CONFIDENCE: f64 = 0.5;
 
-/// Evidence prefix of a flag raised by a phrase-family pattern.
-const PATTERN_EVIDENCE: &str = "pattern";
-
-/// Flags from the phrase-family patterns, beside the exact-term lexicons: a kind the
-/// lexicon already flagged gets the pattern's label added to its evidence.
-fn add_pattern_flags(flags: &mut Vec<Flag>, normalized: &str) {
-    for (kind, label) in Patterns::builtin().scan(normalized) {
-        match flags.iter_mut().find(|f| f.kind == kind) {
-            Some(flag) => {
-                flag.evidence = format!("{PATTERN_EVIDENCE} \"{label}\", {}", flag.evidence)
-            }
-            // A veiled threat ("ça va mal finir pour vous") names no act: a person
-            // reads it soon, at P2, rather than at the kind's own P1.
-            None if label.starts_with(VEILED) => flags.push(Flag::new(
-                kind,
-                format!("{POSSIBLE}: {PATTERN_EVIDENCE} \"{label}\""),
-                0.8,
-            )),
-            None => flags.push(Flag::new(
-                kind,
-                format!("{PATTERN_EVIDENCE} \"{label}\""),
-                1.0,
-            )),
-        }
-    }
-}
-
-/// Label prefix of the phrase families that foretell harm without naming an act.
-const VEILED: &str = "veiled";
-
-/// On a figure of speech ("je meurs de rire", "this burger is killer"), self-harm,
-/// threat and hate alarms that only a single term or the model raised are dropped; a
-/// phrase-family pattern still stands.
-fn drop_figurative_alarms(flags: &mut Vec<Flag>, normalized: &str) -> Option<String> {
-    let figure = Patterns::builtin().figurative(normalized)?;
-    let before = flags.len();
-    flags.retain(|f| {
-        let violent = matches!(f.kind.as_str(), kind::SELF_HARM | kind::THREAT | kind::HATE);
-        !violent || f.evidence.starts_with(PATTERN_EVIDENCE)
-    });
-    (flags.len() < before)
-        .then(|| format!("figure of speech (\"{figure}\"): term or model alarm dropped"))
-}
-
 /// Weight of the lexicon in the sentiment score; the sentiment head has the rest.
 const LEXICON_SENTIMENT_WEIGHT: f64 = 0.4;
 
@@ -555,78 +515,6 @@ fn ignore_reason(message: &Message) -> Option<&'static str> {
         return Some("automated mail (Auto-Submitted, Precedence bulk/list or empty return path)");
     }
     None
-}
-
-fn escalate_on_flags(decision: &mut Classification, flags: Vec<Flag>) {
-    let mut priority = flags
-        .iter()
-        .map(flag_priority)
-        .min()
-        .unwrap_or(Priority::P4);
-    // An influencer makes any other problem one step more urgent: it travels further.
-    let influencer = flags.iter().any(|f| f.kind == kind::INFLUENCER);
-    if influencer && flags.len() > 1 {
-        priority = raise(priority);
-    }
-    decision.route = Route::Escalate;
-    decision.priority = priority;
-    decision.confidence = flags.iter().map(|f| f.score).fold(0.0, f64::max);
-    for flag in &flags {
-        let mut reason = format!(
-            "{}: {} ({})",
-            flag.kind,
-            flag.evidence,
-            flag_priority(flag).as_str()
-        );
-        if kind::ALWAYS_ESCALATE.contains(&flag.kind.as_str()) {
-            reason.push_str(", always escalated");
-        }
-        if flag.kind == kind::SELF_HARM {
-            reason.push_str(", never auto-replied");
-        }
-        decision.reasons.push(reason);
-    }
-    if influencer && flags.len() > 1 {
-        decision.reasons.push(format!(
-            "influencer raises the priority to {}",
-            priority.as_str()
-        ));
-    }
-    decision.flags = flags;
-}
-
-/// Flags that do not need a human on their own (hostility) stay on the decision as
-/// evidence and for the insights, with a reason saying they did not escalate.
-fn note_signals(decision: &mut Classification, flags: Vec<Flag>) {
-    for flag in &flags {
-        decision.reasons.push(format!(
-            "{}: {} (noted, not a reason for a human on its own)",
-            flag.kind, flag.evidence
-        ));
-    }
-    decision.flags = flags;
-}
-
-fn raise(priority: Priority) -> Priority {
-    match priority {
-        Priority::P1 | Priority::P2 => Priority::P1,
-        Priority::P3 => Priority::P2,
-        Priority::P4 => Priority::P3,
-    }
-}
-
-/// The last word on routing: sensitive kinds escalate, at least at their own priority.
-fn enforce_sensitive_invariant(decision: &mut Classification) {
-    let sensitive: Vec<Priority> = decision
-        .flags
-        .iter()
-        .filter(|f| kind::ALWAYS_ESCALATE.contains(&f.kind.as_str()))
-        .map(flag_priority)
-        .collect();
-    if let Some(&most_urgent) = sensitive.iter().min() {
-        decision.route = Route::Escalate;
-        decision.priority = decision.priority.min(most_urgent);
-    }
 }
 
 /// Whether the classify service should count this message towards the author's

@@ -18,6 +18,7 @@ pub mod detectors;
 pub mod engine;
 mod features;
 pub mod first_line;
+mod flag_routing;
 pub mod keyquestion;
 pub mod language;
 pub mod model;
