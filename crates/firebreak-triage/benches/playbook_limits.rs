@@ -5,37 +5,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use firebreak_triage::Playbook;
-use firebreak_triage::playbook::BUILTIN_YAML;
-
-fn alias_bomb() -> String {
-    let mut yaml = format!("name: bomb\nx: &a \"{}\"\ndescription: [", "A".repeat(1024));
-    yaml.push_str(&vec!["*a"; 2_000].join(","));
-    yaml.push_str("]\n");
-    yaml
-}
-
-fn template_loops() -> String {
-    let list = vec!["1"; 100].join(",");
-    let loops = format!(
-        "{{% for a in [{list}] %}}{{% for b in [{list}] %}}{{% for c in [{list}] %}}{{% endfor %}}{{% endfor %}}{{% endfor %}}"
-    );
-    BUILTIN_YAML.replacen(
-        "- \"Hi {{ handle }}, sorry for the wait!",
-        &format!("- \"{loops}Hi {{{{ handle }}}}, sorry for the wait!"),
-        1,
-    )
-}
-
-fn patterns(count: usize) -> String {
-    let lines: String = (0..count)
-        .map(|i| format!("        - '\\w{{100}}{i}'\n"))
-        .collect();
-    BUILTIN_YAML.replacen(
-        "      en:\n        - '\\b(where is",
-        &format!("      en:\n{lines}        - '\\b(where is"),
-        1,
-    )
-}
+use firebreak_triage::playbook::abuse::{alias_bomb, patterns, template_loops};
 
 fn refusals(c: &mut Criterion) {
     let mut group = c.benchmark_group("playbook_refused");

@@ -7,41 +7,9 @@ use std::time::{Duration, Instant};
 
 use firebreak_server::auth::Role;
 use firebreak_triage::playbook::BUILTIN_YAML;
+use firebreak_triage::playbook::abuse::{alias_bomb, patterns, template_loops};
 use serde_json::Value;
 use support::{Adapters, Harness};
-
-/// A kilobyte anchor repeated 2,000 times (the probe added 267 MB of RSS).
-fn alias_bomb() -> String {
-    let mut yaml = format!("name: bomb\nx: &a \"{}\"\ndescription: [", "A".repeat(1024));
-    yaml.push_str(&vec!["*a"; 2_000].join(","));
-    yaml.push_str("]\n");
-    yaml
-}
-
-/// Three nested loops of 100 in a reply (the probe took 1.1 s, growing as the cube).
-fn template_loops() -> String {
-    let list = vec!["1"; 100].join(",");
-    let loops = format!(
-        "{{% for a in [{list}] %}}{{% for b in [{list}] %}}{{% for c in [{list}] %}}{{% endfor %}}{{% endfor %}}{{% endfor %}}"
-    );
-    BUILTIN_YAML.replacen(
-        "- \"Hi {{ handle }}, sorry for the wait!",
-        &format!("- \"{loops}Hi {{{{ handle }}}}, sorry for the wait!"),
-        1,
-    )
-}
-
-/// `count` × `\w{100}` as patterns (200 of them blocked for 3.5 s).
-fn patterns(count: usize) -> String {
-    let lines: String = (0..count)
-        .map(|i| format!("        - '\\w{{100}}{i}'\n"))
-        .collect();
-    BUILTIN_YAML.replacen(
-        "      en:\n        - '\\b(where is",
-        &format!("      en:\n{lines}        - '\\b(where is"),
-        1,
-    )
-}
 
 fn rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;

@@ -4,6 +4,7 @@
 //! A playbook is validated whole at load; an invalid one is an `Err` naming the field
 //! path and line, so the caller keeps the playbook it already runs.
 
+pub mod abuse;
 mod first_line;
 pub mod limits;
 mod locate;
