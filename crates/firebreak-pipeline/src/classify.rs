@@ -134,8 +134,11 @@ impl Handler for ClassifyStage {
             .as_ref()
             .filter(|(_, confidence)| decision.key_question.is_none() && *confidence >= floor)
             .map(|(id, _)| id.as_str());
-        self.insights
-            .record(&message, &decision, &observed, near_key_question);
+        // A redelivery was counted on its first delivery.
+        if delivery.delivered == 1 {
+            self.insights
+                .record(&message, &decision, &observed, near_key_question);
+        }
         let marks = Marks {
             complaint: firebreak_triage::is_complaint(&decision),
             first_line: message.visibility == Visibility::Private
