@@ -41,6 +41,23 @@ fn classify(c: &mut Criterion) {
             }
         })
     });
+    // Everyday crisis traffic as it comes (the held-out recall-surge scenario, 380
+    // messages of every kind, 20–300 characters): here the second stage reads the few
+    // messages the fast path finds plausibly self-harm or a threat.
+    let surge: Vec<_> = include_str!("../../../load-tests/scenarios/recall_surge_heldout.tsv")
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split('\t').nth(3))
+        .map(|t| dry_run_message(t, Visibility::Private))
+        .collect();
+    group.throughput(Throughput::Elements(surge.len() as u64));
+    group.bench_function("recall_surge_mix", |b| {
+        b.iter(|| {
+            for message in &surge {
+                std::hint::black_box(engine.classify(message, &context));
+            }
+        })
+    });
     group.finish();
 }
 

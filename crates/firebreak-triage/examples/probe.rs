@@ -15,5 +15,16 @@ fn main() {
             line,
             d.reasons.join(" / ")
         );
+        let model = firebreak_triage::semantic::SemanticModel::builtin();
+        let embedding = model.embed(&line);
+        let normalized = firebreak_triage::normalize::normalize(&line);
+        let features = firebreak_triage::semantic::Features::new(embedding.as_slice(), &normalized);
+        let risks: Vec<String> = model
+            .risks(&features)
+            .iter()
+            .filter(|r| r.probability >= 0.1)
+            .map(|r| format!("{} {:.2}/{:.2}", r.kind, r.probability, r.threshold))
+            .collect();
+        eprintln!("    fast: {}", risks.join(", "));
     }
 }

@@ -19,6 +19,7 @@ use crate::flag_routing::{
 use crate::model::HostilityModel;
 use crate::normalize::{normalize, normalize_leet};
 use crate::playbook::Playbook;
+use crate::semantic::exact::{self, ExactHead, ExactVerdict};
 use crate::semantic::{Features, SemanticModel};
 use crate::sentiment;
 use crate::{first_line, keyquestion, language, semantic};
@@ -181,7 +182,7 @@ impl TriageEngine {
         }
         // The strongest harmful kind the model saw without flagging it.
         let strongest_unflagged = self
-            .add_semantic_flags(&mut flags, &embedding, &features, &normalized)
+            .add_semantic_flags(&mut flags, text, &embedding, &features, &normalized)
             .filter(|_| Patterns::builtin().figurative(&normalized).is_none());
         let plausible = |share: f32| {
             strongest_unflagged
@@ -238,7 +239,7 @@ impl TriageEngine {
             flags.push(Flag::new(kind::INFLUENCER, evidence, 1.0));
         }
 
-        let mut best = mode.matcher.best(&normalized, &embedding);
+        let mut best = mode.matcher.best(&normalized, &embedding, &features);
         if let Some(found) = &mut best
             && !keyquestion::looks_like_request(text, &normalized)
         {
@@ -414,13 +415,25 @@ impl TriageEngine {
     fn add_semantic_flags(
         &self,
         flags: &mut Vec<Flag>,
+        text: &str,
         embedding: &firebreak_encoder::Embedding,
         features: &Features<'_>,
         normalized: &str,
     ) -> Option<crate::semantic::Risk> {
+        let risks = self.semantic.risks(features);
+        let second_stage = self.second_stage(&risks, flags, text);
         let mut near_miss: Option<crate::semantic::Risk> = None;
-        for risk in self.semantic.risks(features) {
-            if !risk.fired() {
+        for risk in risks {
+            // The second stage decides a kind only where the fast path found it
+            // plausible: alone, the exact head over-reads short everyday messages.
+            let exact = second_stage
+                .iter()
+                .find(|(k, _)| *k == risk.kind)
+                .map(|(_, v)| *v)
+                .filter(|_| risk.probability >= exact::GATE_SHARE * risk.threshold);
+            let already = flags.iter().position(|f| f.kind == risk.kind);
+            let exact_fired = exact.is_some_and(|v| v.fired());
+            if !risk.fired() && !exact_fired {
                 let ratio = risk.probability / risk.threshold;
                 let stronger = near_miss
                     .as_ref()
@@ -429,31 +442,45 @@ impl TriageEngine {
                     risk.kind,
                     kind::SELF_HARM | kind::THREAT | kind::HEALTH_INCIDENT
                 );
-                if harmful && stronger {
+                if harmful && stronger && already.is_none() {
                     near_miss = Some(risk);
                 }
                 continue;
             }
-            let mut evidence = match flags.iter().position(|f| f.kind == risk.kind) {
-                Some(i) => {
-                    let flag = &mut flags[i];
-                    flag.evidence
-                        .push_str(&format!(", model {:.2}", risk.probability));
-                    flag.score = flag.score.max(f64::from(risk.probability));
-                    continue;
-                }
+            if let Some(i) = already {
+                // A term or pattern flagged it already; the model adds its score.
+                let flag = &mut flags[i];
+                flag.evidence
+                    .push_str(&format!(", model {:.2}", risk.probability));
+                flag.score = flag.score.max(f64::from(risk.probability));
+                continue;
+            }
+            let mut evidence = match exact {
+                // The second stage read it: its verdict decides P1.
+                Some(verdict) if verdict.fired() => format!(
+                    "{MODEL_EVIDENCE} {:.2}, exact model {:.2} ≥ {:.2}",
+                    risk.probability, verdict.probability, verdict.threshold
+                ),
+                Some(verdict) => format!(
+                    "{POSSIBLE}: {MODEL_EVIDENCE} {:.2} ≥ {:.2}, exact model {:.2} under {:.2} for P1",
+                    risk.probability, risk.threshold, verdict.probability, verdict.threshold
+                ),
                 None if !risk.urgent() => format!(
-                    "{POSSIBLE}: model {:.2} ≥ {:.2}, under {:.2} for P1",
+                    "{POSSIBLE}: {MODEL_EVIDENCE} {:.2} ≥ {:.2}, under {:.2} for P1",
                     risk.probability,
                     risk.threshold,
                     risk.urgent_threshold.unwrap_or(1.0)
                 ),
-                None => format!("model {:.2} ≥ {:.2}", risk.probability, risk.threshold),
+                None => format!(
+                    "{MODEL_EVIDENCE} {:.2} ≥ {:.2}",
+                    risk.probability, risk.threshold
+                ),
             };
             if let Some((example, cosine)) = self.semantic.nearest_example(risk.kind, embedding) {
                 evidence.push_str(&format!(", nearest example \"{example}\" ({cosine:.2})"));
             }
-            flags.push(Flag::new(risk.kind, evidence, f64::from(risk.probability)));
+            let score = exact.map_or(risk.probability, |v| v.probability.max(risk.probability));
+            flags.push(Flag::new(risk.kind, evidence, f64::from(score)));
         }
         // A health incident involving a child or an emergency is the most urgent kind.
         if let Some(flag) = flags.iter_mut().find(|f| f.kind == kind::HEALTH_INCIDENT)
@@ -462,6 +489,47 @@ impl TriageEngine {
             flag.evidence = format!("{URGENT}; {}", flag.evidence);
         }
         near_miss
+    }
+
+    /// The exact network's verdicts on the kinds it decides, when the fast path finds
+    /// one of them plausible (and no term or pattern already flagged it): the second
+    /// stage of `semantic::exact`. Empty for the great majority of messages.
+    fn second_stage(
+        &self,
+        risks: &[crate::semantic::Risk],
+        flags: &[Flag],
+        text: &str,
+    ) -> Vec<(&'static str, ExactVerdict)> {
+        let head = ExactHead::builtin();
+        let plausible = risks.iter().any(|r| {
+            head.decides(r.kind)
+                && !flags.iter().any(|f| f.kind == r.kind)
+                && r.probability >= exact::GATE_SHARE * r.threshold
+        });
+        if !plausible {
+            return Vec::new();
+        }
+        // A long message is read through its most alarming sentence: the exact network
+        // costs per piece, and the head was trained on short messages.
+        let focus = exact::focus(text, |sentence| {
+            let embedding = self.semantic.embed(sentence);
+            let normalized = normalize(sentence);
+            let features = Features::new(embedding.as_slice(), &normalized);
+            self.semantic
+                .risks(&features)
+                .iter()
+                .filter(|r| head.decides(r.kind))
+                .map(|r| r.probability / r.threshold)
+                .fold(0.0, f32::max)
+        });
+        let embedding = self.semantic.encoder().embed_exact(focus);
+        head.verdicts(embedding.as_slice())
+            .into_iter()
+            .filter_map(|(kind, verdict)| {
+                let kind = risks.iter().find(|r| r.kind == kind)?.kind;
+                Some((kind, verdict))
+            })
+            .collect()
     }
 }
 

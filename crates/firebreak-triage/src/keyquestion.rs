@@ -7,6 +7,10 @@
 //! the examples in meaning. A bank of such look-alikes (the `other` rows of the training
 //! split) guards the match: when the message is nearer a look-alike than any example,
 //! its confidence is cut.
+//!
+//! A question that adopts a shipped intent (order status, refund) also takes the
+//! trained intent head's verdict (`semantic::intent`), which knows wording no example
+//! lists and was trained against those look-alikes.
 
 use std::sync::OnceLock;
 
@@ -15,7 +19,8 @@ use regex::RegexSet;
 
 use crate::features::{QueryVector, SparseVector};
 use crate::playbook::KeyQuestionSpec;
-use crate::semantic::SemanticModel;
+use crate::semantic::intent::IntentScore;
+use crate::semantic::{Features, SemanticModel};
 
 /// Matchers for one mode's key questions, compiled once per playbook load.
 #[derive(Debug)]
@@ -27,6 +32,8 @@ pub struct KeyQuestionMatcher {
     examples: Vec<Example>,
     /// Look-alikes that are not near any of this playbook's examples.
     lookalikes: Vec<Embedding>,
+    /// For each question, the shipped intent it adopted, if any.
+    intents: Vec<Option<String>>,
 }
 
 #[derive(Debug)]
@@ -61,6 +68,9 @@ const SEMANTIC_FLOOR: f64 = 0.50;
 const SEMANTIC_CEILING: f64 = 0.76;
 /// A look-alike nearer than every example keeps this share of the confidence.
 const LOOKALIKE_DISCOUNT: f64 = 0.5;
+/// Under this probability from the adopted intent's head, the message is taken for a
+/// look-alike whatever its words match.
+const INTENT_VETO: f32 = 0.1;
 /// Look-alikes this close to one of the playbook's own examples are dropped from the
 /// bank: the playbook asked for that question.
 const LOOKALIKE_CONFLICT: f32 = 0.9;
@@ -150,13 +160,15 @@ impl KeyQuestionMatcher {
         // Widen each question with the shipped phrasings of the intent it matches.
         let bank = phrasing_bank();
         let mut adopted = Vec::new();
-        for q in 0..questions.len() {
+        let mut intents = vec![None; questions.len()];
+        for (q, adopted_by) in intents.iter_mut().enumerate() {
             let own: Vec<&Embedding> = examples
                 .iter()
                 .filter(|e| e.question == q)
                 .map(|e| &e.embedding)
                 .collect();
             if let Some(intent) = adopted_intent(&own, bank) {
+                *adopted_by = Some(intent.to_string());
                 for (i, (_, embedding, lang)) in
                     bank.iter().filter(|(l, _, _)| l == intent).enumerate()
                 {
@@ -188,16 +200,35 @@ impl KeyQuestionMatcher {
             pattern_owner,
             examples,
             lookalikes,
+            intents,
         }
     }
 
     /// The best key question for normalised text, whatever its confidence; the caller
     /// applies the threshold, so it can report near misses.
-    pub fn best(&self, normalized: &str, embedding: &Embedding) -> Option<KeyQuestionMatch> {
+    /// `features` are the embedding's and the normalised text's, as the risk heads read
+    /// them.
+    pub fn best(
+        &self,
+        normalized: &str,
+        embedding: &Embedding,
+        features: &Features<'_>,
+    ) -> Option<KeyQuestionMatch> {
         if normalized.is_empty() || self.ids.is_empty() {
             return None;
         }
         let mut scores = vec![Score::default(); self.ids.len()];
+        if self.intents.iter().any(Option::is_some) {
+            let verdicts = SemanticModel::builtin().intents(features);
+            for (score, intent) in scores.iter_mut().zip(&self.intents) {
+                score.intent = intent.as_deref().and_then(|intent| {
+                    verdicts
+                        .iter()
+                        .find(|(kind, _)| *kind == intent)
+                        .map(|(kind, verdict)| (*kind, *verdict))
+                });
+            }
+        }
         for hit in self.patterns.matches(normalized).iter() {
             let (q, label) = &self.pattern_owner[hit];
             scores[*q].pattern.get_or_insert_with(|| label.clone());
@@ -266,6 +297,12 @@ impl KeyQuestionMatcher {
         if score.lookalike {
             evidence.push_str(", nearer a known look-alike");
         }
+        if let Some((intent, verdict)) = score.intent {
+            evidence.push_str(&format!(
+                ", {intent} model {:.2} (threshold {:.2})",
+                verdict.probability, verdict.threshold
+            ));
+        }
         let label = score
             .pattern
             .as_deref()
@@ -293,6 +330,8 @@ struct Score<'a> {
     meaning: f64,
     example: Option<&'a String>,
     lookalike: bool,
+    /// The adopted intent's head verdict.
+    intent: Option<(&'a str, IntentScore)>,
 }
 
 impl Score<'_> {
@@ -307,11 +346,19 @@ impl Score<'_> {
         } else {
             similar
         };
-        if self.lookalike {
+        // Nearer a known look-alike than any example, or read by the intent head as
+        // something else entirely: the resemblance is in the words, not the meaning.
+        let unlike = self
+            .intent
+            .is_some_and(|(_, verdict)| verdict.probability < INTENT_VETO);
+        let confidence = if self.lookalike || unlike {
             confidence * LOOKALIKE_DISCOUNT
         } else {
             confidence
-        }
+        };
+        // The head was trained against the look-alikes: its verdict needs no discount.
+        let intent = self.intent.map_or(0.0, |(_, verdict)| verdict.confidence());
+        confidence.max(intent)
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::Path;
 use firebreak_core::rules::TriageContext;
 use firebreak_core::{Classification, Priority, Route, Visibility};
 
-use super::data::{Row, heldout_rows};
+use super::data::{Row, heldout_rows, independent_rows};
 use crate::TriageEngine;
 use crate::detectors::kind;
 
@@ -72,71 +72,32 @@ type LabelledSet = (&'static str, Vec<Row>);
 pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, BoxError> {
     let rows = heldout_rows();
     let decisions: Vec<Classification> = rows.iter().map(|r| classify(engine, &r.text)).collect();
-    let mut out =
-        String::from("== risk detectors, held-out split (training/heldout, never trained on)\n");
-    for (kind, priority) in RISK_KINDS {
-        for lang in ["en", "fr", "all"] {
-            let mut counts = Counts::default();
-            for (row, decision) in rows.iter().zip(&decisions) {
-                if lang != "all" && row.lang != lang {
-                    continue;
-                }
-                let hit = flagged(decision, kind) && decision.priority <= priority;
-                counts.add(hit, row.label == kind);
-            }
-            let _ = writeln!(
-                out,
-                "{kind:<16} {lang:<3} at {} or above: {}",
-                priority.as_str(),
-                counts.line()
-            );
-        }
-    }
-
-    let risky = |r: &Row| RISK_KINDS.iter().any(|(k, _)| r.label == *k);
-    let sensitive: Vec<usize> = (0..rows.len()).filter(|&i| risky(&rows[i])).collect();
-    let replied = sensitive
-        .iter()
-        .filter(|&&i| decisions[i].route == Route::Reply && decisions[i].first_line.is_none())
-        .count();
-    let _ = writeln!(
-        out,
-        "sensitive messages auto-replied with a key question's answer: {replied} of {}",
-        sensitive.len()
+    let mut out = String::from(
+        "== risk detectors, held-out split (training/heldout: never trained on, looked at while tuning)\n",
     );
-    // Since the first line, a sensitive message that no detector catches is
-    // acknowledged or ignored instead of falling back to a human.
-    let no_case = sensitive
-        .iter()
-        .filter(|&&i| decisions[i].route != Route::Escalate)
-        .count();
-    let _ = writeln!(
-        out,
-        "sensitive messages that reached no human (private): {no_case} of {}",
-        sensitive.len()
-    );
-    let benign: Vec<usize> = (0..rows.len())
-        .filter(|&i| !risky(&rows[i]) && rows[i].source != "key_questions")
-        .collect();
-    let false_p1 = benign
-        .iter()
-        .filter(|&&i| decisions[i].priority == Priority::P1)
-        .count();
-    let _ = writeln!(
-        out,
-        "benign look-alikes and everyday messages at P1: {false_p1} of {} ({:.1} %)",
-        benign.len(),
-        100.0 * false_p1 as f64 / benign.len().max(1) as f64
-    );
-
+    out.push_str(&risk_lines(&rows, &decisions));
     out.push_str("\n== key questions, held-out paraphrases and look-alikes\n");
-    let questions: Vec<(Row, Classification)> = rows
+    out.push_str(&key_question_lines(&source_pairs(
+        &rows,
+        &decisions,
+        "key_questions",
+    )));
+
+    let independent = independent_rows();
+    let independent_decisions: Vec<Classification> = independent
         .iter()
-        .zip(&decisions)
-        .filter(|(r, _)| r.source == "key_questions")
-        .map(|(r, d)| (r.clone(), d.clone()))
+        .map(|r| classify(engine, &r.text))
         .collect();
-    out.push_str(&key_question_lines(&questions));
+    out.push_str(
+        "\n== risk detectors, independent split (training/independent: written apart, never trained, tuned or looked at)\n",
+    );
+    out.push_str(&risk_lines(&independent, &independent_decisions));
+    out.push_str("\n== key questions, independent paraphrases and look-alikes\n");
+    out.push_str(&key_question_lines(&source_pairs(
+        &independent,
+        &independent_decisions,
+        "key_questions",
+    )));
 
     if let Some(dir) = datasets {
         for (name, labelled) in third_party_questions(dir)? {
@@ -176,6 +137,79 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
         );
     }
     Ok(out)
+}
+
+/// Per risk kind and language, recall and precision at the kind's priority; then the
+/// sensitive messages auto-replied or reaching no one, and false P1 among the rest.
+fn risk_lines(rows: &[Row], decisions: &[Classification]) -> String {
+    let mut out = String::new();
+    for (kind, priority) in RISK_KINDS {
+        for lang in ["en", "fr", "all"] {
+            let mut counts = Counts::default();
+            for (row, decision) in rows.iter().zip(decisions) {
+                if lang != "all" && row.lang != lang {
+                    continue;
+                }
+                let hit = flagged(decision, kind) && decision.priority <= priority;
+                counts.add(hit, row.label == kind);
+            }
+            let _ = writeln!(
+                out,
+                "{kind:<16} {lang:<3} at {} or above: {}",
+                priority.as_str(),
+                counts.line()
+            );
+        }
+    }
+    let risky = |r: &Row| RISK_KINDS.iter().any(|(k, _)| r.label == *k);
+    let sensitive: Vec<usize> = (0..rows.len()).filter(|&i| risky(&rows[i])).collect();
+    let replied = sensitive
+        .iter()
+        .filter(|&&i| decisions[i].route == Route::Reply && decisions[i].first_line.is_none())
+        .count();
+    let _ = writeln!(
+        out,
+        "sensitive messages auto-replied with a key question's answer: {replied} of {}",
+        sensitive.len()
+    );
+    // Since the first line, a sensitive message that no detector catches is
+    // acknowledged or ignored instead of falling back to a human.
+    let no_case = sensitive
+        .iter()
+        .filter(|&&i| decisions[i].route != Route::Escalate)
+        .count();
+    let _ = writeln!(
+        out,
+        "sensitive messages that reached no human (private): {no_case} of {}",
+        sensitive.len()
+    );
+    let benign: Vec<usize> = (0..rows.len())
+        .filter(|&i| !risky(&rows[i]) && rows[i].source != "key_questions")
+        .collect();
+    let false_p1 = benign
+        .iter()
+        .filter(|&&i| decisions[i].priority == Priority::P1)
+        .count();
+    let _ = writeln!(
+        out,
+        "benign look-alikes and everyday messages at P1: {false_p1} of {} ({:.1} %)",
+        benign.len(),
+        100.0 * false_p1 as f64 / benign.len().max(1) as f64
+    );
+    out
+}
+
+/// The rows of one source file with their decisions.
+fn source_pairs(
+    rows: &[Row],
+    decisions: &[Classification],
+    source: &str,
+) -> Vec<(Row, Classification)> {
+    rows.iter()
+        .zip(decisions)
+        .filter(|(r, _)| r.source == source)
+        .map(|(r, d)| (r.clone(), d.clone()))
+        .collect()
 }
 
 fn key_question_lines(pairs: &[(Row, Classification)]) -> String {

@@ -11,8 +11,10 @@
 
 pub mod data;
 pub mod eval;
+pub mod exact;
 pub mod first_line;
 pub mod head;
+pub mod intent;
 pub mod train;
 
 use std::path::Path;
@@ -63,6 +65,7 @@ impl SemanticModel {
                 serde_json::from_str(BUILTIN).expect("models/semantic.json parses");
             file.heads.iter_mut().for_each(Head::decode);
             file.first_line.iter_mut().for_each(Head::decode);
+            file.intents.iter_mut().for_each(Head::decode);
             file.sentiment.decode();
             SemanticModel {
                 encoder: Encoder::shared(),
@@ -117,6 +120,33 @@ impl SemanticModel {
         let marked = first_line::marked_text(raw, normalized);
         let features = Features::new(embedding.as_slice(), &marked);
         Some((head.probability(&features), head.threshold))
+    }
+
+    /// The shipped key-question intents' verdicts (softmax against `other`); empty when
+    /// the model file has no intent heads.
+    pub fn intents(&self, features: &Features<'_>) -> Vec<(&str, intent::IntentScore)> {
+        let mut probabilities: Vec<f32> = self
+            .file
+            .intents
+            .iter()
+            .map(|h| h.logit(features))
+            .collect();
+        head::softmax(&mut probabilities);
+        self.file
+            .intents
+            .iter()
+            .zip(probabilities)
+            .filter(|(h, _)| h.kind != intent::OTHER)
+            .map(|(h, probability)| {
+                (
+                    h.kind.as_str(),
+                    intent::IntentScore {
+                        probability,
+                        threshold: h.threshold,
+                    },
+                )
+            })
+            .collect()
     }
 
     /// Sentiment in [-1, 1] from the sentiment head.

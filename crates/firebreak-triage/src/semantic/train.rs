@@ -48,6 +48,10 @@ pub struct ModelFile {
     /// `human_request` and `needs_human` (see `first_line.rs`); absent in older files.
     #[serde(default)]
     pub first_line: Vec<Head>,
+    /// The shipped key-question intents (see `intent.rs`), `other` first; absent in
+    /// older files.
+    #[serde(default)]
+    pub intents: Vec<Head>,
 }
 
 /// Train every head on the training split; returns the model and a printable report.
@@ -119,11 +123,14 @@ pub fn train(encoder: &Encoder) -> (ModelFile, String) {
     let _ = writeln!(report, "sentiment        trained on {} rows", labels.len());
     let (first_line, first_line_report) = super::first_line::train(encoder, &rows);
     report.push_str(&first_line_report);
+    let (intents, intent_report) = super::intent::train(encoder, &rows);
+    report.push_str(&intent_report);
     let model = ModelFile {
         encoder_sha256: firebreak_encoder::sha256_hex(firebreak_encoder::MODEL_BYTES),
         heads,
         sentiment,
         first_line,
+        intents,
     };
     (model, report)
 }

@@ -1,0 +1,44 @@
+//! Writes every labelled row's fast embedding as TSV (split, source, label, lang, then the
+//! vector) for offline comparisons of classifiers: `dump_embeddings OUT.tsv [exact]`.
+use std::io::Write;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let out = args.next().expect("output path");
+    let exact = args.next().as_deref() == Some("exact");
+    let model = firebreak_triage::semantic::SemanticModel::builtin();
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out).expect("create"));
+    use firebreak_triage::semantic::data::{heldout_rows, independent_rows, train_rows};
+    for (split, rows) in [
+        ("train", train_rows()),
+        ("heldout", heldout_rows()),
+        ("independent", independent_rows()),
+    ] {
+        for row in rows {
+            let e = if exact {
+                model.encoder().embed_exact(&row.text)
+            } else {
+                model.embed(&row.text)
+            };
+            let fast = model.embed(&row.text);
+            let normalized = firebreak_triage::normalize::normalize(&row.text);
+            let features = firebreak_triage::semantic::Features::new(fast.as_slice(), &normalized);
+            let risks: Vec<String> = model
+                .risks(&features)
+                .iter()
+                .map(|r| format!("{}={:.4}", r.kind, r.probability))
+                .collect();
+            let v: Vec<String> = e.as_slice().iter().map(|x| format!("{x:.5}")).collect();
+            writeln!(
+                file,
+                "{split}\t{}\t{}\t{}\t{}\t{}",
+                row.source,
+                row.label,
+                row.lang,
+                risks.join(","),
+                v.join(" ")
+            )
+            .unwrap();
+        }
+    }
+}
