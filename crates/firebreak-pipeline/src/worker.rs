@@ -147,6 +147,9 @@ impl Worker {
     async fn process(&self, handler: &dyn Handler, delivery: Delivery) {
         let stage = handler.stage();
         let _timer = self.metrics.stage_timer(stage);
+        if delivery.delivered > 1 {
+            self.metrics.redelivered(stage);
+        }
         // One span per delivery, continuing the trace the message carries.
         let span = tracing::info_span!(
             "deliver",

@@ -206,7 +206,10 @@ fn run(config: RunConfig) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let _telemetry = match firebreak_telemetry::init(format, config.otlp_endpoint.as_deref()) {
+        let service = config.service_name();
+        let telemetry =
+            firebreak_telemetry::init(format, config.otlp_endpoint.as_deref(), &service);
+        let _telemetry = match telemetry {
             Ok(guard) => guard,
             Err(e) => {
                 eprintln!("error: telemetry: {e}");

@@ -11,6 +11,8 @@ pub mod ingest_args;
 pub mod out;
 pub mod reply_args;
 pub mod reply_role;
+pub mod sampler;
 pub mod server_args;
 mod shutdown;
+pub mod startup;
 pub mod tools;

@@ -28,6 +28,7 @@ pub fn require(
     let principal = state
         .tokens
         .authorize(authorization, role)
+        .inspect_err(|e| crate::auth::count_refusal(&state.metrics, "grpc", e))
         .map_err(to_status)?;
     crate::ratelimit::charge_token(state, &principal.name).map_err(to_status)?;
     Ok(principal)
