@@ -15,4 +15,5 @@ pub mod sampler;
 pub mod server_args;
 mod shutdown;
 pub mod startup;
+mod token_file;
 pub mod tools;

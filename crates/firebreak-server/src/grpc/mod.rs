@@ -2,6 +2,7 @@
 
 mod classifier;
 mod crisis;
+mod dead_letters;
 mod ingest;
 mod insights;
 mod moderation;
@@ -112,6 +113,7 @@ pub async fn serve(
         (mounts.classify, "firebreak.v1.Classifier"),
         (mounts.control, "firebreak.v1.CrisisControl"),
         (mounts.control, "firebreak.v1.Insights"),
+        (mounts.control, "firebreak.v1.DeadLetters"),
         (mounts.escalation, "firebreak.v1.Moderation"),
     ]
     .into_iter()
@@ -167,6 +169,11 @@ pub async fn serve(
             mounts
                 .control
                 .then(|| insights::InsightsService::new(state.clone()).into_server()),
+        )
+        .add_optional_service(
+            mounts
+                .control
+                .then(|| dead_letters::DeadLettersService::new(state.clone()).into_server()),
         )
         .add_optional_service(
             mounts
