@@ -8,8 +8,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use firebreak_bus::Envelope;
-use firebreak_core::wire::encode_classified;
 use firebreak_core::rules::TriageContext;
+use firebreak_core::wire::encode_classified;
 use firebreak_core::{Message, Route, subjects};
 use firebreak_server::auth::Role;
 use firebreak_triage::{Playbook, TriageEngine};

@@ -158,13 +158,7 @@ impl Metrics {
             "Platform events skipped on purpose (echoes, receipts, unknown types)",
             Counters::default(),
         );
-        zero(
-            &skipped,
-            &[
-                ("source", WEBHOOK_PLATFORMS),
-                ("reason", &["echo", "invalid"]),
-            ],
-        );
+        // Skips are not alarms: their series appear with the first one.
         let outcomes = b.add(
             "outcomes",
             "Terminal outcomes reached, by outcome",
@@ -419,12 +413,51 @@ impl Metrics {
         }
     }
 
+    /// The OpenMetrics exposition (what Prometheus asks for first).
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Encoding into a String cannot fail.
         let _ = encode(&mut out, &self.inner.registry);
         out
     }
+
+    /// The classic Prometheus text format (0.0.4), for scrapers and tools that do not
+    /// ask for OpenMetrics, such as `promtool check metrics` and curl.
+    pub fn render_text(&self) -> String {
+        classic_text(&self.render())
+    }
+}
+
+/// OpenMetrics to the 0.0.4 text format: a counter family is named with its `_total`
+/// suffix in HELP and TYPE (OpenMetrics names it without), and `# UNIT` and `# EOF`
+/// go.
+fn classic_text(open_metrics: &str) -> String {
+    let mut out = String::with_capacity(open_metrics.len());
+    let lines: Vec<&str> = open_metrics.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if *line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let counter_family = |name: &str| {
+            lines[i..]
+                .iter()
+                .take(3)
+                .any(|l| *l == format!("# TYPE {name} counter"))
+        };
+        let renamed = match line.split_whitespace().collect::<Vec<_>>()[..] {
+            ["#", kind @ ("HELP" | "TYPE"), name, ..] if counter_family(name) => {
+                let rest = &line[(2 + kind.len() + 1 + name.len())..];
+                Some(format!("# {kind} {name}_total{rest}"))
+            }
+            _ => None,
+        };
+        match renamed {
+            Some(line) => out.push_str(&line),
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }
 
 pub struct StageTimer {
