@@ -100,6 +100,17 @@ async fn a_poison_then_fixed_message_reaches_its_outcome_through_dlq_replay() {
     );
     let sequence = entry["sequence"].as_u64().unwrap().to_string();
 
+    // Dead letters are for admins: a viewer is refused.
+    let viewer = std::process::Command::new(env!("CARGO_BIN_EXE_firebreak"))
+        .arg("dlq")
+        .args(["--server", &format!("http://{}", h.app().grpc_addr)])
+        .args(["--token", &h.token(Role::Viewer)])
+        .arg("list")
+        .output()
+        .unwrap();
+    assert!(!viewer.status.success());
+    assert!(String::from_utf8_lossy(&viewer.stderr).contains("PermissionDenied"));
+
     let (ok, shown, err) = dlq(&h, &["show", &sequence]);
     assert!(ok, "{err}");
     assert!(shown.contains("fb.escalate."), "{shown}");
