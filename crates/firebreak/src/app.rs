@@ -281,6 +281,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
                 cases: cases.clone(),
             }),
     };
+    sampler.sample().await;
     tasks.spawn(sampler.run(shutdown.clone()));
     let worker = |stream, durable| Worker {
         bus: bus.clone(),

@@ -39,13 +39,15 @@ pub struct Cluster {
 }
 
 impl Sampler {
+    /// Samples every [`INTERVAL`] until shutdown. The caller samples once first, before
+    /// the server answers, so the first scrape already reads the real values.
     pub async fn run(self, shutdown: CancellationToken) {
         loop {
-            self.sample().await;
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(INTERVAL) => {}
             }
+            self.sample().await;
         }
     }
 
