@@ -5,6 +5,7 @@
 //! data" before the first event. Gauges that describe the cluster (crisis mode, open
 //! cases, consumer lag...) are set by the binary's sampler; counters by the stages.
 
+mod exposition;
 pub mod labels;
 mod record;
 
@@ -306,7 +307,12 @@ impl Metrics {
             "From ingest's acceptance to the terminal outcome, by outcome",
             Histograms::new_with_constructor(|| Histogram::new(exponential_buckets(0.01, 2.0, 16))),
         );
-        zero(&end_to_end, &[("outcome", OUTCOMES)]);
+        // A dead letter has no end-to-end time: the worker holds no decoded message then,
+        // and firebreak_dead_letters_total is its signal.
+        zero(
+            &end_to_end,
+            &[("outcome", &["replied", "escalated", "ignored"])],
+        );
         let connector_errors = b.add(
             "connector_errors",
             "Replies a platform connector failed to send, by channel and error kind",
@@ -424,40 +430,8 @@ impl Metrics {
     /// The classic Prometheus text format (0.0.4), for scrapers and tools that do not
     /// ask for OpenMetrics, such as `promtool check metrics` and curl.
     pub fn render_text(&self) -> String {
-        classic_text(&self.render())
+        exposition::classic_text(&self.render())
     }
-}
-
-/// OpenMetrics to the 0.0.4 text format: a counter family is named with its `_total`
-/// suffix in HELP and TYPE (OpenMetrics names it without), and `# UNIT` and `# EOF`
-/// go.
-fn classic_text(open_metrics: &str) -> String {
-    let mut out = String::with_capacity(open_metrics.len());
-    let lines: Vec<&str> = open_metrics.lines().collect();
-    for (i, line) in lines.iter().enumerate() {
-        if *line == "# EOF" || line.starts_with("# UNIT ") {
-            continue;
-        }
-        let counter_family = |name: &str| {
-            lines[i..]
-                .iter()
-                .take(3)
-                .any(|l| *l == format!("# TYPE {name} counter"))
-        };
-        let renamed = match line.split_whitespace().collect::<Vec<_>>()[..] {
-            ["#", kind @ ("HELP" | "TYPE"), name, ..] if counter_family(name) => {
-                let rest = &line[(2 + kind.len() + 1 + name.len())..];
-                Some(format!("# {kind} {name}_total{rest}"))
-            }
-            _ => None,
-        };
-        match renamed {
-            Some(line) => out.push_str(&line),
-            None => out.push_str(line),
-        }
-        out.push('\n');
-    }
-    out
 }
 
 pub struct StageTimer {

@@ -339,6 +339,23 @@ mod tests {
     }
 
     #[test]
+    fn the_classic_format_names_counters_with_their_total_suffix() {
+        let metrics = Metrics::new();
+        metrics.outcome("replied");
+        let text = metrics.render_text();
+        assert!(text.contains("# TYPE firebreak_outcomes_total counter"));
+        assert!(text.contains("# HELP firebreak_outcomes_total Terminal outcomes"));
+        assert!(text.contains("firebreak_outcomes_total{outcome=\"replied\"} 1"));
+        assert!(text.contains("# TYPE firebreak_crisis_mode gauge"));
+        assert!(text.contains("# TYPE firebreak_stage_seconds histogram"));
+        assert!(!text.contains("# EOF") && !text.contains("# UNIT"));
+        assert!(
+            metrics.render().ends_with("# EOF\n"),
+            "OpenMetrics unchanged"
+        );
+    }
+
+    #[test]
     fn labels_stay_bounded() {
         let metrics = Metrics::new();
         for i in 0..200 {
