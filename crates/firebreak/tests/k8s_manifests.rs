@@ -31,13 +31,16 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn tool(name: &str) -> PathBuf {
-    let found = std::env::var_os("PATH")
+fn on_path(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
         .into_iter()
         .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .map(|dir| dir.join(name))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| {
+        .find(|p| p.is_file())
+}
+
+fn tool(name: &str) -> PathBuf {
+    on_path(name).unwrap_or_else(|| {
         panic!(
             "`{name}` is needed for the offline k8s check and is not on PATH: \
              run scripts/test-all (it installs kubernetes-validate with pip), or install \
@@ -99,11 +102,25 @@ fn validate_strictly(name: &str, rendered: &str) {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join(format!("{name}.yaml"));
     std::fs::write(&file, rendered).unwrap();
-    let out = Command::new(tool("kubernetes-validate"))
+    // The console script, or the module when pip's script directory is not on PATH.
+    let mut validate = if on_path("kubernetes-validate").is_some() {
+        Command::new("kubernetes-validate")
+    } else {
+        let mut python = Command::new(on_path("python3").unwrap_or_else(|| tool("python3")));
+        python.args(["-m", "kubernetes_validate"]);
+        python
+    };
+    let out = validate
         .args(["--strict", "--quiet", "-k", KUBE_VERSION])
         .arg(&file)
         .output()
         .unwrap();
+    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("No module named") {
+        panic!(
+            "kubernetes-validate is needed for the offline k8s check: `pip install \
+             kubernetes-validate` (scripts/test-all does)"
+        );
+    }
     assert!(
         out.status.success(),
         "{name} fails strict validation:\n{}{}",
