@@ -12,8 +12,8 @@ use futures::stream::BoxStream;
 use tracing::{debug, info, warn};
 
 use crate::port::{
-    AckFuture, Bus, BusError, Consumer, ConsumerOptions, Delivery, DeliveryAcker, Envelope, Kv,
-    KvEntry, PublishAck, StoredMessage, StreamBounds,
+    AckFuture, Bus, BusError, Consumer, ConsumerBacklog, ConsumerOptions, Delivery, DeliveryAcker,
+    Envelope, Kv, KvEntry, PublishAck, StoredMessage, StreamBounds, StreamUsage,
 };
 use crate::topology::{self, StreamSpec};
 
@@ -237,6 +237,35 @@ impl Bus for JetStreamBus {
         let mut stream = self.context.get_stream(stream).await.map_err(unavailable)?;
         let info = stream.info().await.map_err(unavailable)?;
         Ok(info.state.messages)
+    }
+
+    async fn consumer_backlog(
+        &self,
+        stream: &str,
+        durable: &str,
+    ) -> Result<ConsumerBacklog, BusError> {
+        let stream = self.context.get_stream(stream).await.map_err(unavailable)?;
+        let info = match stream.consumer_info(durable).await {
+            Ok(info) => info,
+            Err(e) if e.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => {
+                return Ok(ConsumerBacklog::default());
+            }
+            Err(e) => return Err(unavailable(e)),
+        };
+        Ok(ConsumerBacklog {
+            pending: info.num_pending,
+            ack_pending: info.num_ack_pending as u64,
+            redelivered: info.num_redelivered as u64,
+        })
+    }
+
+    async fn stream_usage(&self, stream: &str) -> Result<StreamUsage, BusError> {
+        let mut stream = self.context.get_stream(stream).await.map_err(unavailable)?;
+        let info = stream.info().await.map_err(unavailable)?;
+        Ok(StreamUsage {
+            bytes: info.state.bytes,
+            max_bytes: u64::try_from(info.config.max_bytes).unwrap_or(0),
+        })
     }
 
     async fn stream_bounds(&self, stream: &str) -> Result<StreamBounds, BusError> {

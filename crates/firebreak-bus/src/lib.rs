@@ -8,6 +8,6 @@ mod port;
 pub mod topology;
 
 pub use port::{
-    AckFuture, Bus, BusError, Consumer, ConsumerOptions, Delivery, DeliveryAcker, Envelope, Kv,
-    KvEntry, PublishAck, StoredMessage, StreamBounds,
+    AckFuture, Bus, BusError, Consumer, ConsumerBacklog, ConsumerOptions, Delivery, DeliveryAcker,
+    Envelope, Kv, KvEntry, PublishAck, StoredMessage, StreamBounds, StreamUsage,
 };

@@ -14,8 +14,8 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, broadcast};
 
 use crate::port::{
-    AckFuture, Bus, BusError, Consumer, ConsumerOptions, Delivery, DeliveryAcker, Envelope, Kv,
-    KvEntry, PublishAck, StoredMessage, StreamBounds,
+    AckFuture, Bus, BusError, Consumer, ConsumerBacklog, ConsumerOptions, Delivery, DeliveryAcker,
+    Envelope, Kv, KvEntry, PublishAck, StoredMessage, StreamBounds, StreamUsage,
 };
 use crate::topology;
 
@@ -317,6 +317,44 @@ impl Bus for MemoryBus {
             .get(stream)
             .ok_or_else(|| BusError::Other(format!("no stream {stream}")))?;
         Ok(state.messages.len() as u64)
+    }
+
+    async fn consumer_backlog(
+        &self,
+        stream: &str,
+        durable: &str,
+    ) -> Result<ConsumerBacklog, BusError> {
+        let streams = self.inner.streams.lock();
+        let state = streams
+            .get(stream)
+            .ok_or_else(|| BusError::Other(format!("no stream {stream}")))?;
+        let Some(consumer) = state.consumers.get(durable) else {
+            return Ok(ConsumerBacklog::default());
+        };
+        Ok(ConsumerBacklog {
+            pending: state.messages.range(consumer.next_sequence..).count() as u64,
+            ack_pending: consumer.pending.len() as u64,
+            redelivered: consumer.pending.values().filter(|(n, _)| *n > 1).count() as u64,
+        })
+    }
+
+    async fn stream_usage(&self, stream: &str) -> Result<StreamUsage, BusError> {
+        let streams = self.inner.streams.lock();
+        let state = streams
+            .get(stream)
+            .ok_or_else(|| BusError::Other(format!("no stream {stream}")))?;
+        let max_bytes = topology::streams()
+            .into_iter()
+            .find(|spec| spec.name == stream)
+            .map_or(0, |spec| spec.max_bytes as u64);
+        Ok(StreamUsage {
+            bytes: state
+                .messages
+                .values()
+                .map(|m| m.payload.len() as u64)
+                .sum(),
+            max_bytes,
+        })
     }
 
     async fn stream_bounds(&self, stream: &str) -> Result<StreamBounds, BusError> {

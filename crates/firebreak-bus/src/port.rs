@@ -105,6 +105,16 @@ pub trait Bus: Send + Sync + 'static {
     /// Messages stored in a stream, for tests, metrics and operators.
     async fn stream_len(&self, stream: &str) -> Result<u64, BusError>;
 
+    /// A durable consumer's backlog; all zero for a consumer not created yet.
+    async fn consumer_backlog(
+        &self,
+        stream: &str,
+        durable: &str,
+    ) -> Result<ConsumerBacklog, BusError>;
+
+    /// Bytes a stream holds and its limit.
+    async fn stream_usage(&self, stream: &str) -> Result<StreamUsage, BusError>;
+
     /// The first and last sequence a stream holds, to page through it with
     /// [`Bus::read_stream`].
     async fn stream_bounds(&self, stream: &str) -> Result<StreamBounds, BusError>;
@@ -118,6 +128,24 @@ pub trait Bus: Send + Sync + 'static {
         from: u64,
         max: usize,
     ) -> Result<Vec<StoredMessage>, BusError>;
+}
+
+/// A durable consumer's backlog, for the lag metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConsumerBacklog {
+    /// In the stream, not yet delivered to the consumer.
+    pub pending: u64,
+    /// Delivered, not yet acknowledged.
+    pub ack_pending: u64,
+    /// Of those unacknowledged, delivered more than once.
+    pub redelivered: u64,
+}
+
+/// How full a stream is: past `max_bytes` publishes are refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamUsage {
+    pub bytes: u64,
+    pub max_bytes: u64,
 }
 
 /// A stream's extent. An empty stream has `first == last + 1`, as in JetStream.

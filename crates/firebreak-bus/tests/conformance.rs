@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use firebreak_bus::{Bus, ConsumerOptions, Envelope};
+use firebreak_bus::{Bus, ConsumerBacklog, ConsumerOptions, Envelope};
 use firebreak_core::subjects::{STREAM_INBOUND, STREAM_REPLY};
 use futures::StreamExt;
 
@@ -66,6 +66,7 @@ conformance!(
     kv_watch_yields_current_value_then_changes_in_order,
     kv_watch_of_missing_key_yields_first_put,
     ready_is_ok_when_the_bus_is_up,
+    consumer_backlog_and_stream_usage_describe_the_lag,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -468,3 +469,51 @@ async fn ready_is_ok_when_the_bus_is_up(bus: Arc<dyn Bus>) -> anyhow::Result<()>
 
 // ---------------------------------------------------------------------------------------
 // Real NATS only
+
+/// What the lag metrics read: undelivered, in flight and redelivered, and bytes held.
+async fn consumer_backlog_and_stream_usage_describe_the_lag(
+    bus: Arc<dyn Bus>,
+) -> anyhow::Result<()> {
+    let none = bus.consumer_backlog(STREAM_INBOUND, "lagging").await?;
+    assert_eq!(
+        none,
+        ConsumerBacklog::default(),
+        "no consumer yet, no backlog"
+    );
+    publish_all(&bus, &payloads("lag", 3)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "lagging", options(SHORT_ACK_WAIT * 5, 5))
+        .await?;
+    assert_eq!(
+        bus.consumer_backlog(STREAM_INBOUND, "lagging")
+            .await?
+            .pending,
+        3
+    );
+    let (first, _) = fetch_one(&mut consumer).await?;
+    let backlog = bus.consumer_backlog(STREAM_INBOUND, "lagging").await?;
+    assert_eq!(
+        (backlog.pending, backlog.ack_pending),
+        (2, 1),
+        "{backlog:?}"
+    );
+    let sequence = first.stream_sequence;
+    first.acker.nak(None).await?;
+    // The nak'd message comes back, maybe after the next new one.
+    loop {
+        let (delivery, _) = fetch_one(&mut consumer).await?;
+        if delivery.stream_sequence == sequence {
+            assert_eq!(delivery.delivered, 2);
+            break;
+        }
+        delivery.acker.ack().await?;
+    }
+    let backlog = bus.consumer_backlog(STREAM_INBOUND, "lagging").await?;
+    assert_eq!(backlog.redelivered, 1, "{backlog:?}");
+    let usage = bus.stream_usage(STREAM_INBOUND).await?;
+    assert!(
+        usage.bytes > 0 && usage.max_bytes >= usage.bytes,
+        "{usage:?}"
+    );
+    Ok(())
+}

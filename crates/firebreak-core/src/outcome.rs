@@ -12,6 +12,9 @@ pub enum Stage {
     Accepted,
     Classified,
     Deferred,
+    /// Put back through the pipeline from the dead-letter stream by an operator: the
+    /// dead-lettered outcome is lifted and the message gets a new attempt.
+    Replayed,
     Replied,
     Escalated,
     Ignored,
@@ -31,6 +34,7 @@ impl Stage {
             Stage::Accepted => "accepted",
             Stage::Classified => "classified",
             Stage::Deferred => "deferred",
+            Stage::Replayed => "replayed",
             Stage::Replied => "replied",
             Stage::Escalated => "escalated",
             Stage::Ignored => "ignored",

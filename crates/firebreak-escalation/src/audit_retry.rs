@@ -141,7 +141,12 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(sink.inner.entries(), vec![record("c1")]);
-        assert!(!metrics.render().contains("case_audit_deferred"));
+        // Registered at 0 from the start; still 0 when nothing was deferred.
+        assert!(
+            metrics
+                .render()
+                .contains("firebreak_events_total{kind=\"case_audit_deferred\"} 0")
+        );
     }
 
     #[tokio::test]
@@ -157,7 +162,11 @@ mod tests {
             "the caller is not held"
         );
         assert!(sink.inner.entries().is_empty());
-        assert!(metrics.render().contains("case_audit_deferred"));
+        assert!(
+            !metrics
+                .render()
+                .contains("firebreak_events_total{kind=\"case_audit_deferred\"} 0")
+        );
         let deadline = Instant::now() + Duration::from_secs(10);
         while sink.inner.entries().is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -477,7 +477,7 @@ impl Cases {
             match result {
                 Ok((case, true)) => {
                     if let Some((kind, tier_name)) = fired {
-                        self.metrics.event("sla_breach");
+                        self.metrics.sla_breached(case.priority.as_str(), case.tier);
                         warn!(case_id = %case.id, kind = kind.as_str(), tier = case.tier, "sla breached, escalating");
                         breaches.push(Breach {
                             case,

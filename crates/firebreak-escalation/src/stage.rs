@@ -48,7 +48,11 @@ impl Handler for EscalateStage {
             .await
             .map_err(HandleError::retry)?;
         if first {
-            self.metrics.outcome("escalated");
+            let since = time::OffsetDateTime::now_utc() - message.received_at;
+            self.metrics
+                .outcome_after("escalated", since.try_into().unwrap_or_default());
+            self.metrics
+                .escalated(classification.flags.iter().map(|f| f.kind.as_str()));
             info!(message_id = %message.id, case_id, priority = classification.priority.as_str(), "escalated");
         }
         Ok(())

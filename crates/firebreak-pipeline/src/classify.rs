@@ -175,7 +175,9 @@ impl Handler for ClassifyStage {
                     .await
                     .map_err(HandleError::retry)?;
                 if first {
-                    self.metrics.outcome("ignored");
+                    let since = now - message.received_at;
+                    self.metrics
+                        .outcome_after("ignored", since.try_into().unwrap_or_default());
                 }
                 return Ok(());
             }

@@ -3,6 +3,7 @@
 //! effects are recorded and dead-letters what keeps failing.
 
 pub mod classify;
+pub mod dead_letters;
 pub mod ingest;
 pub mod insights;
 pub mod rates;

@@ -147,6 +147,9 @@ impl Worker {
     async fn process(&self, handler: &dyn Handler, delivery: Delivery) {
         let stage = handler.stage();
         let _timer = self.metrics.stage_timer(stage);
+        if delivery.delivered > 1 {
+            self.metrics.redelivered(stage);
+        }
         // One span per delivery, continuing the trace the message carries.
         let span = tracing::info_span!(
             "deliver",
@@ -199,9 +202,20 @@ impl Worker {
             reason,
             "dead-lettering delivery"
         );
+        let at = time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
         let mut envelope = Envelope::new(subjects::dead_letter(stage), delivery.payload.clone())
-            .with_header("Fb-Dead-Letter-Reason", reason)
-            .with_header("Fb-Original-Subject", delivery.subject.clone())
+            .with_header(crate::dead_letters::REASON_HEADER, reason)
+            .with_header(
+                crate::dead_letters::ORIGINAL_SUBJECT_HEADER,
+                delivery.subject.clone(),
+            )
+            .with_header(crate::dead_letters::AT_HEADER, at)
+            .with_header(
+                crate::dead_letters::DELIVERIES_HEADER,
+                delivery.delivered.to_string(),
+            )
             .with_msg_id(format!("dlq:{stage}:{}", delivery.stream_sequence));
         if let Some(id) = &message_id {
             envelope = envelope.with_header(crate::MESSAGE_ID_HEADER, id.clone());

@@ -113,6 +113,15 @@ impl Budget for MemoryReplyState {
         }
     }
 
+    async fn waiting(&self, key: &str) -> Result<u64, StateError> {
+        Ok(self
+            .state
+            .lock()
+            .lines
+            .get(key)
+            .map_or(0, |line| line.waiting.len() as u64))
+    }
+
     async fn acquire(&self, key: &str, rate: Rate) -> Result<Grant, StateError> {
         let now = self.now_us();
         let mut state = self.state.lock();

@@ -51,6 +51,10 @@ pub trait Budget: Send + Sync + 'static {
         ahead_limit: u32,
     ) -> Result<Grant, StateError>;
 
+    /// How many messages wait in `key`'s line (stale waiters may still be counted until
+    /// the next acquire prunes them). For the `reply_budget_waiting` gauge.
+    async fn waiting(&self, key: &str) -> Result<u64, StateError>;
+
     /// Takes one reply from the plain budget `key` (the global one).
     async fn acquire(&self, key: &str, rate: Rate) -> Result<Grant, StateError>;
 

@@ -269,6 +269,14 @@ impl Budget for RedisReplyState {
         Ok(grant(wait))
     }
 
+    async fn waiting(&self, key: &str) -> Result<u64, StateError> {
+        redis::cmd("ZCARD")
+            .arg(k::budget_queue(key))
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)
+    }
+
     async fn acquire(&self, key: &str, rate: Rate) -> Result<Grant, StateError> {
         let wait: u64 = ACQUIRE
             .key(k::budget_tat(key))

@@ -62,7 +62,9 @@ impl ReplyStage {
             .await
             .map_err(retry)?;
         if first {
-            self.metrics.outcome(name);
+            let since = OffsetDateTime::now_utc() - message.received_at;
+            self.metrics
+                .outcome_after(name, since.try_into().unwrap_or_default());
         }
         Ok(())
     }
@@ -119,7 +121,7 @@ impl ReplyStage {
                 .record_stage(message.id, &entry, None)
                 .await
                 .map_err(retry)?;
-            self.metrics.event("reply_deferred");
+            self.metrics.deferred(message.channel.as_str());
         }
         let delay = delay
             .max(Duration::from_millis(5))
@@ -202,18 +204,27 @@ impl ReplyStage {
                     connector,
                 };
                 self.record(message, outcome).await?;
+                let question = match classification.first_line {
+                    Some(_) => None,
+                    None => classification.key_question.as_deref(),
+                };
+                self.metrics.reply_sent(message.channel.as_str(), question);
                 if let Err(e) = self.engine.release_line(message).await {
                     warn!(message_id = %message.id, error = %e, "could not leave the budget line");
                 }
                 Ok(())
             }
             Err(failure) if failure.error.possibly_delivered() => {
+                self.metrics
+                    .connector_error(message.channel.as_str(), failure.error.kind());
                 // Unknown: the claim stays "sending" and a human checks.
                 warn!(message_id = %message.id, kind = failure.error.kind(), "reply may have been delivered, escalating");
                 self.escalate(message, classification, "reply delivery unknown")
                     .await
             }
             Err(failure) => {
+                self.metrics
+                    .connector_error(message.channel.as_str(), failure.error.kind());
                 // Certainly not delivered: the claim goes, so a later attempt may send.
                 self.engine.ledger.drop_claim(&id).await.map_err(retry)?;
                 if let Some(wait) = failure.retry_after() {
@@ -250,6 +261,7 @@ impl ReplyStage {
             .map_err(retry)?;
         match decision {
             Decision::Send { variant, text } => {
+                self.metrics.budget_granted(message.channel.as_str());
                 let claim = Claim {
                     state: ClaimState::Sending,
                     variant: variant.clone(),
@@ -265,7 +277,10 @@ impl ReplyStage {
                 }
                 self.deliver(message, classification, &variant, &text).await
             }
-            Decision::Defer { delay, reason } => self.defer(message, delay, reason).await,
+            Decision::Defer { delay, reason } => {
+                self.metrics.budget_wait(message.channel.as_str());
+                self.defer(message, delay, reason).await
+            }
             Decision::Ignore(why) => {
                 self.engine
                     .release(message, &classification, true)

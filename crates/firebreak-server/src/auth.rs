@@ -2,6 +2,9 @@
 //! per line; only the hash is ever stored, and comparison is constant-time.
 
 use std::fmt;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use firebreak_core::{ErrorCode, FirebreakError};
 use rand::RngCore;
@@ -87,17 +90,31 @@ struct Entry {
     hash: [u8; 32],
 }
 
-/// The known tokens. Debug never shows hashes.
+/// The known tokens. Debug never shows hashes. The set can be swapped while the server
+/// runs ([`Tokens::replace`]), so a tokens file is reloaded without a restart.
 #[derive(Default)]
 pub struct Tokens {
-    entries: Vec<Entry>,
+    entries: RwLock<Arc<Vec<Entry>>>,
 }
 
 impl fmt::Debug for Tokens {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tokens")
-            .field("count", &self.entries.len())
+            .field("count", &self.entries.read().len())
             .finish()
+    }
+}
+
+/// Token names that appeared and disappeared in a reload (names only, never hashes).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TokensChange {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+impl TokensChange {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
     }
 }
 
@@ -155,7 +172,48 @@ impl Tokens {
                 hash,
             });
         }
-        Ok(Tokens { entries })
+        Ok(Tokens::from_entries(entries))
+    }
+
+    fn from_entries(entries: Vec<Entry>) -> Self {
+        Tokens {
+            entries: RwLock::new(Arc::new(entries)),
+        }
+    }
+
+    /// Number of tokens known.
+    pub fn len(&self) -> usize {
+        self.entries.read().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Swaps in `next`'s tokens at once: requests from now on are checked against
+    /// them. Returns which `role/name` pairs came and went (a rotated hash under the
+    /// same name counts as removed and added).
+    pub fn replace(&self, next: Tokens) -> TokensChange {
+        let next = next.entries.into_inner();
+        let key = |e: &Entry| (format!("{}/{}", e.role, e.name), e.hash);
+        let before: Vec<_> = self.entries.read().iter().map(key).collect();
+        let after: Vec<_> = next.iter().map(key).collect();
+        let mut change = TokensChange {
+            added: after
+                .iter()
+                .filter(|k| !before.contains(k))
+                .map(|k| k.0.clone())
+                .collect(),
+            removed: before
+                .iter()
+                .filter(|k| !after.contains(k))
+                .map(|k| k.0.clone())
+                .collect(),
+        };
+        change.added.sort();
+        change.removed.sort();
+        *self.entries.write() = next;
+        change
     }
 
     /// One fresh token per role, for the embedded default. Returns the secrets so the
@@ -172,7 +230,7 @@ impl Tokens {
             });
             secrets.push((role, secret));
         }
-        (Tokens { entries }, secrets)
+        (Tokens::from_entries(entries), secrets)
     }
 
     /// Finds the token's owner. Every entry is compared, in constant time, so timing
@@ -180,7 +238,8 @@ impl Tokens {
     pub fn authenticate(&self, secret: &str) -> Option<Principal> {
         let presented = hash(secret);
         let mut found = None;
-        for entry in &self.entries {
+        let entries = self.entries.read().clone();
+        for entry in entries.iter() {
             if bool::from(entry.hash.ct_eq(&presented)) && found.is_none() {
                 found = Some(Principal {
                     name: entry.name.clone(),
@@ -221,6 +280,32 @@ impl Tokens {
         }
         Ok(principal)
     }
+}
+
+/// Counts a refused token under `firebreak_auth_rejected_total` (401 or 403).
+pub fn count_refusal(
+    metrics: &firebreak_telemetry::Metrics,
+    transport: &'static str,
+    e: &FirebreakError,
+) {
+    metrics.auth_rejected(transport, e.code == ErrorCode::PermissionDenied);
+}
+
+/// The tokens file without the lines of token `name` (comments and other lines kept),
+/// and how many lines went. For `firebreak token revoke`.
+pub fn revoke_lines(text: &str, name: &str) -> (String, usize) {
+    let mut kept = String::with_capacity(text.len());
+    let mut removed = 0;
+    for line in text.lines() {
+        let content = line.split('#').next().unwrap_or("");
+        if content.split_whitespace().nth(1) == Some(name) {
+            removed += 1;
+            continue;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    (kept, removed)
 }
 
 #[cfg(test)]
@@ -289,5 +374,36 @@ mod tests {
         assert!(err.message.contains("unknown role"));
         let err = Tokens::parse("fb_0123secret admin 00\n").unwrap_err();
         assert!(!err.to_string().contains("fb_0123secret"), "{err}");
+    }
+
+    #[test]
+    fn a_replaced_set_authenticates_new_tokens_and_refuses_revoked_ones() {
+        let (old_secret, new_secret_value) = (new_secret(), new_secret());
+        let tokens = Tokens::parse(&tokens_file_line(Role::Moderator, "bob", &old_secret)).unwrap();
+        let next = format!(
+            "{}\n",
+            tokens_file_line(Role::Moderator, "carol", &new_secret_value)
+        );
+        let change = tokens.replace(Tokens::parse(&next).unwrap());
+        assert_eq!(change.added, ["moderator/carol"]);
+        assert_eq!(change.removed, ["moderator/bob"]);
+        assert!(tokens.authenticate(&old_secret).is_none());
+        assert_eq!(
+            tokens.authenticate(&new_secret_value).unwrap().name,
+            "carol"
+        );
+    }
+
+    #[test]
+    fn revoking_removes_only_that_names_lines() {
+        let text = format!(
+            "# team\n{}\n{}\n",
+            tokens_file_line(Role::Moderator, "bob", "a"),
+            tokens_file_line(Role::Crisis, "bobby", "b")
+        );
+        let (kept, removed) = revoke_lines(&text, "bob");
+        assert_eq!(removed, 1);
+        assert!(kept.contains("# team") && kept.contains("bobby"));
+        assert!(Tokens::parse(&kept).unwrap().len() == 1);
     }
 }

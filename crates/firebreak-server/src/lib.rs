@@ -8,6 +8,7 @@ pub mod grpc;
 pub mod http;
 pub mod ratelimit;
 mod state;
+pub mod token_reload;
 pub mod trace;
 pub mod watch_limit;
 

@@ -8,7 +8,7 @@ use firebreak_core::{
 };
 use parking_lot::Mutex;
 
-use crate::port::{MessageLog, StoreError};
+use crate::port::{MessageLog, Reopen, StoreError};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -94,6 +94,28 @@ impl MessageLog for MemoryStore {
             detail: crate::redis_store::outcome_detail(outcome),
         });
         Ok(true)
+    }
+
+    async fn reopen_dead_letter(
+        &self,
+        id: MessageId,
+        entry: &HistoryEntry,
+    ) -> Result<Reopen, StoreError> {
+        let mut messages = self.messages.lock();
+        let Some(record) = messages.get_mut(&id) else {
+            return Ok(Reopen::Missing);
+        };
+        if record
+            .outcome
+            .as_ref()
+            .is_some_and(|o| !matches!(o, Outcome::DeadLettered { .. }))
+        {
+            return Ok(Reopen::Finished);
+        }
+        record.outcome = None;
+        record.status = entry.stage;
+        record.history.push(entry.clone());
+        Ok(Reopen::Reopened)
     }
 
     async fn get(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError> {

@@ -11,6 +11,16 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// What [`MessageLog::reopen_dead_letter`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reopen {
+    Reopened,
+    /// No such message.
+    Missing,
+    /// It has an outcome other than `dead_lettered` (a replay already finished it).
+    Finished,
+}
+
 /// The status and history of every accepted message.
 #[async_trait]
 pub trait MessageLog: Send + Sync + 'static {
@@ -37,6 +47,16 @@ pub trait MessageLog: Send + Sync + 'static {
         outcome: &Outcome,
         at: time::OffsetDateTime,
     ) -> Result<bool, StoreError>;
+
+    /// Gives a dead-lettered message a new attempt: lifts its `dead_lettered` outcome
+    /// (history kept) and appends `entry`. A message whose dead-lettering was never
+    /// recorded (the store was down then) is reopened too; one with any other outcome
+    /// is left alone.
+    async fn reopen_dead_letter(
+        &self,
+        id: MessageId,
+        entry: &HistoryEntry,
+    ) -> Result<Reopen, StoreError>;
 
     async fn get(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError>;
 

@@ -11,7 +11,7 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
 use crate::MESSAGE_RETENTION;
-use crate::port::{MessageLog, StoreError};
+use crate::port::{MessageLog, Reopen, StoreError};
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -78,6 +78,24 @@ static RECORD_STAGE: LazyLock<redis::Script> = LazyLock::new(|| {
         if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'classification', ARGV[3]) end
         redis.call('RPUSH', KEYS[2], ARGV[2])
         return 1",
+    )
+});
+
+/// Lifts a `dead_lettered` outcome (or none) for a replay: -1 no record, 0 another
+/// outcome stands, 1 reopened.
+static REOPEN_DEAD_LETTER: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r#"
+        if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+        local outcome = redis.call('HGET', KEYS[1], 'outcome')
+        if outcome and not string.find(outcome, '"outcome":"dead_lettered"', 1, true) then
+          return 0
+        end
+        redis.call('HDEL', KEYS[1], 'outcome')
+        redis.call('HSET', KEYS[1], 'status', ARGV[1])
+        redis.call('RPUSH', KEYS[2], ARGV[2])
+        return 1
+        "#,
     )
 });
 
@@ -191,6 +209,26 @@ impl MessageLog for RedisStore {
             .await
             .map_err(unavailable)?;
         Ok(first == 1)
+    }
+
+    async fn reopen_dead_letter(
+        &self,
+        id: MessageId,
+        entry: &HistoryEntry,
+    ) -> Result<Reopen, StoreError> {
+        let result: i64 = REOPEN_DEAD_LETTER
+            .key(message_key(id))
+            .key(history_key(id))
+            .arg(entry.stage.as_str())
+            .arg(entry_json(entry)?)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(match result {
+            1 => Reopen::Reopened,
+            0 => Reopen::Finished,
+            _ => Reopen::Missing,
+        })
     }
 
     async fn get(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError> {

@@ -10,10 +10,10 @@ use firebreak_core::{
     Author, Channel, Classification, HistoryEntry, Language, Message, MessageId, MessageRecord,
     Outcome, Priority, Route, Stage, Visibility,
 };
-use firebreak_store::MessageLog;
 use firebreak_store::conversation::{ConversationMemory, Marks, RecallWindows};
 use firebreak_store::memory::MemoryStore;
 use firebreak_store::redis_store::RedisStore;
+use firebreak_store::{MessageLog, Reopen};
 use firebreak_testkit::RedisServer;
 use time::OffsetDateTime;
 
@@ -88,6 +88,7 @@ conformance!(
     outcome_of_unknown_message_is_not_recorded,
     record_stage_after_outcome_keeps_the_terminal_status,
     author_memory_counts_complaints_and_first_line_messages_apart,
+    a_dead_letter_reopens_for_a_replay_and_keeps_its_history,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -468,5 +469,53 @@ async fn author_memory_counts_complaints_and_first_line_messages_apart(
         again.recent_first_line == 1 && again.recent_complaints == 2,
         "a redelivered message counts the others, not itself: {again:?}"
     );
+    Ok(())
+}
+
+async fn a_dead_letter_reopens_for_a_replay_and_keeps_its_history(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let m = message(Channel::Telegram, "thread-dlq", "ext-dlq");
+    let replayed = entry(Stage::Replayed, "dead letter 7 replayed by ops: fixed");
+    ensure!(store.reopen_dead_letter(m.id, &replayed).await? == Reopen::Missing);
+    store.record_accepted(&m).await?;
+    let dead = Outcome::DeadLettered {
+        stage: "reply".into(),
+        reason: "store down".into(),
+    };
+    assert!(
+        store
+            .record_outcome(m.id, &dead, OffsetDateTime::now_utc())
+            .await?
+    );
+    assert_eq!(
+        store.reopen_dead_letter(m.id, &replayed).await?,
+        Reopen::Reopened
+    );
+    let reopened = record(&store, m.id).await?;
+    assert_eq!(
+        reopened.outcome, None,
+        "the new attempt may record its outcome"
+    );
+    assert_eq!(reopened.status, Stage::Replayed);
+    assert_eq!(
+        stages(&reopened),
+        [Stage::Accepted, Stage::DeadLettered, Stage::Replayed],
+        "history kept"
+    );
+    let ignored = Outcome::Ignored {
+        reason: "spam".into(),
+    };
+    assert!(
+        store
+            .record_outcome(m.id, &ignored, OffsetDateTime::now_utc())
+            .await?
+    );
+    // Finished by the replay: a second replay changes nothing.
+    assert_eq!(
+        store.reopen_dead_letter(m.id, &replayed).await?,
+        Reopen::Finished
+    );
+    assert_eq!(record(&store, m.id).await?.outcome, Some(ignored));
     Ok(())
 }

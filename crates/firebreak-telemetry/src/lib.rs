@@ -5,6 +5,7 @@ mod metrics;
 mod propagation;
 mod tracing_setup;
 
-pub use metrics::{Metrics, StageTimer};
+pub use metrics::labels as metric_labels;
+pub use metrics::{ConsumerLag, Metrics, StageTimer};
 pub use propagation::{continue_trace, current_trace_headers};
 pub use tracing_setup::{LogFormat, TelemetryGuard, init};

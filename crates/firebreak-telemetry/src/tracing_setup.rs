@@ -35,14 +35,27 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Installs the global subscriber. `otlp_endpoint` enables trace export.
-pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<TelemetryGuard> {
+/// Installs the global subscriber. `otlp_endpoint` enables trace export; `service` names
+/// this process in traces (`firebreak-ingest`, `firebreak-classify+reply`, ...), so one
+/// message's trace shows which role did what.
+pub fn init(
+    format: LogFormat,
+    otlp_endpoint: Option<&str>,
+    service: &str,
+) -> anyhow::Result<TelemetryGuard> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,async_nats=warn,h2=warn,tower=warn,hyper=warn"));
+    // Colour codes only for a person at a terminal: in a file or a log shipper they are
+    // noise that breaks grep and parsers.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
     let fmt_layer = match format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().with_target(true).boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_target(true)
+            .with_ansi(ansi)
+            .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
             .json()
+            .with_ansi(false)
             .flatten_event(true)
             .with_current_span(false)
             .boxed(),
@@ -54,7 +67,7 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> anyhow::Result<Te
                 .with_endpoint(endpoint)
                 .build()?;
             let resource = opentelemetry_sdk::Resource::builder()
-                .with_service_name("firebreak")
+                .with_service_name(service.to_string())
                 .build();
             Some(
                 SdkTracerProvider::builder()

@@ -30,6 +30,16 @@ pub struct ChildProcess {
 impl ChildProcess {
     /// Spawns `program` with `args`, sending its output to `log_path`.
     pub fn spawn(program: &Path, args: &[OsString], log_path: &Path) -> anyhow::Result<Self> {
+        Self::spawn_with_env(program, args, &[], log_path)
+    }
+
+    /// [`ChildProcess::spawn`] with extra environment variables for the child only.
+    pub fn spawn_with_env(
+        program: &Path,
+        args: &[OsString],
+        env: &[(&str, &str)],
+        log_path: &Path,
+    ) -> anyhow::Result<Self> {
         let name = program
             .file_name()
             .map(|name| name.to_string_lossy().into_owned())
@@ -41,6 +51,7 @@ impl ChildProcess {
             .with_context(|| format!("opening log file {}", log_path.display()))?;
         let child = Command::new(program)
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))

@@ -192,6 +192,7 @@ fn connectors(config: &RunConfig) -> anyhow::Result<Outbound> {
         .reply
         .connectors(config.outbound_webhook_url.as_deref())
         .map_err(anyhow::Error::msg)?;
+    crate::startup::log(config, &connectors);
     let router = Router::from_config(&connectors)?;
     let dry_run = router.dry_run().cloned();
     Ok((Arc::new(router), dry_run))
@@ -204,6 +205,12 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     let stores = connect_store(&config).await?;
     let (tokens, generated_tokens) = load_tokens(&config)?;
     let playbook = load_playbook(&config)?;
+    metrics.register_key_questions(
+        [false, true]
+            .iter()
+            .flat_map(|&crisis| playbook.mode(crisis).key_questions.iter())
+            .map(|q| q.id.as_str()),
+    );
     let settings = LiveSettings::new(TriageEngine::new(playbook.clone()));
     let control = crate::control::control(&bus, playbook);
     tasks_follow_settings(&settings, &bus, &shutdown);
@@ -225,6 +232,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     )
     .await?;
     let readiness = Readiness::default();
+    let tokens = Arc::new(tokens);
     let webhooks = config.ingest.webhook_secrets()?;
     info!(platforms = ?webhooks.configured(), "webhooks configured");
     let ingest_limit = config.ingest.limiter();
@@ -235,7 +243,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         log: stores.log.clone(),
         bus: bus.clone(),
         settings: settings.clone(),
-        tokens: Arc::new(tokens),
+        tokens: tokens.clone(),
         metrics: metrics.clone(),
         readiness: readiness.clone(),
         webhooks: Arc::new(webhooks),
@@ -252,6 +260,29 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     };
 
     let mut tasks = JoinSet::new();
+    if let Some(path) = &config.tokens_file {
+        let reloader = firebreak_server::token_reload::TokenReloader {
+            path: path.clone(),
+            tokens: tokens.clone(),
+            audit: Arc::new(firebreak_control::BusAudit::new(bus.clone())),
+            metrics: metrics.clone(),
+            interval: Duration::from_secs(1),
+        };
+        tasks.spawn(reloader.run(shutdown.clone()));
+    }
+    let sampler = crate::sampler::Sampler {
+        metrics: metrics.clone(),
+        settings: settings.clone(),
+        budget: reply.engine.budget.clone(),
+        cluster: config
+            .runs(RoleName::Control)
+            .then(|| crate::sampler::Cluster {
+                bus: bus.clone(),
+                cases: cases.clone(),
+            }),
+    };
+    sampler.sample().await;
+    tasks.spawn(sampler.run(shutdown.clone()));
     let worker = |stream, durable| Worker {
         bus: bus.clone(),
         log: stores.log.clone(),
@@ -264,7 +295,9 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         crate::control::spawn_rates(&mut tasks, &rates, &insights, &bus, &shutdown);
     }
     if config.runs(RoleName::Control) {
-        crate::control::spawn_control_role(&mut tasks, &control, &bus, &config, &shutdown)?;
+        crate::control::spawn_control_role(
+            &mut tasks, &control, &bus, &config, &metrics, &shutdown,
+        )?;
     }
     let mut spawn_worker = |worker: Worker, handler: Arc<dyn Handler>| {
         tasks.spawn(worker.run(handler, shutdown.clone()));

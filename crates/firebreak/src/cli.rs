@@ -55,6 +55,13 @@ enum Command {
         #[arg(long)]
         channel: Option<String>,
     },
+    /// The dead-letter stream on a running server (role admin): list, show, replay.
+    Dlq {
+        #[command(flatten)]
+        client: crate::client::ClientArgs,
+        #[command(subcommand)]
+        command: crate::client::dlq::DlqCommand,
+    },
     /// Crisis mode on a running server: on, off (role crisis) and status.
     #[command(subcommand)]
     Crisis(crate::client::crisis::CrisisCommand),
@@ -113,6 +120,17 @@ enum TokenCommand {
         #[arg(long)]
         name: String,
     },
+    /// Remove every token of NAME from a tokens file. Running servers reload the file
+    /// within seconds, refuse the token from then on and audit the change
+    /// (`tokens.reload`); no restart.
+    Revoke {
+        /// The tokens file to edit (the one the servers read).
+        #[arg(long, env = "FIREBREAK_TOKENS_FILE")]
+        tokens_file: std::path::PathBuf,
+        /// The token's name (second field of its line).
+        #[arg(long)]
+        name: String,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -127,11 +145,17 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::Run(config) => run(*config),
         Command::Token(TokenCommand::New { role, name }) => token_new(&role, &name),
+        Command::Token(TokenCommand::Revoke { tokens_file, name }) => {
+            crate::token_file::revoke(&tokens_file, &name)
+        }
         Command::Cases { client, command } => {
             crate::client::block_on(crate::client::cases::run(&client, command))
         }
         Command::Watch { client, cursor } => {
             crate::client::block_on(crate::client::cases::watch(&client, cursor))
+        }
+        Command::Dlq { client, command } => {
+            crate::client::block_on(crate::client::dlq::run(&client, command))
         }
         Command::Crisis(command) => crate::client::block_on(crate::client::crisis::run(command)),
         Command::Insights { client, channel } => {
@@ -206,7 +230,10 @@ fn run(config: RunConfig) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let _telemetry = match firebreak_telemetry::init(format, config.otlp_endpoint.as_deref()) {
+        let service = config.service_name();
+        let telemetry =
+            firebreak_telemetry::init(format, config.otlp_endpoint.as_deref(), &service);
+        let _telemetry = match telemetry {
             Ok(guard) => guard,
             Err(e) => {
                 eprintln!("error: telemetry: {e}");

@@ -183,6 +183,18 @@ impl RunConfig {
         self.roles.contains(&RoleName::All) || self.roles.contains(&role)
     }
 
+    /// This process in traces: `firebreak-all`, `firebreak-ingest`,
+    /// `firebreak-classify+reply`...
+    pub fn service_name(&self) -> String {
+        let roles: Vec<String> = self
+            .roles
+            .iter()
+            .filter_map(|r| r.to_possible_value())
+            .map(|v| v.get_name().to_string())
+            .collect();
+        format!("firebreak-{}", roles.join("+"))
+    }
+
     pub fn case_text_retention(&self) -> Duration {
         Duration::from_secs(self.case_text_retention_hours * 3600)
     }

@@ -6,14 +6,30 @@ use std::sync::Arc;
 use firebreak_bus::Bus;
 use firebreak_control::notify::{LogNotifier, SurgeNotifier, WebhookNotifier};
 use firebreak_control::surge::SurgeMonitor;
-use firebreak_control::{BusAudit, Control};
+use firebreak_control::{BusAudit, Control, SurgeAlert};
 use firebreak_pipeline::insights::{InsightsRecorder, publish_insights};
 use firebreak_pipeline::rates::{RateRecorder, publish_rates};
+use firebreak_telemetry::Metrics;
 use firebreak_triage::Playbook;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::RunConfig;
+
+/// Counts surge alerts (`firebreak_events_total{kind="surge_alert"}`), so the crisis
+/// team's alert fires from the same signal the chat webhook gets.
+struct CountedNotifier {
+    inner: Arc<dyn SurgeNotifier>,
+    metrics: Metrics,
+}
+
+#[async_trait::async_trait]
+impl SurgeNotifier for CountedNotifier {
+    async fn notify(&self, alert: &SurgeAlert) -> Result<(), String> {
+        self.metrics.event("surge_alert");
+        self.inner.notify(alert).await
+    }
+}
 
 /// The crisis service on the bus's KV bucket and audit stream. `fallback` is the
 /// playbook roles run while the bucket holds none.
@@ -58,12 +74,17 @@ pub fn spawn_control_role(
     control: &Control,
     bus: &Arc<dyn Bus>,
     config: &RunConfig,
+    metrics: &Metrics,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
     let notifier: Arc<dyn SurgeNotifier> = match &config.notify_webhook_url {
         Some(url) => Arc::new(WebhookNotifier::new(url.clone()).map_err(anyhow::Error::msg)?),
         None => Arc::new(LogNotifier),
     };
+    let notifier = Arc::new(CountedNotifier {
+        inner: notifier,
+        metrics: metrics.clone(),
+    });
     tasks.spawn(control.clone().run_expiry(shutdown.clone()));
     let monitor = SurgeMonitor {
         control: control.clone(),

@@ -22,6 +22,7 @@ pub struct ReplyArgs {
     /// Telegram bot token for sendMessage.
     #[arg(long, env = "FIREBREAK_TELEGRAM_BOT_TOKEN", hide_env_values = true, value_parser = secret)]
     pub telegram_bot_token: Option<Secret>,
+    /// File holding the Telegram bot token (a mounted secret).
     #[arg(long, env = "FIREBREAK_TELEGRAM_BOT_TOKEN_FILE")]
     pub telegram_bot_token_file: Option<PathBuf>,
     /// Telegram Bot API base URL (a local fake platform in tests).
@@ -31,6 +32,7 @@ pub struct ReplyArgs {
     /// Meta Page access token (Messenger, Instagram, Page comments).
     #[arg(long, env = "FIREBREAK_META_PAGE_TOKEN", hide_env_values = true, value_parser = secret)]
     pub meta_page_token: Option<Secret>,
+    /// File holding the Meta Page access token.
     #[arg(long, env = "FIREBREAK_META_PAGE_TOKEN_FILE")]
     pub meta_page_token_file: Option<PathBuf>,
     /// Meta Graph API base URL, shared by Messenger, Instagram and WhatsApp.
@@ -40,6 +42,7 @@ pub struct ReplyArgs {
     /// WhatsApp Cloud API access token.
     #[arg(long, env = "FIREBREAK_WHATSAPP_TOKEN", hide_env_values = true, value_parser = secret)]
     pub whatsapp_token: Option<Secret>,
+    /// File holding the WhatsApp Cloud API access token.
     #[arg(long, env = "FIREBREAK_WHATSAPP_TOKEN_FILE")]
     pub whatsapp_token_file: Option<PathBuf>,
     /// The WhatsApp business phone number id replies are sent from.
@@ -49,14 +52,17 @@ pub struct ReplyArgs {
     /// X user-context bearer token (reply tweets and DMs).
     #[arg(long, env = "FIREBREAK_X_BEARER_TOKEN", hide_env_values = true, value_parser = secret)]
     pub x_bearer_token: Option<Secret>,
+    /// File holding the X bearer token.
     #[arg(long, env = "FIREBREAK_X_BEARER_TOKEN_FILE")]
     pub x_bearer_token_file: Option<PathBuf>,
+    /// X API base URL (a local fake platform in tests).
     #[arg(long, env = "FIREBREAK_X_API_URL", default_value = XConfig::DEFAULT_BASE_URL)]
     pub x_api_url: String,
 
     /// LINE channel access token (reply and push messages).
     #[arg(long, env = "FIREBREAK_LINE_CHANNEL_TOKEN", hide_env_values = true, value_parser = secret)]
     pub line_channel_token: Option<Secret>,
+    /// File holding the LINE channel access token.
     #[arg(long, env = "FIREBREAK_LINE_CHANNEL_TOKEN_FILE")]
     pub line_channel_token_file: Option<PathBuf>,
     /// LINE Messaging API base URL (a local fake platform in tests).
@@ -66,6 +72,7 @@ pub struct ReplyArgs {
     /// Bearer token sent to --outbound-webhook-url.
     #[arg(long, env = "FIREBREAK_OUTBOUND_WEBHOOK_TOKEN", hide_env_values = true, value_parser = secret)]
     pub outbound_webhook_token: Option<Secret>,
+    /// File holding the bearer token sent to --outbound-webhook-url.
     #[arg(long, env = "FIREBREAK_OUTBOUND_WEBHOOK_TOKEN_FILE")]
     pub outbound_webhook_token_file: Option<PathBuf>,
 

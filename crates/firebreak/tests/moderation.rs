@@ -370,7 +370,18 @@ async fn an_sla_breach_re_escalates_to_the_next_tier_and_calls_the_notifier() {
         .text()
         .await
         .unwrap();
-    assert!(metrics.contains("sla_breach"), "breaches are counted");
+    // Registered at 0 from the start: the breach must have moved it.
+    assert!(
+        !metrics.contains(r#"firebreak_events_total{kind="sla_breach"} 0"#),
+        "breaches are counted"
+    );
+    assert!(
+        !metrics.contains(r#"firebreak_sla_breaches_total{priority="P1",tier="1"} 0"#)
+            || !metrics.contains(r#"firebreak_sla_breaches_total{priority="P2",tier="1"} 0"#)
+            || !metrics.contains(r#"firebreak_sla_breaches_total{priority="P3",tier="1"} 0"#)
+            || !metrics.contains(r#"firebreak_sla_breaches_total{priority="P4",tier="1"} 0"#),
+        "by priority and tier"
+    );
     // Claiming stops the claim escalation: no further claim breach for this case.
     app.moderation()
         .await

@@ -645,7 +645,8 @@ async fn line_user_and_group_messages_land_with_their_visibility(adapters: Adapt
         "the follow is counted"
     );
     assert!(
-        page.contains(r#"firebreak_ingest_total{source="line""#),
+        page.contains(r#"firebreak_ingest_total{source="line",result="accepted"}"#)
+            && !page.contains(r#"firebreak_ingest_total{source="line",result="accepted"} 0"#),
         "{page}"
     );
     h.stop().await;

@@ -2,6 +2,7 @@
 
 mod classifier;
 mod crisis;
+mod dead_letters;
 mod ingest;
 mod insights;
 mod moderation;
@@ -28,6 +29,7 @@ pub fn require(
     let principal = state
         .tokens
         .authorize(authorization, role)
+        .inspect_err(|e| crate::auth::count_refusal(&state.metrics, "grpc", e))
         .map_err(to_status)?;
     crate::ratelimit::charge_token(state, &principal.name).map_err(to_status)?;
     Ok(principal)
@@ -111,6 +113,7 @@ pub async fn serve(
         (mounts.classify, "firebreak.v1.Classifier"),
         (mounts.control, "firebreak.v1.CrisisControl"),
         (mounts.control, "firebreak.v1.Insights"),
+        (mounts.control, "firebreak.v1.DeadLetters"),
         (mounts.escalation, "firebreak.v1.Moderation"),
     ]
     .into_iter()
@@ -166,6 +169,11 @@ pub async fn serve(
             mounts
                 .control
                 .then(|| insights::InsightsService::new(state.clone()).into_server()),
+        )
+        .add_optional_service(
+            mounts
+                .control
+                .then(|| dead_letters::DeadLettersService::new(state.clone()).into_server()),
         )
         .add_optional_service(
             mounts

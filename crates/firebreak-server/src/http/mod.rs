@@ -93,7 +93,10 @@ pub fn require(state: &AppState, headers: &HeaderMap, role: Role) -> Result<Prin
     let authorization = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    let principal = state.tokens.authorize(authorization, role)?;
+    let principal = state
+        .tokens
+        .authorize(authorization, role)
+        .inspect_err(|e| crate::auth::count_refusal(&state.metrics, "http", e))?;
     crate::ratelimit::charge_token(state, &principal.name)?;
     Ok(principal)
 }

@@ -6,6 +6,7 @@
 pub mod case_view;
 pub mod cases;
 pub mod crisis;
+pub mod dlq;
 pub mod insights;
 
 use clap::Args;
