@@ -189,9 +189,30 @@ impl TriageEngine {
                 .clone()
                 .filter(|r| r.probability >= share * r.threshold)
         };
-        let near_miss = plausible(NEAR_MISS_SHARE);
+        let mut near_miss = plausible(NEAR_MISS_SHARE);
+        let model_alarms: Vec<String> = flags
+            .iter()
+            .filter(|f| matches!(f.kind.as_str(), kind::SELF_HARM | kind::THREAT))
+            .filter(|f| f.evidence.starts_with(MODEL_EVIDENCE) || f.evidence.starts_with(POSSIBLE))
+            .map(|f| f.kind.clone())
+            .collect();
         if let Some(note) = drop_figurative_alarms(&mut flags, &normalized) {
             decision.reasons.push(note);
+            // The figure of speech explains the words, not necessarily the model's
+            // alarm: a key question in the same message still gets a human, not the
+            // canned answer ("I've sharpened my blade, now sharpen your refund process").
+            let dropped = model_alarms
+                .iter()
+                .find(|k| !flags.iter().any(|f| &f.kind == *k));
+            if near_miss.is_none()
+                && let Some(dropped) = dropped
+            {
+                near_miss = self
+                    .semantic
+                    .risks(&features)
+                    .into_iter()
+                    .find(|r| r.kind == dropped.as_str());
+            }
         }
         let public = message.visibility == Visibility::Public;
         if public && let Some(case) = &context.open_private_case {

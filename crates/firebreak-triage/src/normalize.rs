@@ -166,7 +166,7 @@ impl Builder {
         match c {
             'œ' | 'Œ' => return self.push_str("oe"),
             'æ' | 'Æ' => return self.push_str("ae"),
-            'ß' => return self.push_str("ss"),
+            'ß' | 'ẞ' => return self.push_str("ss"),
             _ => {}
         }
         let mut kept_any = false;
@@ -261,6 +261,8 @@ mod tests {
             "ou est mon remboursement"
         );
         assert_eq!(normalize("Cœur brisé…"), "coeur brise");
+        // Both sharp s, so that normalising twice changes nothing (found by proptest).
+        assert_eq!(normalize("STRAẞE Straße"), "strasse strasse");
     }
 
     #[test]
