@@ -532,7 +532,7 @@ impl TriageEngine {
         }
         // A long message is read through its most alarming sentence: the exact network
         // costs per piece, and the head was trained on short messages.
-        let focus = exact::focus(text, |sentence| {
+        let Some(focus) = exact::focus(text, |sentence| {
             let embedding = self.semantic.embed(sentence);
             let normalized = normalize(sentence);
             let features = Features::new(embedding.as_slice(), &normalized);
@@ -542,7 +542,9 @@ impl TriageEngine {
                 .filter(|r| head.decides(r.kind))
                 .map(|r| r.probability / r.threshold)
                 .fold(0.0, f32::max)
-        });
+        }) else {
+            return Vec::new();
+        };
         let embedding = self.semantic.encoder().embed_exact(focus);
         head.verdicts(embedding.as_slice())
             .into_iter()

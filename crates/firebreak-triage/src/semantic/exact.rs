@@ -36,20 +36,24 @@ const FOCUS_MAX_CHARS: usize = 240;
 const SHORTEST_SENTENCE: usize = 24;
 
 /// The part of `text` the second stage reads: the whole of a short message, else the
-/// sentence that `alarm` scores highest.
-pub fn focus(text: &str, alarm: impl Fn(&str) -> f32) -> &str {
+/// sentence that `alarm` (the fast path's probability over its threshold) scores
+/// highest; `None` when no sentence of a long message reaches [`GATE_SHARE`] on its own:
+/// the whole message's alarm was then spread thin over everyday sentences.
+pub fn focus(text: &str, alarm: impl Fn(&str) -> f32) -> Option<&str> {
     if text.chars().count() <= FOCUS_CHARS {
-        return text;
+        return Some(text);
     }
-    let best = sentences(text)
+    let (score, best) = sentences(text)
         .into_iter()
         .map(|s| (alarm(s), s))
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map_or(text, |(_, s)| s);
-    match best.char_indices().nth(FOCUS_MAX_CHARS) {
+        .max_by(|a, b| a.0.total_cmp(&b.0))?;
+    if score < GATE_SHARE {
+        return None;
+    }
+    Some(match best.char_indices().nth(FOCUS_MAX_CHARS) {
         Some((end, _)) => &best[..end],
         None => best,
-    }
+    })
 }
 
 /// Sentences of `text`, split after `.`, `!`, `?`, `…` and line breaks, short ones
@@ -256,12 +260,17 @@ mod tests {
         let focus = focus(text, |s| if s.contains("batte") { 1.0 } else { 0.1 });
         assert_eq!(
             focus,
-            "Si je ne suis pas remboursé vendredi je viens avec une batte."
+            Some("Si je ne suis pas remboursé vendredi je viens avec une batte.")
         );
+        // No sentence alarming on its own: nothing for the second stage to read.
+        assert_eq!(super::focus(text, |_| 0.2), None);
         let short = "je viens avec une batte";
-        assert_eq!(super::focus(short, |_| 0.0), short);
+        assert_eq!(super::focus(short, |_| 0.0), Some(short));
         let unbroken = "a".repeat(400);
-        assert_eq!(super::focus(&unbroken, |_| 0.0).len(), FOCUS_MAX_CHARS);
+        assert_eq!(
+            super::focus(&unbroken, |_| 1.0).map(str::len),
+            Some(FOCUS_MAX_CHARS)
+        );
     }
 
     #[test]
