@@ -10,6 +10,10 @@ fn main() {
         for _ in 0..20 {
             std::hint::black_box(engine.classify_with(&msg, &context));
         }
-        println!("{:>8.0} µs  {}", start.elapsed().as_micros() as f64 / 20.0, &line[..line.len().min(60)]);
+        println!(
+            "{:>8.0} µs  {}",
+            start.elapsed().as_micros() as f64 / 20.0,
+            &line[..line.len().min(60)]
+        );
     }
 }

@@ -106,6 +106,34 @@ fn detector_reasons_name_the_detector_its_score_and_evidence() {
     assert!(flag.score > 0.0 && flag.score <= 1.0);
 }
 
+#[test]
+fn the_second_stage_decides_what_no_term_or_pattern_catches() {
+    // No lexicon term, no phrase family: the fast path finds a threat plausible and the
+    // exact network confirms it, so the moderator sees both scores and an example.
+    let d = classify("the last thing your manager will see is my face");
+    assert_eq!(d.priority, Priority::P1, "{:?}", d.reasons);
+    let threat = d.flags.iter().find(|f| f.kind == "threat").expect("threat");
+    assert!(
+        threat.evidence.contains("exact model"),
+        "{}",
+        threat.evidence
+    );
+    assert!(
+        threat.evidence.contains("nearest example"),
+        "{}",
+        threat.evidence
+    );
+    // An everyday message the fast path finds faintly alarming is read again and
+    // cleared: no flag, and the key question is answered.
+    let d = classify(
+        "Bonjour, ça fait maintenant trois semaines que j'attends ma commande et toujours \
+         rien, le suivi ne bouge plus depuis le dépôt. Je commence vraiment à perdre \
+         patience, est-ce que quelqu'un peut enfin me dire où est mon colis ?",
+    );
+    assert!(d.flags.is_empty(), "{:?}", d.reasons);
+    assert_eq!(d.key_question.as_deref(), Some("order_status"));
+}
+
 /// The built-in playbook with its key questions replaced by one in English only.
 fn english_only() -> String {
     let builtin = firebreak_triage::playbook::BUILTIN_YAML;
