@@ -9,7 +9,7 @@
 //! the request path: one round trip per batch, never one per message, and a full
 //! buffer drops (and counts) rather than slowing ingest.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -53,8 +53,28 @@ pub trait InboundArchive: Send + Sync + 'static {
 #[derive(Debug, Default)]
 pub struct MemoryArchive {
     limits: ArchiveLimits,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
     /// Oldest first.
-    kept: Mutex<VecDeque<Message>>,
+    messages: VecDeque<Message>,
+    /// The ids in `messages`, so keeping a message again costs no scan.
+    ids: HashSet<MessageId>,
+}
+
+impl Kept {
+    fn drop_front_while(&mut self, mut old: impl FnMut(&Message, usize) -> bool) {
+        while let Some(front) = self.messages.front() {
+            if !old(front, self.messages.len()) {
+                break;
+            }
+            if let Some(gone) = self.messages.pop_front() {
+                self.ids.remove(&gone.id);
+            }
+        }
+    }
 }
 
 impl MemoryArchive {
@@ -75,15 +95,13 @@ impl InboundArchive for MemoryArchive {
     async fn keep(&self, messages: &[Message]) -> Result<(), StoreError> {
         let mut kept = self.kept.lock();
         for message in messages {
-            if !kept.iter().any(|m| m.id == message.id) {
-                kept.push_back(message.clone());
+            if kept.ids.insert(message.id) {
+                kept.messages.push_back(message.clone());
             }
         }
         let oldest = cutoff(self.limits.window);
-        kept.retain(|m| m.received_at >= oldest);
-        while kept.len() > self.limits.max_messages {
-            kept.pop_front();
-        }
+        let max = self.limits.max_messages;
+        kept.drop_front_while(|m, len| m.received_at < oldest || len > max);
         Ok(())
     }
 
@@ -91,6 +109,7 @@ impl InboundArchive for MemoryArchive {
         let oldest = cutoff(since.min(self.limits.window));
         let kept = self.kept.lock();
         let recent: Vec<Message> = kept
+            .messages
             .iter()
             .filter(|m| m.received_at >= oldest)
             .cloned()
@@ -101,9 +120,12 @@ impl InboundArchive for MemoryArchive {
 
     async fn purge(&self, ids: &[MessageId]) -> Result<usize, StoreError> {
         let mut kept = self.kept.lock();
-        let before = kept.len();
-        kept.retain(|m| !ids.contains(&m.id));
-        Ok(before - kept.len())
+        let before = kept.messages.len();
+        kept.messages.retain(|m| !ids.contains(&m.id));
+        for id in ids {
+            kept.ids.remove(id);
+        }
+        Ok(before - kept.messages.len())
     }
 }
 

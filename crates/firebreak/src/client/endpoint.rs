@@ -76,14 +76,26 @@ async fn probe(url: &str) -> anyhow::Result<Probe> {
         .await
     {
         Ok(_) => Ok(Probe::Grpc(channel)),
-        // A gRPC server that answers at all (even NOT_FOUND or UNIMPLEMENTED with a
-        // proper grpc-status) is a gRPC server; only a missing grpc-status, or a
-        // transport that does not speak HTTP/2, means something else is listening.
-        Err(status) if is_plain_http(&status) => Ok(Probe::NotGrpc(status.message().to_string())),
-        Err(status) if status.code() == tonic::Code::Unavailable => {
-            Ok(Probe::NotGrpc(status.message().to_string()))
+        // What a gRPC server answers a health check it cannot serve; anything else (no
+        // grpc-status, a transport or protocol error) means something else listens.
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::NotFound
+                    | tonic::Code::Unimplemented
+                    | tonic::Code::Unauthenticated
+                    | tonic::Code::PermissionDenied
+            ) && !is_plain_http(&status) =>
+        {
+            Ok(Probe::Grpc(channel))
         }
-        Err(_) => Ok(Probe::Grpc(channel)),
+        Err(status) => {
+            let mut why = status.message().to_string();
+            if let Some(cause) = std::error::Error::source(&status) {
+                why = format!("{why}: {}", chain(cause));
+            }
+            Ok(Probe::NotGrpc(why))
+        }
     }
 }
 
@@ -100,8 +112,7 @@ fn chain(error: &dyn std::error::Error) -> String {
 }
 
 fn is_plain_http(status: &tonic::Status) -> bool {
-    status.message().contains("grpc-status header missing")
-        || status.message().contains("HTTP status code")
+    status.message().contains("grpc-status") || status.message().contains("HTTP status code")
 }
 
 /// Asks a Firebreak HTTP port where gRPC listens: the same host, the port it names.
