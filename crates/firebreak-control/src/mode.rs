@@ -111,6 +111,9 @@ pub enum ControlError {
     /// A rehearsal found sensitive messages the playbook would answer automatically.
     #[error("activation refused: {0}")]
     Blocked(String),
+    /// Another rehearsal is running on this replica.
+    #[error("a rehearsal is already running; try again when it is done")]
+    Busy,
 }
 
 impl From<BusError> for ControlError {
@@ -131,6 +134,9 @@ impl From<ControlError> for FirebreakError {
             ControlError::Invalid { .. } => ErrorCode::InvalidArgument,
             ControlError::UnknownPlaybook(_) => ErrorCode::NotFound,
             ControlError::Conflict(_) | ControlError::Blocked(_) => ErrorCode::Conflict,
+            ControlError::Busy => {
+                return FirebreakError::exhausted(e.to_string(), std::time::Duration::from_secs(5));
+            }
             ControlError::Unavailable(_) => {
                 return FirebreakError::unavailable(
                     e.to_string(),
@@ -176,6 +182,9 @@ pub struct Control {
     fallback: Playbook,
     /// Every stored or uploaded source, parsed once.
     parsed: Arc<PlaybookCache>,
+    /// One rehearsal at a time per process: each builds two engines and classifies
+    /// thousands of messages twice, CPU the pipeline needs more.
+    pub(crate) rehearsals: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Control {
@@ -191,6 +200,7 @@ impl Control {
             audit,
             fallback,
             parsed: Arc::default(),
+            rehearsals: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 

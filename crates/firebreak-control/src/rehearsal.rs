@@ -310,6 +310,11 @@ impl Control {
         crisis: Option<bool>,
         texts: bool,
     ) -> Result<Report, ControlError> {
+        let _running = self
+            .rehearsals
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ControlError::Busy)?;
         let active = self.active_playbook().await?;
         let crisis = match crisis {
             Some(crisis) => crisis,
