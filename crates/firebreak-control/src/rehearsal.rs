@@ -148,7 +148,8 @@ pub struct Report {
     pub by_route: BTreeMap<String, usize>,
     pub by_key_question: BTreeMap<String, usize>,
     pub by_priority: BTreeMap<String, usize>,
-    /// Up to three examples per route transition.
+    /// Up to three examples per kind of change (`route escalate → reply`, `key
+    /// question refund → money_back`, `priority P3 → P2`).
     pub examples: BTreeMap<String, Vec<Example>>,
     /// Messages the active playbook flags as always-escalated (self-harm, threat, legal,
     /// press, ...) that the draft would answer automatically. Any of them blocks the
@@ -234,10 +235,19 @@ pub fn compare(
             &before.key_question.clone().unwrap_or_else(none),
             &after.key_question.clone().unwrap_or_else(none),
         );
-        *report.by_key_question.entry(question).or_default() += 1;
+        *report.by_key_question.entry(question.clone()).or_default() += 1;
         let priority = transition(before.priority.as_str(), after.priority.as_str());
-        *report.by_priority.entry(priority).or_default() += 1;
-        let examples = report.examples.entry(route).or_default();
+        *report.by_priority.entry(priority.clone()).or_default() += 1;
+        // The kind of change is its most visible part: the route, else the key
+        // question, else the priority.
+        let kind = if before.route != after.route {
+            format!("route {route}")
+        } else if before.key_question != after.key_question {
+            format!("key question {question}")
+        } else {
+            format!("priority {priority}")
+        };
+        let examples = report.examples.entry(kind).or_default();
         if examples.len() < EXAMPLES_PER_KIND {
             examples.push(example());
         }

@@ -21,6 +21,9 @@ pub const VERSION_PREFIX: &str = "playbook-version.";
 /// is always there to go back to.
 pub const BUILTIN_NAME: &str = "default";
 
+/// Names the HTTP API uses as route segments (`POST /v1/playbooks/rollback`).
+pub const RESERVED_NAMES: &[&str] = &["rollback"];
+
 /// One uploaded version, as stored.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredVersion {
@@ -94,6 +97,12 @@ impl Control {
                     "{BUILTIN_NAME:?} is the built-in playbook and cannot be replaced; \
                      upload a copy under another name"
                 ),
+            });
+        }
+        if RESERVED_NAMES.contains(&name) {
+            return Err(ControlError::Invalid {
+                field: "playbook".into(),
+                message: format!("{name:?} is reserved by the API; choose another name"),
             });
         }
         let playbook = self.load_playbook(yaml.as_bytes())?;

@@ -303,7 +303,8 @@ async fn a_rehearsal_that_finds_a_threat_answered_blocks_activation_unless_force
     assert_eq!(report.by_key_question.get("refund → money_back"), Some(&2));
     assert_eq!(report.by_route.get("escalate → reply"), Some(&1));
     assert_eq!(report.changed, 3);
-    assert!(report.examples["reply → reply"].len() == 2);
+    assert_eq!(report.examples["key question refund → money_back"].len(), 2);
+    assert_eq!(report.examples["route escalate → reply"].len(), 1);
     assert_eq!(report.sensitive_auto_replies.len(), 1);
     let threat = &report.sensitive_auto_replies[0];
     assert!(threat.active.flags.contains(&"threat".to_string()));

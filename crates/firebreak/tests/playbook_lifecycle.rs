@@ -706,3 +706,107 @@ async fn a_wrong_port_gets_an_error_that_says_so() {
     assert!(err.contains("FIREBREAK_SERVER"), "{err}");
     assert!(!err.contains("grpc-status header missing, mapped"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_playbook_requests_get_clear_errors() {
+    let h = Harness::start_with(Adapters::Embedded, &["--archive-hours", "0"]).await;
+    let (status, missing) = call(
+        &h,
+        reqwest::Method::GET,
+        "/v1/playbooks/nope",
+        Role::Viewer,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(missing["error"]["code"], "not_found");
+    let (status, bad) = call(
+        &h,
+        reqwest::Method::GET,
+        "/v1/playbooks/Bad%20Name",
+        Role::Viewer,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{bad}");
+    assert!(
+        bad["error"]["message"].as_str().unwrap().contains("a-z"),
+        "{bad}"
+    );
+    let (status, _) = call(
+        &h,
+        reqwest::Method::POST,
+        "/v1/playbooks/nope/activate",
+        Role::Crisis,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, nothing) = call(
+        &h,
+        reqwest::Method::POST,
+        "/v1/playbooks/rollback",
+        Role::Crisis,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "{nothing}");
+    assert!(
+        nothing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no earlier activation")
+    );
+    let (status, reserved) = upload(&h, "rollback", &named("rollback")).await;
+    assert_eq!(status, 400, "{reserved}");
+
+    // Without an archive, a rehearsal needs its messages, and says so.
+    let (status, no_archive) = call(
+        &h,
+        reqwest::Method::POST,
+        "/v1/playbooks/default/rehearse",
+        Role::Crisis,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 400, "{no_archive}");
+    assert!(
+        no_archive["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("archive"),
+        "{no_archive}"
+    );
+    let malformed = h
+        .http
+        .post(format!("{}/v1/playbooks/default/rehearse", h.base))
+        .bearer_auth(h.token(Role::Crisis))
+        .body("{\"messages\": [{\"txt\": \"hi\"}]}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status(), 400);
+    let too_large = h
+        .http
+        .post(format!("{}/v1/playbooks/default/rehearse", h.base))
+        .bearer_auth(h.token(Role::Crisis))
+        .body(vec![b' '; 300 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(too_large.status(), 413);
+    let (status, invalid) = call(
+        &h,
+        reqwest::Method::POST,
+        "/v1/playbooks/draft/rehearse",
+        Role::Crisis,
+        Some(json!({"playbook": "name: draft\nbudgets:\n  thread_capp: 1\n", "messages": [{"text": "hi"}]})),
+    )
+    .await;
+    assert_eq!(status, 400, "{invalid}");
+    let message = invalid["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("thread_capp") && message.contains("key_questions"),
+        "every problem at once: {message}"
+    );
+}

@@ -26,10 +26,26 @@ use crate::error::ApiError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/v1/playbooks/rollback", post(rollback))
+        .route(
+            "/v1/playbooks/rollback",
+            post(rollback).fallback(reserved_name),
+        )
         .route("/v1/playbooks/{name}/diff", get(diff))
         .route("/v1/playbooks/{name}/activate", post(activate))
         .route("/v1/playbooks/{name}/rehearse", post(rehearse))
+}
+
+/// Any other method on `/v1/playbooks/rollback`: the path is a route, so `rollback`
+/// cannot name a playbook; say so rather than answer a bare 405.
+async fn reserved_name(State(state): State<AppState>, headers: HeaderMap) -> ApiError {
+    if let Err(refused) = require(&state, &headers, Role::Viewer) {
+        return refused;
+    }
+    FirebreakError::invalid(
+        "playbook",
+        "\"rollback\" is reserved (POST /v1/playbooks/rollback rolls back); choose another name",
+    )
+    .into()
 }
 
 fn control_error(e: firebreak_control::ControlError) -> ApiError {
