@@ -302,13 +302,9 @@ impl Control {
         // the normal-mode one that ran before it; otherwise the one running. Resolved
         // (and validated) before anything is written.
         let named = change.playbook.as_deref().filter(|n| !n.is_empty());
-        let was_active = current.mode.is_active_at(OffsetDateTime::now_utc());
         let (target, step) = match named {
             Some(reference) => (Some(self.resolve(reference).await?), Step::Activate),
-            None if !change.active => match self.normal_playbook().await? {
-                Some(normal) => (Some(self.resolve(&normal).await?), Step::Restore),
-                None => (None, Step::Activate),
-            },
+            None if !change.active => (self.normal_to_restore().await?, Step::Restore),
             None => (None, Step::Activate),
         };
         let running = self.active_playbook().await?.version().to_string();
@@ -318,12 +314,15 @@ impl Control {
             self.write_active(actor, target, &reason, step, change.force)
                 .await?;
         }
-        // Remember the normal-mode playbook when crisis mode brings its own; forget it
-        // once crisis mode is off.
-        let entering_with_own = change.active && !was_active && named.is_some();
-        if entering_with_own || !change.active {
+        // Remember the normal-mode playbook the first time crisis mode brings its own
+        // (a later switch within the crisis keeps it); forget it once crisis mode is off.
+        if named.is_some() || !change.active {
             self.update_history(|history| {
-                history.normal_before_crisis = entering_with_own.then(|| running.clone());
+                if !change.active {
+                    history.normal_before_crisis = None;
+                } else if history.normal_before_crisis.is_none() {
+                    history.normal_before_crisis = Some(running.clone());
+                }
                 Ok(())
             })
             .await?;
@@ -372,6 +371,23 @@ impl Control {
 
     /// Compare-and-set on the crisis key, so two writers (two crisis-team members, or a
     /// person and the expiry) never silently overwrite each other.
+    /// The normal-mode playbook to restore as crisis mode goes off. Switching crisis
+    /// mode off must not fail because of it: one that can no longer be read is logged
+    /// and left, and crisis mode still goes off on the playbook running.
+    async fn normal_to_restore(&self) -> Result<Option<crate::versions::Resolved>, ControlError> {
+        let Some(normal) = self.normal_playbook().await? else {
+            return Ok(None);
+        };
+        match self.resolve(&normal).await {
+            Ok(resolved) => Ok(Some(resolved)),
+            Err(ControlError::Unavailable(e)) => Err(ControlError::Unavailable(e)),
+            Err(e) => {
+                tracing::warn!(version = %normal, error = %e, "normal-mode playbook not restored");
+                Ok(None)
+            }
+        }
+    }
+
     async fn write_mode(&self, next: &StoredMode, expected: u64) -> Result<u64, ControlError> {
         let value =
             serde_json::to_vec(next).map_err(|e| ControlError::Unavailable(e.to_string()))?;

@@ -182,6 +182,33 @@ async fn crisis_off_returns_to_the_normal_playbook_it_replaced(f: Fixture) -> an
     let restored = f.audit("playbook.restore").await?;
     assert_eq!(restored.len(), 1);
     assert_eq!(restored[0].actor, "bob");
+
+    // Crisis mode on first, its playbook chosen later in the crisis: off still returns
+    // to the normal one.
+    f.control
+        .set_mode(
+            "bob",
+            ModeChange {
+                active: true,
+                reason: "surge".into(),
+                ..ModeChange::default()
+            },
+        )
+        .await?;
+    f.control.set_mode("bob", on_with("outage")).await?;
+    assert_eq!(f.control.active_playbook().await?.version(), outage.version);
+    let off = f
+        .control
+        .set_mode(
+            "bob",
+            ModeChange {
+                active: false,
+                reason: "over again".into(),
+                ..ModeChange::default()
+            },
+        )
+        .await?;
+    assert_eq!(off.playbook, normal.version);
     Ok(())
 }
 
