@@ -280,6 +280,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_archive_keeps_texts_no_longer_than_cases_do() {
+        let longer =
+            RunConfig::from_args(["--archive-hours", "48", "--case-text-retention-hours", "24"])
+                .unwrap();
+        let err = longer.validate().unwrap_err();
+        assert!(err.contains("--archive-hours"), "{err}");
+        let off = RunConfig::from_args(["--archive-hours", "0"]).unwrap();
+        assert_eq!(off.archive_limits(), None);
+        let default = RunConfig::from_args(Vec::<String>::new()).unwrap();
+        assert_eq!(
+            default.archive_limits().map(|l| l.window),
+            Some(Duration::from_secs(24 * 3600))
+        );
+    }
+
+    #[test]
     fn urls_in_errors_lose_their_credentials() {
         assert_eq!(
             redact_url("redis://user:hunter2@redis:6379/0"),
