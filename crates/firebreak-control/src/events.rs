@@ -122,6 +122,7 @@ impl Control {
             reason: format!("expired (switched on by {}: {})", mode.actor, mode.reason),
             playbook: None,
             expires_in_secs: None,
+            force: false,
         };
         match self
             .set_mode_with_cause(SYSTEM_ACTOR, change, Cause::Expired)

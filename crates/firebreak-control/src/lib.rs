@@ -9,14 +9,22 @@
 //! - [`events`]: what `WatchMode` streams, and the expiry loop.
 //! - [`surge`]: the surge detector and monitor; [`notify`]: the chat webhook.
 //! - [`insights`]: the classify replicas' insights, merged, for the API and alerts.
+//! - [`versions`]: every uploaded playbook version with its uploader, and how one is
+//!   named; [`lifecycle`]: activation, rollback and the way back from crisis mode;
+//!   [`diff`]: a line diff between two versions; [`rehearsal`]: a draft replayed on
+//!   recent traffic beside the active playbook, and the archive it reads.
 
 pub mod audit;
 pub mod cache;
+pub mod diff;
 pub mod events;
 pub mod insights;
+pub mod lifecycle;
 pub mod mode;
 pub mod notify;
+pub mod rehearsal;
 pub mod surge;
+pub mod versions;
 
 pub use audit::{Audit, AuditEntry, AuditQuery, BusAudit};
 pub use events::{ModeEvent, ModeEventKind, SurgeAlert};

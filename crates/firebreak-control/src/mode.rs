@@ -15,6 +15,7 @@ use tracing::info;
 
 use crate::audit::{Audit, AuditEntry};
 use crate::cache::PlaybookCache;
+use crate::lifecycle::Step;
 
 /// KV key prefix of uploaded playbooks: `playbook.<name>` holds the YAML.
 pub const PLAYBOOK_PREFIX: &str = "playbook.";
@@ -61,15 +62,40 @@ pub struct ModeChange {
     pub playbook: Option<String>,
     #[serde(default)]
     pub expires_in_secs: Option<u64>,
+    /// Activate the playbook even though a rehearsal found sensitive messages it would
+    /// answer automatically. Audited.
+    #[serde(default)]
+    pub force: bool,
 }
 
-/// An uploaded playbook, as listed.
+/// A playbook, as listed: its latest version, and the built-in one as `default`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PlaybookInfo {
     pub name: String,
     pub version: String,
     /// Whether it is the playbook every role runs now.
     pub active: bool,
+    /// The built-in playbook, which cannot be uploaded over.
+    pub builtin: bool,
+    /// Who uploaded the latest version, with the token's role, and when.
+    pub uploaded_by: String,
+    pub role: String,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub uploaded_at: Option<OffsetDateTime>,
+}
+
+impl From<crate::versions::VersionInfo> for PlaybookInfo {
+    fn from(v: crate::versions::VersionInfo) -> Self {
+        PlaybookInfo {
+            name: v.name,
+            version: v.version,
+            active: v.active,
+            builtin: v.builtin,
+            uploaded_by: v.uploaded_by,
+            role: v.role,
+            uploaded_at: v.uploaded_at,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +108,12 @@ pub enum ControlError {
     Conflict(u64),
     #[error("control bucket unavailable: {0}")]
     Unavailable(String),
+    /// A rehearsal found sensitive messages the playbook would answer automatically.
+    #[error("activation refused: {0}")]
+    Blocked(String),
+    /// Another rehearsal is running on this replica.
+    #[error("a rehearsal is already running; try again when it is done")]
+    Busy,
 }
 
 impl From<BusError> for ControlError {
@@ -101,7 +133,10 @@ impl From<ControlError> for FirebreakError {
         let code = match &e {
             ControlError::Invalid { .. } => ErrorCode::InvalidArgument,
             ControlError::UnknownPlaybook(_) => ErrorCode::NotFound,
-            ControlError::Conflict(_) => ErrorCode::Conflict,
+            ControlError::Conflict(_) | ControlError::Blocked(_) => ErrorCode::Conflict,
+            ControlError::Busy => {
+                return FirebreakError::exhausted(e.to_string(), std::time::Duration::from_secs(5));
+            }
             ControlError::Unavailable(_) => {
                 return FirebreakError::unavailable(
                     e.to_string(),
@@ -147,6 +182,9 @@ pub struct Control {
     fallback: Playbook,
     /// Every stored or uploaded source, parsed once.
     parsed: Arc<PlaybookCache>,
+    /// One rehearsal at a time per process: each builds two engines and classifies
+    /// thousands of messages twice, CPU the pipeline needs more.
+    pub(crate) rehearsals: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for Control {
@@ -162,12 +200,13 @@ impl Control {
             audit,
             fallback,
             parsed: Arc::default(),
+            rehearsals: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 
     /// Loads a playbook through the cache, turning a validation failure into a 400 that
     /// names the field and line (the triage crate's message already carries both).
-    fn load_playbook(&self, source: &[u8]) -> Result<Playbook, ControlError> {
+    pub(crate) fn load_playbook(&self, source: &[u8]) -> Result<Playbook, ControlError> {
         self.parsed
             .load(source)
             .map_err(|message| invalid("playbook", message))
@@ -184,6 +223,11 @@ impl Control {
 
     pub(crate) fn kv(&self) -> &Arc<dyn Kv> {
         &self.kv
+    }
+
+    /// The playbook roles run while the bucket holds none.
+    pub(crate) fn fallback(&self) -> &Playbook {
+        &self.fallback
     }
 
     /// The stored mode, or "off" when nobody ever switched it.
@@ -254,25 +298,39 @@ impl Control {
             Some(secs) => Some(OffsetDateTime::now_utc() + time::Duration::seconds(secs as i64)),
         };
         let current = self.stored().await?;
-        // Validate the playbook before writing anything.
-        let activation = match change.playbook.as_deref().filter(|n| !n.is_empty()) {
-            Some(name) => Some(self.load_named(name).await?),
-            None => None,
+        // Which playbook this change runs: the one named; on the way out of crisis mode,
+        // the normal-mode one that ran before it; otherwise the one running. Resolved
+        // (and validated) before anything is written.
+        let named = change.playbook.as_deref().filter(|n| !n.is_empty());
+        let (target, step) = match named {
+            Some(reference) => (Some(self.resolve(reference).await?), Step::Activate),
+            None if !change.active => (self.normal_to_restore().await?, Step::Restore),
+            None => (None, Step::Activate),
         };
-        let version = match &activation {
-            Some((_, playbook, _)) => playbook.version().to_string(),
-            None => self.active_playbook().await?.version().to_string(),
-        };
-        if let Some((name, playbook, yaml)) = &activation {
-            self.kv.put(KV_PLAYBOOK_KEY, yaml.clone()).await?;
-            info!(playbook = %name, version = playbook.version(), "playbook activated");
-            self.audit
-                .append(
-                    AuditEntry::new(actor, "playbook.activate", name.clone(), reason.clone())
-                        .with_detail(serde_json::json!({"version": playbook.version()})),
-                )
+        let running = self.active_playbook().await?.version().to_string();
+        if let Some(target) = &target
+            && target.info.version != running
+        {
+            self.write_active(actor, target, &reason, step, change.force)
                 .await?;
         }
+        // Remember the normal-mode playbook the first time crisis mode brings its own
+        // (a later switch within the crisis keeps it); forget it once crisis mode is off.
+        if named.is_some() || !change.active {
+            self.update_history(|history| {
+                if !change.active {
+                    history.normal_before_crisis = None;
+                } else if history.normal_before_crisis.is_none() {
+                    history.normal_before_crisis = Some(running.clone());
+                }
+                Ok(())
+            })
+            .await?;
+        }
+        let version = match &target {
+            Some(target) => target.info.version.clone(),
+            None => running,
+        };
         let reason = if reason.is_empty() {
             "switched off".to_string()
         } else {
@@ -313,6 +371,23 @@ impl Control {
 
     /// Compare-and-set on the crisis key, so two writers (two crisis-team members, or a
     /// person and the expiry) never silently overwrite each other.
+    /// The normal-mode playbook to restore as crisis mode goes off. Switching crisis
+    /// mode off must not fail because of it: one that can no longer be read is logged
+    /// and left, and crisis mode still goes off on the playbook running.
+    async fn normal_to_restore(&self) -> Result<Option<crate::versions::Resolved>, ControlError> {
+        let Some(normal) = self.normal_playbook().await? else {
+            return Ok(None);
+        };
+        match self.resolve(&normal).await {
+            Ok(resolved) => Ok(Some(resolved)),
+            Err(ControlError::Unavailable(e)) => Err(ControlError::Unavailable(e)),
+            Err(e) => {
+                tracing::warn!(version = %normal, error = %e, "normal-mode playbook not restored");
+                Ok(None)
+            }
+        }
+    }
+
     async fn write_mode(&self, next: &StoredMode, expected: u64) -> Result<u64, ControlError> {
         let value =
             serde_json::to_vec(next).map_err(|e| ControlError::Unavailable(e.to_string()))?;
@@ -322,51 +397,31 @@ impl Control {
             .ok_or(ControlError::Conflict(expected))
     }
 
-    async fn load_named(&self, name: &str) -> Result<(String, Playbook, Bytes), ControlError> {
-        check_playbook_name(name)?;
-        let entry = self
-            .kv
-            .get(&format!("{PLAYBOOK_PREFIX}{name}"))
-            .await?
-            .ok_or_else(|| ControlError::UnknownPlaybook(name.to_string()))?;
-        let playbook = self.load_playbook(&entry.value)?;
-        Ok((name.to_string(), playbook, entry.value))
-    }
-
     /// Stores a playbook under `name` after validating it; it runs only once activated.
+    /// The uploader's role is not recorded; the API uses [`Control::upload_version`].
     pub async fn upload_playbook(
         &self,
         actor: &str,
         name: &str,
         yaml: &str,
     ) -> Result<PlaybookInfo, ControlError> {
-        check_playbook_name(name)?;
-        let playbook = self.load_playbook(yaml.as_bytes())?;
-        self.kv
-            .put(
-                &format!("{PLAYBOOK_PREFIX}{name}"),
-                Bytes::copy_from_slice(yaml.as_bytes()),
-            )
-            .await?;
-        self.audit
-            .append(
-                AuditEntry::new(actor, "playbook.upload", name, "uploaded")
-                    .with_detail(serde_json::json!({"version": playbook.version()})),
-            )
-            .await?;
-        let active = self.active_playbook().await?.version() == playbook.version();
-        Ok(PlaybookInfo {
-            name: name.to_string(),
-            version: playbook.version().to_string(),
-            active,
-        })
+        Ok(self.upload_version(actor, "", name, yaml).await?.into())
     }
 
     /// Every uploaded playbook, by name, marking the one in force. Each source is parsed
     /// once ([`PlaybookCache`]), not on every listing.
     pub async fn playbooks(&self) -> Result<Vec<PlaybookInfo>, ControlError> {
         let active = self.active_playbook().await?.version().to_string();
-        let mut listed = Vec::new();
+        let builtin = Playbook::builtin();
+        let mut listed = vec![PlaybookInfo {
+            name: crate::versions::BUILTIN_NAME.to_string(),
+            version: builtin.version().to_string(),
+            active: builtin.version() == active,
+            builtin: true,
+            uploaded_by: String::new(),
+            role: String::new(),
+            uploaded_at: None,
+        }];
         for key in self.kv.keys(PLAYBOOK_PREFIX).await? {
             let Some(entry) = self.kv.get(&key).await? else {
                 continue;
@@ -375,10 +430,28 @@ impl Control {
             let Ok(playbook) = self.parsed.load(&entry.value) else {
                 continue;
             };
+            let name = &key[PLAYBOOK_PREFIX.len()..];
+            // Who uploaded it, when its version record exists (uploads since versions
+            // are kept).
+            let provenance = self.versions(name).await.ok().and_then(|versions| {
+                versions
+                    .into_iter()
+                    .find(|v| v.version == playbook.version())
+            });
             listed.push(PlaybookInfo {
-                name: key[PLAYBOOK_PREFIX.len()..].to_string(),
+                name: name.to_string(),
                 active: playbook.version() == active,
                 version: playbook.version().to_string(),
+                builtin: false,
+                uploaded_by: provenance
+                    .as_ref()
+                    .map(|p| p.uploaded_by.clone())
+                    .unwrap_or_default(),
+                role: provenance
+                    .as_ref()
+                    .map(|p| p.role.clone())
+                    .unwrap_or_default(),
+                uploaded_at: provenance.and_then(|p| p.uploaded_at),
             });
         }
         Ok(listed)

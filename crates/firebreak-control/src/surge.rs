@@ -344,6 +344,7 @@ impl SurgeMonitor {
                 reason: format!("surge alert: {detail}"),
                 playbook: None,
                 expires_in_secs: None,
+                force: false,
             };
             mode = self
                 .control

@@ -192,8 +192,10 @@ async fn an_uploaded_playbook_is_activated_with_the_mode(f: Fixture) -> anyhow::
     assert_eq!(mode.playbook, info.version);
     assert_eq!(f.control.active_playbook().await?.version(), info.version);
     let listed = f.control.playbooks().await?;
-    assert_eq!(listed.len(), 1);
-    assert!(listed[0].active && listed[0].name == "recall");
+    // The upload, and the built-in playbook, listed as `default`.
+    assert_eq!(listed.len(), 2);
+    assert!(listed[0].builtin && !listed[0].active && listed[0].name == "default");
+    assert!(listed[1].active && listed[1].name == "recall");
     // Uploaded, activated, read and listed: parsed once. Listing again parses nothing.
     assert_eq!(f.control.playbook_parses(), 1);
     for _ in 0..5 {

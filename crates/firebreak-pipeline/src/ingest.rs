@@ -26,6 +26,8 @@ pub struct Ingestor {
     bus: Arc<dyn Bus>,
     log: Arc<dyn MessageLog>,
     metrics: Metrics,
+    /// Keeps accepted messages for rehearsals; `None` when the archive is off.
+    archive: Option<firebreak_store::archive::ArchiveWriter>,
 }
 
 impl std::fmt::Debug for Ingestor {
@@ -50,7 +52,19 @@ pub fn store_error(e: StoreError) -> FirebreakError {
 
 impl Ingestor {
     pub fn new(bus: Arc<dyn Bus>, log: Arc<dyn MessageLog>, metrics: Metrics) -> Self {
-        Ingestor { bus, log, metrics }
+        Ingestor {
+            bus,
+            log,
+            metrics,
+            archive: None,
+        }
+    }
+
+    /// Also hands every newly accepted message to the inbound archive (never waiting
+    /// for it), so rehearsals can replay recent traffic.
+    pub fn with_archive(mut self, archive: firebreak_store::archive::ArchiveWriter) -> Self {
+        self.archive = Some(archive);
+        self
     }
 
     /// Validates, publishes and waits for the stream's ack.
@@ -112,6 +126,7 @@ impl Ingestor {
         })?;
         let log = self.log.clone();
         let metrics = self.metrics.clone();
+        let archive = self.archive.clone();
         Ok(Box::pin(async move {
             let ack = ack.await.map_err(|e| {
                 metrics.rejected(&source, "bus_unavailable");
@@ -122,6 +137,9 @@ impl Ingestor {
             // retries within its window, so we still answer success.
             if let Err(e) = log.record_accepted(&message).await {
                 warn!(message_id = %id, error = %e, "could not record accepted message");
+            }
+            if let Some(archive) = archive.filter(|_| !ack.duplicate) {
+                archive.offer(&message);
             }
             metrics.ingested(
                 &source,

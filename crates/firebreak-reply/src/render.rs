@@ -77,6 +77,32 @@ pub fn vars(message: &Message, case_reference: String) -> ReplyVars {
     }
 }
 
+/// Every variant of the reply `classification` would get, rendered for `message`'s
+/// author as the reply service would send it: the preview `classify` shows before a
+/// playbook goes live. Empty when the decision is not an automatic reply.
+pub fn preview(
+    playbook: &firebreak_triage::Playbook,
+    crisis: bool,
+    message: &Message,
+    classification: &firebreak_core::Classification,
+) -> Vec<(usize, String)> {
+    if classification.route != firebreak_core::Route::Reply {
+        return Vec::new();
+    }
+    let Some(set) = classification.reply_set() else {
+        return Vec::new();
+    };
+    let language = classification.language;
+    let vars = vars(message, case_ref(message.id));
+    (0..playbook.reply_variants(crisis, set, language).len())
+        .filter_map(|index| {
+            playbook
+                .render_reply(crisis, set, language, index, &vars)
+                .map(|text| (index, tidy(&text)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

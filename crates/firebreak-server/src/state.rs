@@ -32,6 +32,8 @@ pub struct AppState {
     pub cases: Arc<firebreak_escalation::Cases>,
     /// Open `Watch`/`WatchMode` streams, per token and in all.
     pub watch_limit: crate::watch_limit::WatchLimiter,
+    /// Recent inbound messages, replayed by rehearsals; `None` when off.
+    pub archive: Option<Arc<dyn firebreak_store::archive::InboundArchive>>,
 }
 
 /// Which APIs a process serves, from its `--roles`. Health, readiness and metrics are

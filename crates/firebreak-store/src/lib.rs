@@ -6,9 +6,11 @@
 //! Redis keys carry a hash tag (`fb:{m:ID}`) so every multi-key script touches one
 //! slot and works on Redis Cluster.
 
+pub mod archive;
 pub mod conversation;
 pub mod memory;
 mod port;
+pub mod redis_archive;
 pub mod redis_store;
 
 pub use port::{CaseSubject, MessageLog, OpenCases, Reopen, StoreError};

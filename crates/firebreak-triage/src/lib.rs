@@ -96,7 +96,61 @@ pub fn summary(playbook: &Playbook) -> String {
         crisis.budgets.thread_cap,
         first_line(false),
         first_line(true),
-    )
+    ) + &resolved_defaults(playbook)
+}
+
+/// What the settings resolve to once the defaults are applied: the hostility model, the
+/// budgets per channel and the SLA, and which sections the file leaves to the defaults.
+fn resolved_defaults(playbook: &Playbook) -> String {
+    let spec = playbook.spec();
+    let defaulted = playbook.defaulted_sections();
+    let mut out = format!(
+        "\n  hostility model: {}{}",
+        if spec.sensitivity.hostility_model {
+            "on"
+        } else {
+            "off"
+        },
+        if defaulted.contains(&"sensitivity") {
+            " (default)"
+        } else {
+            ""
+        }
+    );
+    let budgets = &playbook.mode(false).budgets;
+    let channels: Vec<String> = budgets
+        .per_channel_per_sec
+        .iter()
+        .map(|(channel, rate)| format!("{channel} {rate}/s"))
+        .collect();
+    out.push_str(&format!(
+        "\n  reply budget per channel: {}",
+        if channels.is_empty() {
+            "the global budget".to_string()
+        } else {
+            channels.join(", ")
+        }
+    ));
+    for (name, target) in [
+        ("P1", &spec.sla.p1),
+        ("P2", &spec.sla.p2),
+        ("P3", &spec.sla.p3),
+        ("P4", &spec.sla.p4),
+    ] {
+        out.push_str(&format!(
+            "\n  SLA {name}: claim {} s, acknowledge {} s, notify {}",
+            target.claim_secs,
+            target.ack_secs,
+            target.tiers.join(" > ")
+        ));
+    }
+    if !defaulted.is_empty() {
+        out.push_str(&format!(
+            "\n  on the built-in defaults: {}",
+            defaulted.join(", ")
+        ));
+    }
+    out
 }
 
 /// A message for dry runs (`firebreak classify`, `POST /v1/classify`) built from text.

@@ -20,8 +20,10 @@ use firebreak_reply::ManualReplies;
 use firebreak_server::auth::{Role, Tokens};
 use firebreak_server::{AppState, Readiness};
 use firebreak_store::MessageLog;
+use firebreak_store::archive::{ArchiveWriter, InboundArchive, MemoryArchive};
 use firebreak_store::conversation::ConversationMemory;
 use firebreak_store::memory::MemoryStore;
+use firebreak_store::redis_archive::RedisArchive;
 use firebreak_store::redis_store::RedisStore;
 use firebreak_telemetry::Metrics;
 use firebreak_triage::{Playbook, TriageEngine};
@@ -121,6 +123,8 @@ async fn connect_bus(
 struct Stores {
     log: Arc<dyn MessageLog>,
     memory: Arc<dyn ConversationMemory>,
+    /// Recent inbound messages for rehearsals, when `--archive-hours` is not 0.
+    archive: Option<Arc<dyn InboundArchive>>,
 }
 
 async fn connect_store(config: &RunConfig) -> anyhow::Result<Stores> {
@@ -132,17 +136,25 @@ async fn connect_store(config: &RunConfig) -> anyhow::Result<Stores> {
                     .context("connecting to redis")?,
             );
             info!("connected to redis");
+            let archive = config.archive_limits().map(|limits| {
+                Arc::new(RedisArchive::new((*store).clone(), limits)) as Arc<dyn InboundArchive>
+            });
             Ok(Stores {
                 log: store.clone(),
                 memory: store,
+                archive,
             })
         }
         None => {
             info!("using the embedded in-memory store");
             let store = Arc::new(MemoryStore::new());
+            let archive = config
+                .archive_limits()
+                .map(|limits| Arc::new(MemoryArchive::new(limits)) as Arc<dyn InboundArchive>);
             Ok(Stores {
                 log: store.clone(),
                 memory: store,
+                archive,
             })
         }
     }
@@ -238,8 +250,13 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     let ingest_limit = config.ingest.limiter();
     ingest_limit.spawn_eviction(shutdown.clone());
 
+    let mut ingestor = Ingestor::new(bus.clone(), stores.log.clone(), metrics.clone());
+    if let Some(archive) = &stores.archive {
+        ingestor = ingestor.with_archive(ArchiveWriter::spawn(archive.clone()));
+    }
     let state = AppState {
-        ingestor: Ingestor::new(bus.clone(), stores.log.clone(), metrics.clone()),
+        ingestor,
+        archive: stores.archive.clone(),
         log: stores.log.clone(),
         bus: bus.clone(),
         settings: settings.clone(),
@@ -348,7 +365,8 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     let http_addr = http_listener.local_addr()?;
     let grpc_addr = grpc_listener.local_addr()?;
 
-    let router = firebreak_server::http::router_for(state.clone(), mounts);
+    let router = firebreak_server::http::router_for(state.clone(), mounts)
+        .merge(firebreak_server::http::endpoints::routes(grpc_addr.port()));
     tasks.spawn(firebreak_server::http::serve(
         http_listener,
         router,

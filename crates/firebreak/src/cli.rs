@@ -65,15 +65,26 @@ enum Command {
     /// Crisis mode on a running server: on, off (role crisis) and status.
     #[command(subcommand)]
     Crisis(crate::client::crisis::CrisisCommand),
-    /// Playbook files, checked locally.
+    /// Playbooks: `check` a file locally; list, show, diff, upload, activate and roll
+    /// back on a running server.
     #[command(subcommand)]
     Playbook(crate::tools::PlaybookCommand),
-    /// Classify one text locally, as the server would (no server needed).
+    /// Replay recent traffic (or recorded messages) through a draft playbook beside the
+    /// active one on a running server, sending nothing (role crisis).
+    Rehearse(crate::client::rehearse::RehearseArgs),
+    /// Classify one text locally, as the server would (no server needed), with the
+    /// reply each variant would be.
     Classify {
         text: String,
         /// Treat it as a private message (default: public).
         #[arg(long)]
         private: bool,
+        /// The author's handle the replies are rendered for, e.g. @jane.
+        #[arg(long)]
+        author: Option<String>,
+        /// The author's display name (`{{ first_name }}`).
+        #[arg(long)]
+        author_name: Option<String>,
         /// Classify as if crisis mode were on.
         #[arg(long)]
         crisis: bool,
@@ -162,13 +173,26 @@ pub fn main() -> ExitCode {
             crate::client::block_on(crate::client::insights::run(&client, channel.as_deref()))
         }
         Command::Playbook(command) => crate::tools::playbook(command),
+        Command::Rehearse(args) => rehearse(args),
         Command::Classify {
             text,
             private,
+            author,
+            author_name,
             crisis,
             playbook,
             json,
-        } => crate::tools::classify(&text, private, crisis, playbook.as_deref(), json),
+        } => crate::tools::classify(
+            &text,
+            private,
+            crisis,
+            playbook.as_deref(),
+            json,
+            &crate::tools::PreviewAuthor {
+                handle: author,
+                name: author_name,
+            },
+        ),
         Command::Eval {
             playbook,
             corpus,
@@ -189,6 +213,19 @@ pub fn main() -> ExitCode {
             ExitCode::from(EXIT_CONFIG)
         }
     }
+}
+
+/// Exit code 2 when the draft would answer a sensitive message automatically.
+fn rehearse(args: crate::client::rehearse::RehearseArgs) -> ExitCode {
+    let mut clear = true;
+    let code = crate::client::block_on(async {
+        clear = crate::client::rehearse::run(args).await?;
+        Ok(())
+    });
+    if code == ExitCode::SUCCESS && !clear {
+        return ExitCode::from(2);
+    }
+    code
 }
 
 fn token_new(role: &str, name: &str) -> ExitCode {

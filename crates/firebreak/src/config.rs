@@ -102,6 +102,19 @@ pub struct RunConfig {
     )]
     pub case_text_retention_hours: u64,
 
+    /// Hours of inbound messages kept for `firebreak rehearse` (0: none). At most the
+    /// case text retention: a text lives no longer in the archive than in a case.
+    #[arg(long, env = "FIREBREAK_ARCHIVE_HOURS", default_value_t = 24)]
+    pub archive_hours: u64,
+
+    /// The most inbound messages the archive keeps; the oldest go first.
+    #[arg(
+        long,
+        env = "FIREBREAK_ARCHIVE_MAX_MESSAGES",
+        default_value_t = 100_000
+    )]
+    pub archive_max_messages: usize,
+
     #[command(flatten)]
     pub ingest: crate::ingest_args::IngestArgs,
 
@@ -168,6 +181,16 @@ impl RunConfig {
                     .into(),
             );
         }
+        if self.archive_hours > self.case_text_retention_hours {
+            return Err(format!(
+                "--archive-hours ({}) must not exceed --case-text-retention-hours ({}): \
+                 archived texts follow the case texts' retention",
+                self.archive_hours, self.case_text_retention_hours
+            ));
+        }
+        if self.archive_hours > 0 && !(1..=1_000_000).contains(&self.archive_max_messages) {
+            return Err("--archive-max-messages must be between 1 and 1000000".into());
+        }
         if !(1..=5).contains(&self.nats_replicas) {
             return Err("--nats-replicas must be between 1 and 5".into());
         }
@@ -197,6 +220,14 @@ impl RunConfig {
 
     pub fn case_text_retention(&self) -> Duration {
         Duration::from_secs(self.case_text_retention_hours * 3600)
+    }
+
+    /// The inbound archive's bounds, or `None` when it is off.
+    pub fn archive_limits(&self) -> Option<firebreak_store::archive::ArchiveLimits> {
+        (self.archive_hours > 0).then(|| firebreak_store::archive::ArchiveLimits {
+            window: Duration::from_secs(self.archive_hours * 3600),
+            max_messages: self.archive_max_messages,
+        })
     }
 
     pub fn shutdown_grace(&self) -> Duration {
@@ -247,6 +278,22 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_archive_keeps_texts_no_longer_than_cases_do() {
+        let longer =
+            RunConfig::from_args(["--archive-hours", "48", "--case-text-retention-hours", "24"])
+                .unwrap();
+        let err = longer.validate().unwrap_err();
+        assert!(err.contains("--archive-hours"), "{err}");
+        let off = RunConfig::from_args(["--archive-hours", "0"]).unwrap();
+        assert_eq!(off.archive_limits(), None);
+        let default = RunConfig::from_args(Vec::<String>::new()).unwrap();
+        assert_eq!(
+            default.archive_limits().map(|l| l.window),
+            Some(Duration::from_secs(24 * 3600))
+        );
+    }
 
     #[test]
     fn urls_in_errors_lose_their_credentials() {

@@ -12,8 +12,11 @@ use firebreak_triage::{Playbook, TriageEngine};
 
 #[derive(Debug, Subcommand)]
 pub enum PlaybookCommand {
-    /// Validate a playbook file: a summary when valid, the field and line when not.
+    /// Validate a playbook file: every problem with its field and line, or a summary
+    /// with what the defaults resolve to.
     Check { file: PathBuf },
+    #[command(flatten)]
+    Lifecycle(crate::client::playbooks::LifecycleCommand),
 }
 
 fn load_engine(playbook: Option<&Path>) -> Result<TriageEngine, String> {
@@ -40,9 +43,31 @@ pub fn playbook(command: PlaybookCommand) -> ExitCode {
                 crate::outln!("{summary}");
                 ExitCode::SUCCESS
             }
-            Err(e) => fail(format!("{}: {e}", file.display())),
+            Err(e) => {
+                let problems = e.problems();
+                eprintln!(
+                    "error: {}: {} problem{}",
+                    file.display(),
+                    problems.len(),
+                    if problems.len() == 1 { "" } else { "s" }
+                );
+                for problem in problems {
+                    eprintln!("  {problem}");
+                }
+                ExitCode::FAILURE
+            }
         },
+        PlaybookCommand::Lifecycle(command) => {
+            crate::client::block_on(crate::client::playbooks::run(command))
+        }
     }
+}
+
+/// Who a `classify` preview renders its replies for.
+#[derive(Clone, Debug, Default)]
+pub struct PreviewAuthor {
+    pub handle: Option<String>,
+    pub name: Option<String>,
 }
 
 /// The triage decision for one text, as `POST /v1/classify` would give it.
@@ -52,6 +77,7 @@ pub fn classify(
     crisis: bool,
     playbook: Option<&Path>,
     json: bool,
+    author: &PreviewAuthor,
 ) -> ExitCode {
     let engine = match load_engine(playbook) {
         Ok(engine) => engine,
@@ -62,14 +88,23 @@ pub fn classify(
     } else {
         Visibility::Public
     };
-    let message = firebreak_triage::dry_run_message(text, visibility);
+    let mut message = firebreak_triage::dry_run_message(text, visibility);
+    if let Some(handle) = &author.handle {
+        message.author.handle.clone_from(handle);
+    }
+    if let Some(name) = &author.name {
+        message.author.name.clone_from(name);
+    }
     let context = TriageContext {
         crisis_active: crisis,
         ..TriageContext::default()
     };
     let decision = engine.classify(&message, &context);
+    let replies = firebreak_reply::render::preview(engine.playbook(), crisis, &message, &decision);
     if json {
-        crate::outln!("{}", firebreak_server::http::decision_json(&decision));
+        let mut json = firebreak_server::http::decision_json(&decision);
+        json["replies"] = firebreak_server::http::replies_json(&replies);
+        crate::outln!("{json}");
         return ExitCode::SUCCESS;
     }
     crate::outln!(
@@ -91,6 +126,9 @@ pub fn classify(
     }
     for reason in &decision.reasons {
         crate::outln!("reason: {reason}");
+    }
+    for (variant, reply) in &replies {
+        crate::outln!("reply variant {variant}: {reply}");
     }
     ExitCode::SUCCESS
 }

@@ -123,7 +123,38 @@ async fn every_http_route_answers_401_403_and_2xx_by_role(adapters: Adapters) {
         (
             Method::PUT,
             "/v1/playbooks/matrix".into(),
-            Value::String(playbook_yaml()),
+            // The file's `name:` must be the name it is uploaded as.
+            Value::String(playbook_yaml().replacen("name: default", "name: matrix", 1)),
+            Role::Crisis,
+        ),
+        (
+            Method::GET,
+            "/v1/playbooks/matrix".into(),
+            Value::Null,
+            Role::Viewer,
+        ),
+        (
+            Method::GET,
+            "/v1/playbooks/matrix/diff?against=default".into(),
+            Value::Null,
+            Role::Viewer,
+        ),
+        (
+            Method::POST,
+            "/v1/playbooks/matrix/rehearse".into(),
+            json!({"messages": [{"text": "where is my order"}]}),
+            Role::Crisis,
+        ),
+        (
+            Method::POST,
+            "/v1/playbooks/matrix/activate".into(),
+            json!({"reason": "matrix"}),
+            Role::Crisis,
+        ),
+        (
+            Method::POST,
+            "/v1/playbooks/rollback".into(),
+            json!({"reason": "matrix"}),
             Role::Crisis,
         ),
         (Method::GET, "/v1/audit".into(), Value::Null, Role::Viewer),
@@ -279,7 +310,7 @@ async fn every_grpc_method_answers_by_role(adapters: Adapters) {
     let ingest = pb::ingest_client::IngestClient::new(channel.clone());
     let classifier = pb::classifier_client::ClassifierClient::new(channel.clone());
     let moderation = pb::moderation_client::ModerationClient::new(channel.clone());
-    let crisis = pb::crisis_control_client::CrisisControlClient::new(channel);
+    let crisis = pb::crisis_control_client::CrisisControlClient::new(channel.clone());
 
     let counter = std::sync::atomic::AtomicUsize::new(0);
     grpc_row(&h, "Ingest/Submit", Role::Ingest, |md| {
@@ -422,6 +453,72 @@ async fn every_grpc_method_answers_by_role(adapters: Adapters) {
     grpc_row(&h, "CrisisControl/WatchMode", Role::Viewer, |md| {
         let mut c = crisis.clone();
         async move { code(c.watch_mode(request(md, pb::WatchModeRequest {})).await) }
+    })
+    .await;
+    let playbooks = pb::playbooks_client::PlaybooksClient::new(channel.clone());
+    grpc_row(&h, "Playbooks/ListPlaybooks", Role::Viewer, |md| {
+        let mut c = playbooks.clone();
+        async move {
+            code(
+                c.list_playbooks(request(md, pb::ListPlaybooksRequest {}))
+                    .await,
+            )
+        }
+    })
+    .await;
+    grpc_row(&h, "Playbooks/GetPlaybook", Role::Viewer, |md| {
+        let mut c = playbooks.clone();
+        let r = pb::GetPlaybookRequest {
+            reference: "default".into(),
+        };
+        async move { code(c.get_playbook(request(md, r)).await) }
+    })
+    .await;
+    grpc_row(&h, "Playbooks/DiffPlaybooks", Role::Viewer, |md| {
+        let mut c = playbooks.clone();
+        let r = pb::DiffPlaybooksRequest {
+            from: "default".into(),
+            to: "default".into(),
+        };
+        async move { code(c.diff_playbooks(request(md, r)).await) }
+    })
+    .await;
+    grpc_row(&h, "Playbooks/UploadPlaybook", Role::Crisis, |md| {
+        let mut c = playbooks.clone();
+        let r = pb::UploadPlaybookRequest {
+            name: "grpcmatrix".into(),
+            source: playbook_yaml().replacen("name: default", "name: grpcmatrix", 1),
+        };
+        async move { code(c.upload_playbook(request(md, r)).await) }
+    })
+    .await;
+    grpc_row(&h, "Playbooks/RehearsePlaybook", Role::Crisis, |md| {
+        let mut c = playbooks.clone();
+        let r = pb::RehearsePlaybookRequest {
+            name: "grpcmatrix".into(),
+            messages_jsonl: "{\"text\": \"where is my order\"}\n".into(),
+            ..Default::default()
+        };
+        async move { code(c.rehearse_playbook(request(md, r)).await) }
+    })
+    .await;
+    grpc_row(&h, "Playbooks/ActivatePlaybook", Role::Crisis, |md| {
+        let mut c = playbooks.clone();
+        let r = pb::ActivatePlaybookRequest {
+            reference: "grpcmatrix".into(),
+            ..Default::default()
+        };
+        async move { code(c.activate_playbook(request(md, r)).await) }
+    })
+    .await;
+    grpc_row(&h, "Playbooks/RollbackPlaybook", Role::Crisis, |md| {
+        let mut c = playbooks.clone();
+        async move {
+            code(
+                c.rollback_playbook(request(md, pb::RollbackPlaybookRequest::default()))
+                    .await,
+            )
+        }
     })
     .await;
     grpc_row(&h, "CrisisControl/ListAudit", Role::Viewer, |md| {

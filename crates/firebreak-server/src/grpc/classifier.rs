@@ -53,10 +53,18 @@ impl pb::classifier_server::Classifier for ClassifierService {
             author.id = "dry-run".into();
         }
         let submission = message.try_into().map_err(to_status)?;
-        let decision =
-            crate::http::dry_run(&self.state, submission, request.crisis).map_err(to_status)?;
+        let preview = crate::http::dry_run_preview(&self.state, submission, request.crisis)
+            .map_err(to_status)?;
         Ok(Response::new(pb::ClassifyResponse {
-            classification: Some((&decision).into()),
+            classification: Some((&preview.decision).into()),
+            replies: preview
+                .replies
+                .into_iter()
+                .map(|(variant, text)| pb::ReplyPreview {
+                    variant: variant as u32,
+                    text,
+                })
+                .collect(),
         }))
     }
 }

@@ -58,6 +58,19 @@ fn event_proto(event: &ModeEvent) -> pb::WatchModeResponse {
     }
 }
 
+impl CrisisControlService {
+    /// What `crisis off` returns to; empty when crisis mode brought no playbook.
+    async fn normal_playbook(&self) -> Result<String, Status> {
+        Ok(self
+            .state
+            .control
+            .normal_playbook()
+            .await
+            .map_err(|e| to_status(e.into()))?
+            .unwrap_or_default())
+    }
+}
+
 type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchModeResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -75,6 +88,7 @@ impl pb::crisis_control_server::CrisisControl for CrisisControlService {
             .map_err(|e| to_status(e.into()))?;
         Ok(Response::new(pb::GetModeResponse {
             mode: Some(mode_proto(&mode)),
+            normal_playbook: self.normal_playbook().await?,
         }))
     }
 
@@ -89,6 +103,7 @@ impl pb::crisis_control_server::CrisisControl for CrisisControlService {
             reason: request.reason,
             playbook: Some(request.playbook).filter(|p| !p.is_empty()),
             expires_in_secs: Some(request.expires_in_secs).filter(|s| *s > 0),
+            force: request.force,
         };
         let mode = self
             .state
@@ -98,6 +113,7 @@ impl pb::crisis_control_server::CrisisControl for CrisisControlService {
             .map_err(|e| to_status(e.into()))?;
         Ok(Response::new(pb::SetModeResponse {
             mode: Some(mode_proto(&mode)),
+            normal_playbook: self.normal_playbook().await?,
         }))
     }
 

@@ -6,6 +6,7 @@ mod dead_letters;
 mod ingest;
 mod insights;
 mod moderation;
+pub mod playbooks;
 
 pub use classifier::ClassifierService;
 pub use crisis::{CrisisControlService, mode_proto};
@@ -114,6 +115,7 @@ pub async fn serve(
         (mounts.control, "firebreak.v1.CrisisControl"),
         (mounts.control, "firebreak.v1.Insights"),
         (mounts.control, "firebreak.v1.DeadLetters"),
+        (mounts.control, "firebreak.v1.Playbooks"),
         (mounts.escalation, "firebreak.v1.Moderation"),
     ]
     .into_iter()
@@ -174,6 +176,11 @@ pub async fn serve(
             mounts
                 .control
                 .then(|| dead_letters::DeadLettersService::new(state.clone()).into_server()),
+        )
+        .add_optional_service(
+            mounts
+                .control
+                .then(|| playbooks::PlaybooksService::new(state.clone()).into_server()),
         )
         .add_optional_service(
             mounts

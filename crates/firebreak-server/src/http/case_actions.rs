@@ -143,5 +143,19 @@ pub(crate) async fn purge_texts(
         .purge_texts(check_id(&id)?, &who.name, &body.reason)
         .await
         .map_err(FirebreakError::from)?;
-    Ok(Json(json!({"id": id, "purged": purged})))
+    let archived = purge_archived(&state, &id).await?;
+    Ok(Json(
+        json!({"id": id, "purged": purged, "archived_purged": archived}),
+    ))
+}
+
+/// The inbound archive keeps texts for rehearsals; a case's purge reaches them too.
+async fn purge_archived(state: &AppState, id: &str) -> Result<usize, ApiError> {
+    let Some(archive) = &state.archive else {
+        return Ok(0);
+    };
+    let case = state.cases.get(id).await.map_err(FirebreakError::from)?;
+    Ok(archive.purge(&case.message_ids).await.map_err(|e| {
+        FirebreakError::unavailable(e.to_string(), std::time::Duration::from_secs(1))
+    })?)
 }

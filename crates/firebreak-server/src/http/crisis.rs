@@ -1,5 +1,6 @@
 //! Crisis mode, playbooks and the audit over HTTP: `GET|PUT /v1/crisis`,
-//! `GET /v1/playbooks`, `PUT /v1/playbooks/{name}` and `GET /v1/audit`. Writing needs
+//! `GET /v1/playbooks`, `PUT /v1/playbooks/{name}` and `GET /v1/audit` (the rest of the
+//! playbook lifecycle is in `playbooks.rs`). Writing needs
 //! the crisis role; reading, viewer or above. The actor is the token's name.
 
 use std::collections::HashMap;
@@ -41,7 +42,22 @@ pub async fn get_mode(
 ) -> Result<Response, ApiError> {
     require(&state, &headers, Role::Viewer)?;
     let mode = state.control.mode().await.map_err(FirebreakError::from)?;
-    Ok(Json(mode_json(&mode)).into_response())
+    with_normal_playbook(&state, mode_json(&mode)).await
+}
+
+/// Adds `normal_playbook`: what `crisis off` returns to, when crisis mode brought its
+/// own playbook (null otherwise).
+async fn with_normal_playbook(
+    state: &AppState,
+    mut json: serde_json::Value,
+) -> Result<Response, ApiError> {
+    let normal = state
+        .control
+        .normal_playbook()
+        .await
+        .map_err(FirebreakError::from)?;
+    json["normal_playbook"] = json!(normal);
+    Ok(Json(json).into_response())
 }
 
 pub async fn put_mode(
@@ -56,7 +72,7 @@ pub async fn put_mode(
         .set_mode(&who.name, change)
         .await
         .map_err(FirebreakError::from)?;
-    Ok(Json(mode_json(&mode)).into_response())
+    with_normal_playbook(&state, mode_json(&mode)).await
 }
 
 pub async fn list_playbooks(
@@ -87,7 +103,7 @@ pub async fn put_playbook(
     })?;
     let info = state
         .control
-        .upload_playbook(&who.name, &name, yaml)
+        .upload_version(&who.name, who.role.as_str(), &name, yaml)
         .await
         .map_err(FirebreakError::from)?;
     Ok(Json(info).into_response())

@@ -195,8 +195,10 @@ pub async fn classify(
         mail: None,
         edit_of: None,
     };
-    let decision = dry_run(&state, submission, crisis)?;
-    Ok(Json(decision_json(&decision)).into_response())
+    let preview = dry_run_preview(&state, submission, crisis)?;
+    let mut json = decision_json(&preview.decision);
+    json["replies"] = replies_json(&preview.replies);
+    Ok(Json(json).into_response())
 }
 
 /// Classifies without side effects; shared by HTTP and gRPC.
@@ -205,13 +207,43 @@ pub fn dry_run(
     submission: Submission,
     crisis: Option<bool>,
 ) -> Result<Classification, FirebreakError> {
+    Ok(dry_run_preview(state, submission, crisis)?.decision)
+}
+
+/// A dry run's decision, and the reply each variant would be for this author.
+#[derive(Debug)]
+pub struct Preview {
+    pub decision: Classification,
+    /// `(variant, rendered text)`, empty unless the decision is an automatic reply.
+    pub replies: Vec<(usize, String)>,
+}
+
+/// Classifies without side effects and renders every reply variant the author would
+/// get, so a crisis team sees the words before a playbook goes live.
+pub fn dry_run_preview(
+    state: &AppState,
+    submission: Submission,
+    crisis: Option<bool>,
+) -> Result<Preview, FirebreakError> {
     let message = submission.into_message(time::OffsetDateTime::now_utc())?;
     let settings = state.settings.current();
+    let crisis_active = crisis.unwrap_or_else(|| settings.crisis_active());
     let context = TriageContext {
-        crisis_active: crisis.unwrap_or_else(|| settings.crisis_active()),
+        crisis_active,
         ..TriageContext::default()
     };
-    Ok(settings.engine.classify(&message, &context))
+    let decision = settings.engine.classify(&message, &context);
+    let replies =
+        firebreak_reply::render::preview(settings.playbook(), crisis_active, &message, &decision);
+    Ok(Preview { decision, replies })
+}
+
+/// `[{"variant": 0, "text": "..."}, ...]`.
+pub fn replies_json(replies: &[(usize, String)]) -> serde_json::Value {
+    replies
+        .iter()
+        .map(|(variant, text)| serde_json::json!({"variant": variant, "text": text}))
+        .collect()
 }
 
 /// The contract's shape: `route` and `priority` as strings, `key_question` null if none.

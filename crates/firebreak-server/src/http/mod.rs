@@ -6,14 +6,18 @@ mod case_feed;
 pub mod cases;
 mod console;
 pub mod crisis;
+pub mod endpoints;
 mod health;
 pub mod insights;
 mod messages;
+pub mod playbooks;
 pub mod serve;
 pub mod webhooks;
 
 pub use body::{BodyError, MAX_BODY_BYTES, parse_json, read_body, read_body_counted};
-pub use messages::{accepted_response, decision_json, dry_run};
+pub use messages::{
+    Preview, accepted_response, decision_json, dry_run, dry_run_preview, replies_json,
+};
 pub use serve::{HttpLimits, serve};
 
 use axum::Router;
@@ -51,8 +55,9 @@ pub fn router_for(state: AppState, mounts: Mounts) -> Router {
             .route("/v1/playbooks", get(crisis::list_playbooks))
             .route(
                 "/v1/playbooks/{name}",
-                axum::routing::put(crisis::put_playbook),
+                get(playbooks::show).put(crisis::put_playbook),
             )
+            .merge(playbooks::routes())
             .route("/v1/audit", get(crisis::list_audit))
             .route("/v1/insights", get(insights::get));
     }

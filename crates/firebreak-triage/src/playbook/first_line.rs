@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::schema::PerLanguage;
-use super::validate::{Check, fail, reply_variants};
+use super::validate::{Issues, reply_variants};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -60,9 +60,10 @@ pub enum LowConfidence {
 }
 
 /// Reply variants with the link their `{{ link }}` renders to.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplySetSpec {
+    #[serde(default)]
     pub replies: PerLanguage<Vec<String>>,
     #[serde(default)]
     pub link: String,
@@ -71,6 +72,7 @@ pub struct ReplySetSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcknowledgementSpec {
+    #[serde(default)]
     pub replies: PerLanguage<Vec<String>>,
     #[serde(default)]
     pub link: String,
@@ -110,50 +112,51 @@ impl AcknowledgementSpec {
     }
 }
 
-pub(super) fn validate(path: &str, spec: &FirstLineSpec) -> Check {
+pub(super) fn validate(out: &mut Issues, path: &str, spec: &FirstLineSpec) {
     let unit = |v: f64| (0.0..=1.0).contains(&v);
     if let Some(ack) = &spec.acknowledgement {
         reply_variants(
+            out,
             &format!("{path}.acknowledgement"),
             &ack.replies,
             &ack.link,
             2,
-        )?;
+        );
         if ack.window_secs == 0 {
-            fail(
+            out.add(
                 format!("{path}.acknowledgement.window_secs"),
                 "must be at least 1",
-            )?;
+            );
         }
         if ack.human_after_messages == 0 {
-            fail(
+            out.add(
                 format!("{path}.acknowledgement.human_after_messages"),
                 "must be at least 1",
-            )?;
+            );
         }
         if !unit(ack.human_min_score) {
-            fail(
+            out.add(
                 format!("{path}.acknowledgement.human_min_score"),
                 "must be in [0, 1]",
-            )?;
+            );
         }
     }
     if let Some(holding) = &spec.holding {
         reply_variants(
+            out,
             &format!("{path}.holding"),
             &holding.replies,
             &holding.link,
             2,
-        )?;
+        );
     }
     if !unit(spec.low_confidence_floor) {
-        fail(format!("{path}.low_confidence_floor"), "must be in [0, 1]")?;
+        out.add(format!("{path}.low_confidence_floor"), "must be in [0, 1]");
     }
     if spec.min_letters > 64 {
-        fail(
+        out.add(
             format!("{path}.min_letters"),
             "must be at most 64: longer messages are never noise",
-        )?;
+        );
     }
-    Ok(())
 }

@@ -1,6 +1,6 @@
 //! Maps a field path such as `key_questions[1].replies.en[2]` to the line it sits on.
 //!
-//! serde_yaml reports a location for syntax and type errors, but semantic checks run on
+//! serde_norway reports a location for syntax errors, but the other checks run on
 //! the deserialised structs, which have no spans. Walking the YAML event stream once,
 //! with its markers, gives every key and sequence item a line number.
 
@@ -18,7 +18,7 @@ pub struct LineIndex {
 impl LineIndex {
     pub fn build(source: &str) -> LineIndex {
         let mut walker = Walker::default();
-        // A syntax error is reported by serde_yaml with its own location; an incomplete
+        // A syntax error is reported by serde_norway with its own location; an incomplete
         // index only makes semantic errors fall back to their parent's line.
         let _ = Parser::new_from_str(source).load(&mut walker, false);
         LineIndex {

@@ -8,6 +8,7 @@ pub mod abuse;
 mod first_line;
 pub mod limits;
 mod locate;
+mod parse;
 mod schema;
 pub mod template;
 mod validate;
@@ -47,12 +48,56 @@ pub enum PlaybookError {
         line: Option<usize>,
         message: String,
     },
+    /// Every problem found in one pass, in the order of the file, one per line when
+    /// displayed.
+    #[error("{}", problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Problems { problems: Vec<Problem> },
     #[error("cannot read playbook {path}: {source}")]
     Io {
         path: String,
         #[source]
         source: std::io::Error,
     },
+}
+
+/// One problem of an invalid playbook: the field path, its line and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub path: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(line) = self.line {
+            write!(f, "line {line}: ")?;
+        }
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+impl PlaybookError {
+    /// Each problem on its own, for APIs that list them.
+    pub fn problems(&self) -> Vec<Problem> {
+        match self {
+            PlaybookError::Invalid {
+                path,
+                line,
+                message,
+            } => vec![Problem {
+                path: path.clone(),
+                line: *line,
+                message: message.clone(),
+            }],
+            PlaybookError::Problems { problems } => problems.clone(),
+            PlaybookError::Io { .. } => vec![Problem {
+                path: "(file)".into(),
+                line: None,
+                message: self.to_string(),
+            }],
+        }
+    }
 }
 
 /// Settings in force for one mode (normal or crisis), merged at load.
@@ -72,6 +117,10 @@ pub struct Playbook {
     normal: Arc<ModeSettings>,
     crisis: Arc<ModeSettings>,
     version: String,
+    /// The YAML it was loaded from, for `show`, `diff` and rollback.
+    source: Arc<str>,
+    /// Top-level sections the source leaves out, which run on their defaults.
+    defaulted: Arc<[&'static str]>,
 }
 
 /// Values for the reply templates. `link` defaults to the key question's own link.
@@ -88,14 +137,30 @@ impl Playbook {
     /// Parses and validates a playbook. Never panics on bad input.
     pub fn load(yaml: &str) -> Result<Playbook, PlaybookError> {
         limits::check_source(yaml)?;
-        let spec: PlaybookSpec = serde_yaml::from_str(yaml).map_err(from_serde_error)?;
+        let parsed = parse::parse(yaml).map_err(|(line, message)| PlaybookError::Invalid {
+            path: "(root)".into(),
+            line,
+            message,
+        })?;
         let lines = locate::LineIndex::build(yaml);
         let invalid = |path: String, message: String| PlaybookError::Invalid {
             line: lines.line_of(&path),
             path,
             message,
         };
-        validate::validate(&spec).map_err(|issue| invalid(issue.path, issue.message))?;
+        let mut issues = parsed.issues;
+        if let Some(spec) = &parsed.spec {
+            let semantic = validate::validate(spec);
+            issues.extend(
+                semantic
+                    .into_iter()
+                    .filter(|issue| !parse::under(&issue.path, &parsed.removed)),
+            );
+        }
+        let spec = match (parsed.spec, issues.is_empty()) {
+            (Some(spec), true) => spec,
+            _ => return Err(problems(issues, &lines)),
+        };
         let normal_questions = spec.key_questions.clone();
         // Both modes' pattern sets are compiled, and size-checked, before any example
         // is embedded.
@@ -133,7 +198,19 @@ impl Playbook {
             normal: Arc::new(normal),
             crisis: Arc::new(crisis),
             version,
+            source: Arc::from(yaml),
+            defaulted: Arc::from(parsed.absent),
         })
+    }
+
+    /// The YAML source, exactly as loaded.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Top-level sections the source leaves out, which run on the built-in defaults.
+    pub fn defaulted_sections(&self) -> &[&'static str] {
+        &self.defaulted
     }
 
     /// The default FR + EN playbook shipped in the binary.
@@ -267,23 +344,30 @@ fn mode(
     }
 }
 
-/// serde_yaml messages read `path: problem at line L column C`; split them so the path
-/// and line are fields of their own.
-fn from_serde_error(error: serde_yaml::Error) -> PlaybookError {
-    let line = error.location().map(|l| l.line());
-    let mut message = error.to_string();
-    if let Some(at) = message.rfind(" at line ") {
-        message.truncate(at);
+/// Every issue with its line, in the order of the file.
+fn problems(issues: Vec<validate::Issue>, lines: &locate::LineIndex) -> PlaybookError {
+    let mut problems: Vec<Problem> = issues
+        .into_iter()
+        .map(|issue| Problem {
+            line: lines.line_of(&issue.path),
+            path: issue.path,
+            message: issue.message,
+        })
+        .collect();
+    problems.sort_by_key(|p| p.line.unwrap_or(0));
+    if problems.len() == 1 {
+        let Problem {
+            path,
+            line,
+            message,
+        } = problems.remove(0);
+        return PlaybookError::Invalid {
+            path,
+            line,
+            message,
+        };
     }
-    let (path, message) = match message.split_once(": ") {
-        Some((path, rest)) if !path.contains(' ') => (path.to_string(), rest.to_string()),
-        _ => ("(root)".to_string(), message),
-    };
-    PlaybookError::Invalid {
-        path,
-        line,
-        message,
-    }
+    PlaybookError::Problems { problems }
 }
 
 #[cfg(test)]

@@ -10,17 +10,25 @@ pub use super::first_line::{AcknowledgementSpec, FirstLineSpec, LowConfidence, R
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PlaybookSpec {
+    /// Required; checked by validation so that every mistake is reported at once.
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub description: String,
     /// Shown to templates as `{{ brand }}`.
     #[serde(default)]
     pub brand: String,
+    #[serde(default)]
     pub key_questions: Vec<KeyQuestionSpec>,
     #[serde(default)]
     pub sensitivity: Sensitivity,
+    /// Thresholds, budgets and SLA default to the built-in playbook's, field by field,
+    /// so a minimal playbook is a name and one key question (PLAYBOOK.md).
+    #[serde(default)]
     pub thresholds: Thresholds,
+    #[serde(default)]
     pub budgets: Budgets,
+    #[serde(default)]
     pub sla: Sla,
     #[serde(default)]
     pub surge: Surge,
@@ -59,6 +67,8 @@ impl<T> PerLanguage<T> {
 #[serde(deny_unknown_fields)]
 pub struct KeyQuestionSpec {
     /// Stable identifier, `[a-z0-9_]+`; reported as `key_question` in decisions.
+    /// Required: validation reports a missing one with the rest.
+    #[serde(default)]
     pub id: String,
     /// Regexes matched against normalised text (lowercase, no accents, no elisions).
     #[serde(default)]
@@ -67,13 +77,14 @@ pub struct KeyQuestionSpec {
     #[serde(default)]
     pub examples: PerLanguage<Vec<String>>,
     /// minijinja templates, at least three per language, so replies vary.
+    #[serde(default)]
     pub replies: PerLanguage<Vec<String>>,
     /// Value of `{{ link }}` in the replies.
     #[serde(default)]
     pub link: String,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Sensitivity {
     #[serde(default)]
@@ -85,6 +96,17 @@ pub struct Sensitivity {
 
 fn yes() -> bool {
     true
+}
+
+/// Written by hand: a derived default would turn the hostility model off whenever the
+/// `sensitivity:` section is left out, while PLAYBOOK.md says it defaults to on.
+impl Default for Sensitivity {
+    fn default() -> Self {
+        Sensitivity {
+            lexicon: LexiconOverrides::default(),
+            hostility_model: true,
+        }
+    }
 }
 
 /// Extra and removed terms per detector, on top of the built-in FR/EN lexicons.
@@ -128,7 +150,7 @@ pub struct TermOverride {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Thresholds {
     /// Below this confidence a key question is not answered automatically.
     pub key_question_min_confidence: f64,
@@ -141,7 +163,7 @@ pub struct Thresholds {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RepeatComplainer {
     /// Complaints from one author within the window that make them a repeat complainer.
     pub count: u32,
@@ -149,7 +171,7 @@ pub struct RepeatComplainer {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Budgets {
     /// Automatic replies per second across every channel and replica.
     pub global_per_sec: f64,
@@ -173,7 +195,7 @@ impl Budgets {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Sla {
     #[serde(rename = "P1")]
     pub p1: SlaTarget,
@@ -197,8 +219,10 @@ impl Sla {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A target written in the playbook has all three fields; validation names any that is
+/// missing (they default to zero and empty so it can report them with the rest).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SlaTarget {
     /// A moderator must claim the case within this many seconds...
     pub claim_secs: u64,
@@ -209,7 +233,7 @@ pub struct SlaTarget {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Surge {
     /// Alert when the share of negative messages exceeds the baseline by this factor.
     pub negative_rate_multiple: f64,
@@ -227,6 +251,73 @@ impl Default for Surge {
             baseline_window_secs: 3600,
             min_messages: 50,
             auto_crisis: false,
+        }
+    }
+}
+
+// The built-in defaults, the values of `playbooks/default.yaml` (a unit test keeps them
+// equal), for the sections a playbook leaves out.
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Thresholds {
+            key_question_min_confidence: 0.6,
+            influencer_followers: 50_000,
+            repeat_complainer: RepeatComplainer::default(),
+            hostility_min_score: 0.9,
+            spam_min_score: 0.6,
+        }
+    }
+}
+
+impl Default for RepeatComplainer {
+    fn default() -> Self {
+        RepeatComplainer {
+            count: 3,
+            window_secs: 86_400,
+        }
+    }
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        let per_channel = [
+            ("default", 10.0),
+            ("messenger", 250.0),
+            ("instagram", 100.0),
+            ("whatsapp", 80.0),
+            ("telegram", 30.0),
+            ("x", 0.15),
+            ("line", 1000.0),
+        ];
+        Budgets {
+            global_per_sec: 50.0,
+            per_channel_per_sec: per_channel
+                .into_iter()
+                .map(|(channel, rate)| (channel.to_string(), rate))
+                .collect(),
+            author_cooldown_secs: 21_600,
+            thread_cap: 2,
+        }
+    }
+}
+
+impl Default for Sla {
+    fn default() -> Self {
+        let target = |claim_secs, ack_secs, tiers: &[&str]| SlaTarget {
+            claim_secs,
+            ack_secs,
+            tiers: tiers.iter().map(|t| t.to_string()).collect(),
+        };
+        Sla {
+            p1: target(
+                60,
+                300,
+                &["moderators-oncall", "crisis-lead", "head-of-communications"],
+            ),
+            p2: target(300, 1800, &["moderators-oncall", "crisis-lead"]),
+            p3: target(1800, 7200, &["moderators"]),
+            p4: target(14_400, 86_400, &["moderators"]),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Semantic checks that the YAML types cannot express: regexes compile, templates parse
-//! and fit in a post, numbers are in range, names are known.
+//! and fit in a post, numbers are in range, names are known. Every problem is collected,
+//! not just the first, so a crisis team fixes a playbook in one round.
 
 use std::collections::HashSet;
 
@@ -8,13 +9,15 @@ use firebreak_core::Channel;
 use super::schema::*;
 use super::{MAX_REPLY_CHARS, ReplyVars, TEMPLATE_VARIABLES, render};
 
-/// The first problem found, with the path of the offending field.
-#[derive(Debug)]
+/// One problem, with the path of the offending field.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Issue {
     pub path: String,
     pub message: String,
 }
 
+/// The first problem only: the limits stop at the first, since every later check costs
+/// in proportion to what they bound.
 pub(super) type Check = Result<(), Issue>;
 
 pub(super) fn fail(path: impl Into<String>, message: impl Into<String>) -> Check {
@@ -24,39 +27,72 @@ pub(super) fn fail(path: impl Into<String>, message: impl Into<String>) -> Check
     })
 }
 
-pub fn validate(spec: &PlaybookSpec) -> Check {
-    // Counts and sizes first: every check below costs in proportion to them.
-    super::limits::check_spec(spec)?;
-    if spec.name.trim().is_empty() {
-        return fail("name", "must not be empty");
+/// Every problem found.
+#[derive(Debug, Default)]
+pub(super) struct Issues(pub Vec<Issue>);
+
+impl Issues {
+    pub fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Issue {
+            path: path.into(),
+            message: message.into(),
+        });
     }
-    key_questions("key_questions", &spec.key_questions)?;
+}
+
+/// Every problem of `spec`. The limits are checked first and alone: when one is
+/// crossed, nothing else is looked at, since every check below costs in proportion to
+/// what they bound.
+pub fn validate(spec: &PlaybookSpec) -> Vec<Issue> {
+    if let Err(issue) = super::limits::check_spec(spec) {
+        return vec![issue];
+    }
+    let mut issues = Issues::default();
+    let out = &mut issues;
+    if spec.name.trim().is_empty() {
+        out.add("name", "required, and must not be empty");
+    }
+    key_questions(out, "key_questions", &spec.key_questions, &[]);
     if let Some(crisis_questions) = &spec.crisis.key_questions {
-        key_questions("crisis.key_questions", crisis_questions)?;
+        // A crisis question written as an alias of a normal one (`*order_status`) is
+        // that question: its problems are reported once, where it is written.
+        key_questions(
+            out,
+            "crisis.key_questions",
+            crisis_questions,
+            &spec.key_questions,
+        );
     }
     for (detector, terms) in spec.sensitivity.lexicon.by_detector() {
         for (list, entries) in [("add", &terms.add), ("remove", &terms.remove)] {
             for (i, term) in entries.iter().enumerate() {
                 if crate::normalize::normalize(term).is_empty() {
-                    fail(
+                    out.add(
                         format!("sensitivity.lexicon.{detector}.{list}[{i}]"),
                         "term is empty once normalised",
-                    )?;
+                    );
                 }
             }
         }
     }
-    thresholds("thresholds", &spec.thresholds)?;
+    thresholds(out, "thresholds", &spec.thresholds);
+    // The crisis values are checked as overrides only: an invalid normal value is
+    // reported once, under `thresholds`, not again under `crisis.thresholds`.
     thresholds(
+        out,
         "crisis.thresholds",
-        &spec.crisis.thresholds.apply(&spec.thresholds),
-    )?;
-    super::first_line::validate("first_line", &spec.first_line)?;
+        &spec.crisis.thresholds.apply(&Thresholds::default()),
+    );
+    super::first_line::validate(out, "first_line", &spec.first_line);
     if let Some(first_line) = &spec.crisis.first_line {
-        super::first_line::validate("crisis.first_line", first_line)?;
+        super::first_line::validate(out, "crisis.first_line", first_line);
     }
-    budgets("budgets", &spec.budgets)?;
-    budgets("crisis.budgets", &spec.crisis.budgets.apply(&spec.budgets))?;
+    budgets(out, "budgets", &spec.budgets);
+    budgets(
+        out,
+        "crisis.budgets",
+        &spec.crisis.budgets.apply(&Budgets::default()),
+    );
     for (name, target) in [
         ("P1", &spec.sla.p1),
         ("P2", &spec.sla.p2),
@@ -64,63 +100,70 @@ pub fn validate(spec: &PlaybookSpec) -> Check {
         ("P4", &spec.sla.p4),
     ] {
         if target.claim_secs == 0 {
-            fail(format!("sla.{name}.claim_secs"), "must be at least 1")?;
-        }
-        if target.ack_secs < target.claim_secs {
-            fail(
+            out.add(format!("sla.{name}.claim_secs"), "must be at least 1");
+        } else if target.ack_secs < target.claim_secs {
+            out.add(
                 format!("sla.{name}.ack_secs"),
                 "must not be shorter than claim_secs",
-            )?;
+            );
         }
         if target.tiers.is_empty() || target.tiers.iter().any(|t| t.trim().is_empty()) {
-            fail(
+            out.add(
                 format!("sla.{name}.tiers"),
                 "needs at least one non-empty notify target",
-            )?;
+            );
         }
     }
     let surge = &spec.surge;
     if !(surge.negative_rate_multiple > 1.0 && surge.negative_rate_multiple.is_finite()) {
-        fail("surge.negative_rate_multiple", "must be a number above 1")?;
+        out.add("surge.negative_rate_multiple", "must be a number above 1");
     }
     if surge.baseline_window_secs == 0 {
-        fail("surge.baseline_window_secs", "must be at least 1")?;
+        out.add("surge.baseline_window_secs", "must be at least 1");
     }
-    Ok(())
+    issues.0
 }
 
-fn key_questions(path: &str, questions: &[KeyQuestionSpec]) -> Check {
+fn key_questions(
+    out: &mut Issues,
+    path: &str,
+    questions: &[KeyQuestionSpec],
+    checked: &[KeyQuestionSpec],
+) {
     if questions.is_empty() {
-        return fail(path, "needs at least one key question");
+        out.add(path, "needs at least one key question");
+        return;
     }
     let mut seen = HashSet::new();
     for (i, question) in questions.iter().enumerate() {
         let at = format!("{path}[{i}]");
+        if checked.contains(question) {
+            seen.insert(question.id.as_str());
+            continue;
+        }
         let id_ok = !question.id.is_empty()
             && question
                 .id
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !id_ok {
-            fail(format!("{at}.id"), "must match [a-z0-9_]+")?;
-        }
-        if !seen.insert(question.id.as_str()) {
-            fail(
+            out.add(format!("{at}.id"), "required, and must match [a-z0-9_]+");
+        } else if !seen.insert(question.id.as_str()) {
+            out.add(
                 format!("{at}.id"),
                 format!("duplicate key question id `{}`", question.id),
-            )?;
+            );
         }
         for (language, patterns) in question.patterns.iter() {
             for (j, pattern) in patterns.iter().enumerate() {
                 // Syntax only: the sizes are checked once, for the whole set.
                 if let Err(problem) = super::limits::check_pattern_syntax(pattern) {
-                    fail(
+                    out.add(
                         format!("{at}.patterns.{language}[{j}]"),
                         format!("invalid regex: {problem}"),
-                    )?;
-                }
-                if let Some(problem) = unmatchable_literal(pattern) {
-                    fail(format!("{at}.patterns.{language}[{j}]"), problem)?;
+                    );
+                } else if let Some(problem) = unmatchable_literal(pattern) {
+                    out.add(format!("{at}.patterns.{language}[{j}]"), problem);
                 }
             }
         }
@@ -132,29 +175,29 @@ fn key_questions(path: &str, questions: &[KeyQuestionSpec]) -> Check {
             .chain(question.examples.iter())
             .any(|(_, v)| !v.is_empty());
         if !described {
-            fail(
+            out.add(
                 format!("{at}.examples"),
                 "needs at least one pattern or example, in any language",
-            )?;
+            );
         }
-        reply_variants(&at, &question.replies, &question.link, 3)?;
+        reply_variants(out, &at, &question.replies, &question.link, 3);
     }
-    Ok(())
 }
 
 /// The `replies` of a reply set at `path`: variants in at least one language, at
 /// least `min` in each language that has any, each a template that renders and fits.
 pub(super) fn reply_variants(
+    out: &mut Issues,
     path: &str,
     replies: &PerLanguage<Vec<String>>,
     link: &str,
     min: usize,
-) -> Check {
+) {
     if replies.iter().all(|(_, variants)| variants.is_empty()) {
-        fail(
+        out.add(
             format!("{path}.replies"),
             "needs reply variants in at least one language",
-        )?;
+        );
     }
     for (language, variants) in replies.iter() {
         // A language without replies is answered with another language's variants.
@@ -162,19 +205,21 @@ pub(super) fn reply_variants(
             continue;
         }
         if variants.len() < min {
-            fail(
+            out.add(
                 format!("{path}.replies.{language}"),
                 format!(
                     "needs at least {min} reply variants, found {}",
                     variants.len()
                 ),
-            )?;
+            );
         }
         for (j, template) in variants.iter().enumerate() {
-            reply_template(&format!("{path}.replies.{language}[{j}]"), template, link)?;
+            let at = format!("{path}.replies.{language}[{j}]");
+            if let Err(issue) = reply_template(&at, template, link) {
+                out.0.push(issue);
+            }
         }
     }
-    Ok(())
 }
 
 /// Patterns run on normalised text (lowercase, no accents), so an uppercase or accented
@@ -249,64 +294,62 @@ fn reply_template(path: &str, template: &str, link: &str) -> Check {
     }
 }
 
-fn thresholds(path: &str, t: &Thresholds) -> Check {
+fn thresholds(out: &mut Issues, path: &str, t: &Thresholds) {
     let unit = |v: f64| (0.0..=1.0).contains(&v);
     if !(unit(t.key_question_min_confidence) && t.key_question_min_confidence > 0.0) {
-        fail(
+        out.add(
             format!("{path}.key_question_min_confidence"),
             "must be in (0, 1]",
-        )?;
+        );
     }
     if !unit(t.hostility_min_score) {
-        fail(format!("{path}.hostility_min_score"), "must be in [0, 1]")?;
+        out.add(format!("{path}.hostility_min_score"), "must be in [0, 1]");
     }
     if !unit(t.spam_min_score) {
-        fail(format!("{path}.spam_min_score"), "must be in [0, 1]")?;
+        out.add(format!("{path}.spam_min_score"), "must be in [0, 1]");
     }
     if t.repeat_complainer.count == 0 {
-        fail(
+        out.add(
             format!("{path}.repeat_complainer.count"),
             "must be at least 1",
-        )?;
+        );
     }
     if t.repeat_complainer.window_secs == 0 {
-        fail(
+        out.add(
             format!("{path}.repeat_complainer.window_secs"),
             "must be at least 1",
-        )?;
+        );
     }
-    Ok(())
 }
 
-fn budgets(path: &str, b: &Budgets) -> Check {
+fn budgets(out: &mut Issues, path: &str, b: &Budgets) {
     let rate = |v: f64| v.is_finite() && v > 0.0;
     if !rate(b.global_per_sec) {
-        fail(
+        out.add(
             format!("{path}.global_per_sec"),
             "must be a positive number",
-        )?;
+        );
     }
     for (channel, per_sec) in &b.per_channel_per_sec {
         let at = format!("{path}.per_channel_per_sec.{channel}");
         if channel != "default" && Channel::parse(channel).is_none() {
             let known: Vec<&str> = Channel::ALL.iter().map(|c| c.as_str()).collect();
-            fail(
+            out.add(
                 &at,
                 format!(
                     "unknown channel; expected default or one of {}",
                     known.join(", ")
                 ),
-            )?;
+            );
         }
         if !rate(*per_sec) {
-            fail(&at, "must be a positive number")?;
+            out.add(&at, "must be a positive number");
         }
     }
     if b.thread_cap == 0 {
-        fail(
+        out.add(
             format!("{path}.thread_cap"),
             "must be at least 1 (turn crisis mode off to stop replies)",
-        )?;
+        );
     }
-    Ok(())
 }

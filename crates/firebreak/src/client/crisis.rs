@@ -19,9 +19,13 @@ pub enum CrisisCommand {
         /// Switch off by itself after this long, e.g. 90s, 30m, 2h, 1d.
         #[arg(long, value_parser = parse_duration)]
         expires: Option<u64>,
-        /// Activate this uploaded playbook with the change.
+        /// Activate this playbook with the change (`default`, NAME or NAME@HASH);
+        /// `crisis off` returns to the normal-mode playbook running now.
         #[arg(long)]
         playbook: Option<String>,
+        /// Activate it although a rehearsal blocked it (audited).
+        #[arg(long)]
+        force: bool,
     },
     /// Switch crisis mode off (role crisis).
     Off {
@@ -79,9 +83,12 @@ fn mode_json(mode: &pb::CrisisMode) -> serde_json::Value {
     })
 }
 
-fn print_mode(args: &ClientArgs, mode: &pb::CrisisMode) {
+fn print_mode(args: &ClientArgs, mode: &pb::CrisisMode, normal_playbook: &str) {
     if args.json {
-        crate::outln!("{}", mode_json(mode));
+        let mut json = mode_json(mode);
+        json["normal_playbook"] =
+            serde_json::json!(Some(normal_playbook).filter(|p| !p.is_empty()));
+        crate::outln!("{json}");
         return;
     }
     crate::outln!("crisis mode: {}", if mode.active { "ON" } else { "off" });
@@ -96,6 +103,9 @@ fn print_mode(args: &ClientArgs, mode: &pb::CrisisMode) {
         crate::outln!("  expires:  {at}");
     }
     crate::outln!("  playbook: {}", mode.playbook);
+    if !normal_playbook.is_empty() {
+        crate::outln!("  crisis off returns to: {normal_playbook}");
+    }
 }
 
 impl CrisisCommand {
@@ -113,19 +123,20 @@ impl CrisisCommand {
 pub async fn run(command: CrisisCommand) -> anyhow::Result<()> {
     let args = &command.client().clone();
     let mut client = CrisisControlClient::new(args.channel().await?);
-    let mode = match command {
+    let (mode, normal) = match command {
         CrisisCommand::Status { .. } => {
-            client
+            let status = client
                 .get_mode(args.request(pb::GetModeRequest {})?)
                 .await
                 .map_err(status_error)?
-                .into_inner()
-                .mode
+                .into_inner();
+            (status.mode, status.normal_playbook)
         }
         CrisisCommand::On {
             reason,
             expires,
             playbook,
+            force,
             ..
         } => {
             let request = pb::SetModeRequest {
@@ -133,13 +144,14 @@ pub async fn run(command: CrisisCommand) -> anyhow::Result<()> {
                 reason,
                 playbook: playbook.unwrap_or_default(),
                 expires_in_secs: expires.unwrap_or(0),
+                force,
             };
-            client
+            let set = client
                 .set_mode(args.request(request)?)
                 .await
                 .map_err(status_error)?
-                .into_inner()
-                .mode
+                .into_inner();
+            (set.mode, set.normal_playbook)
         }
         CrisisCommand::Off { reason, .. } => {
             let request = pb::SetModeRequest {
@@ -147,16 +159,16 @@ pub async fn run(command: CrisisCommand) -> anyhow::Result<()> {
                 reason,
                 ..Default::default()
             };
-            client
+            let set = client
                 .set_mode(args.request(request)?)
                 .await
                 .map_err(status_error)?
-                .into_inner()
-                .mode
+                .into_inner();
+            (set.mode, set.normal_playbook)
         }
     };
     let mode = mode.ok_or_else(|| anyhow::anyhow!("the server sent no mode"))?;
-    print_mode(args, &mode);
+    print_mode(args, &mode, &normal);
     Ok(())
 }
 

@@ -1,21 +1,27 @@
 //! Client mode: `firebreak cases …`, `firebreak watch`, `firebreak crisis …`,
-//! `firebreak insights` talk to a
-//! running server over gRPC. `--server` and `--token` (or FIREBREAK_SERVER and
-//! FIREBREAK_TOKEN) say where and as whom; `--json` prints machine-readable output.
+//! `firebreak insights`, `firebreak playbook list|show|diff|upload|activate|rollback`
+//! and `firebreak rehearse` talk to a running server over gRPC. `--server` and
+//! `--token` (or FIREBREAK_SERVER and FIREBREAK_TOKEN) say where and as whom; the
+//! server's gRPC or HTTP address both work (`endpoint`); `--json` prints
+//! machine-readable output.
 
 pub mod case_view;
 pub mod cases;
 pub mod crisis;
 pub mod dlq;
+pub mod endpoint;
 pub mod insights;
+pub mod playbooks;
+pub mod rehearse;
 
 use clap::Args;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 /// The options every client command shares.
 #[derive(Clone, Debug, Args)]
 pub struct ClientArgs {
-    /// The server's gRPC address.
+    /// The server's address: its gRPC port, or its HTTP port (the gRPC one is then
+    /// asked for).
     #[arg(
         long,
         env = "FIREBREAK_SERVER",
@@ -34,18 +40,7 @@ pub struct ClientArgs {
 
 impl ClientArgs {
     pub async fn channel(&self) -> anyhow::Result<Channel> {
-        let server = if self.server.contains("://") {
-            self.server.clone()
-        } else {
-            format!("http://{}", self.server)
-        };
-        let endpoint = Endpoint::from_shared(server.clone())
-            .map_err(|e| anyhow::anyhow!("--server {server:?}: {e}"))?
-            .connect_timeout(std::time::Duration::from_secs(5));
-        endpoint
-            .connect()
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot reach {server}: {e}"))
+        endpoint::connect(&self.server).await
     }
 
     /// A request carrying the token.
