@@ -476,7 +476,14 @@ impl TriageEngine {
                 flag.score = flag.score.max(f64::from(risk.probability));
                 continue;
             }
+            let terse = normalized.split_whitespace().count() < MODEL_P1_MIN_WORDS;
             let mut evidence = match exact {
+                // Two or three words ("j'en peux plus", "goodbye", "c'est fini") say too
+                // little for a model alone to page someone: a person reads them at P2.
+                Some(verdict) if verdict.fired() && terse => format!(
+                    "{POSSIBLE}: {MODEL_EVIDENCE} {:.2}, exact model {:.2} ≥ {:.2}, too short for P1 on the model alone",
+                    risk.probability, verdict.probability, verdict.threshold
+                ),
                 // The second stage read it: its verdict decides P1.
                 Some(verdict) if verdict.fired() => format!(
                     "{MODEL_EVIDENCE} {:.2}, exact model {:.2} ≥ {:.2}",
@@ -486,7 +493,7 @@ impl TriageEngine {
                     "{POSSIBLE}: {MODEL_EVIDENCE} {:.2} ≥ {:.2}, exact model {:.2} under {:.2} for P1",
                     risk.probability, risk.threshold, verdict.probability, verdict.threshold
                 ),
-                None if !risk.urgent() => format!(
+                None if !risk.urgent() || terse => format!(
                     "{POSSIBLE}: {MODEL_EVIDENCE} {:.2} ≥ {:.2}, under {:.2} for P1",
                     risk.probability,
                     risk.threshold,
@@ -555,6 +562,10 @@ impl TriageEngine {
             .collect()
     }
 }
+
+/// Fewer words than this and the model alone (fast or exact) asks for P2, never P1:
+/// a term or a phrase family can still raise P1.
+const MODEL_P1_MIN_WORDS: usize = 5;
 
 /// A self-harm, threat or health-incident probability that reaches this share of its
 /// threshold is "plausible": not flagged, but enough to withhold an automatic reply,

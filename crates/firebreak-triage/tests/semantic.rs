@@ -134,6 +134,18 @@ fn the_second_stage_decides_what_no_term_or_pattern_catches() {
     assert_eq!(d.key_question.as_deref(), Some("order_status"));
 }
 
+#[test]
+fn a_few_words_alone_never_page_on_the_model_alone() {
+    // "goodbye", "j'en peux plus": a person reads them (P2), nobody is paged at P1 for
+    // two words the model finds dark; a phrase that says it outright still is.
+    for text in ["goodbye", "j'en peux plus", "c'est fini"] {
+        let d = classify(text);
+        assert_ne!(d.priority, Priority::P1, "{text:?}: {:?}", d.reasons);
+    }
+    let d = classify("je veux mourir");
+    assert_eq!(d.priority, Priority::P1, "{:?}", d.reasons);
+}
+
 /// The built-in playbook with its key questions replaced by one in English only.
 fn english_only() -> String {
     let builtin = firebreak_triage::playbook::BUILTIN_YAML;
