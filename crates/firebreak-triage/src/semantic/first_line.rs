@@ -11,11 +11,11 @@ use std::fmt::Write;
 
 use super::data::{Row, first_line_rows};
 use super::head::{Features, Head, fit};
+use super::train::fold_of;
 use crate::normalize::normalize;
 
 pub const HUMAN_REQUEST: &str = "human_request";
 pub const NEEDS_HUMAN: &str = "needs_human";
-const FOLDS: u64 = 5;
 const EPOCHS: usize = 20;
 const L2: f32 = 1e-5;
 /// `human_request` from the model alone must nearly always be right: it opens a case.
@@ -109,7 +109,7 @@ pub fn train(encoder: &firebreak_encoder::Encoder, others: &[Row]) -> (Vec<Head>
         };
         let all = features();
         let mut oof = vec![0f32; rows.len()];
-        for fold in 0..FOLDS {
+        for fold in 0..super::train::FOLDS {
             let train: Vec<usize> = (0..rows.len()).filter(|&i| folds[i] != fold).collect();
             let fold_features: Vec<Features<'_>> = train
                 .iter()
@@ -139,13 +139,6 @@ pub fn train(encoder: &firebreak_encoder::Encoder, others: &[Row]) -> (Vec<Head>
         heads.push(Head::new(kind, weights, threshold, calibration));
     }
     (heads, report)
-}
-
-/// A stable fold per text.
-fn fold_of(text: &str) -> u64 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(text.as_bytes());
-    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) % FOLDS
 }
 
 #[cfg(test)]

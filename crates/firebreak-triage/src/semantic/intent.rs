@@ -10,8 +10,8 @@
 use std::fmt::Write;
 
 use super::data::Row;
-use super::head::{Features, Head, fit_softmax, softmax};
-use crate::normalize::normalize;
+use super::head::{Features, Head, fit_softmax};
+use super::train::{fold_of, out_of_fold};
 
 /// The class of everything that is not a shipped intent.
 pub const OTHER: &str = "other";
@@ -19,7 +19,6 @@ pub const OTHER: &str = "other";
 pub const INTENTS: [&str; 2] = ["order_status", "refund"];
 /// An intent's verdict must nearly always be right out of fold: it sends an answer.
 const INTENT_PRECISION: f32 = 0.9;
-const FOLDS: u64 = 5;
 const EPOCHS: usize = 15;
 const L2: f32 = 1e-5;
 
@@ -46,11 +45,7 @@ pub fn train(encoder: &firebreak_encoder::Encoder, rows: &[Row]) -> (Vec<Head>, 
                 .map_or(0, |i| i + 1)
         })
         .collect();
-    let embeddings: Vec<Vec<f32>> = rows
-        .iter()
-        .map(|r| super::embed_clean(encoder, &r.text).as_slice().to_vec())
-        .collect();
-    let normalized: Vec<String> = rows.iter().map(|r| normalize(&r.text)).collect();
+    let (embeddings, normalized) = super::train::embed_rows(encoder, rows.iter().copied());
     let features: Vec<Features<'_>> = embeddings
         .iter()
         .zip(&normalized)
@@ -58,21 +53,7 @@ pub fn train(encoder: &firebreak_encoder::Encoder, rows: &[Row]) -> (Vec<Head>, 
         .collect();
     let classes = INTENTS.len() + 1;
     let folds: Vec<u64> = rows.iter().map(|r| fold_of(&r.text)).collect();
-    let mut oof = vec![vec![0f32; classes]; rows.len()];
-    for fold in 0..FOLDS {
-        let train: Vec<usize> = (0..rows.len()).filter(|&i| folds[i] != fold).collect();
-        let fold_features: Vec<Features<'_>> = train
-            .iter()
-            .map(|&i| Features::new(&embeddings[i], &normalized[i]))
-            .collect();
-        let fold_labels: Vec<usize> = train.iter().map(|&i| labels[i]).collect();
-        let weights = fit_softmax(&fold_features, &fold_labels, classes, L2, EPOCHS);
-        for i in (0..rows.len()).filter(|&i| folds[i] == fold) {
-            let mut logits: Vec<f32> = weights.iter().map(|w| w.logit(&features[i])).collect();
-            softmax(&mut logits);
-            oof[i] = logits;
-        }
-    }
+    let oof = out_of_fold(&features, &labels, &folds, classes);
     let weights = fit_softmax(&features, &labels, classes, L2, EPOCHS);
     let mut heads = Vec::new();
     let mut report = String::new();
@@ -95,13 +76,6 @@ pub fn train(encoder: &firebreak_encoder::Encoder, rows: &[Row]) -> (Vec<Head>, 
         heads.push(Head::new(kind, weights, threshold, calibration));
     }
     (heads, report)
-}
-
-/// A stable fold per text.
-fn fold_of(text: &str) -> u64 {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(text.as_bytes());
-    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) % FOLDS
 }
 
 /// One intent's verdict on a message.

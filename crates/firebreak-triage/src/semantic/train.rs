@@ -28,7 +28,7 @@ pub const RISK_TARGETS: [(&str, f32); 6] = [
 /// threshold, set for `URGENT_PRECISION` out of fold.
 const URGENT_KINDS: [&str; 2] = ["self_harm", "threat"];
 const URGENT_PRECISION: f32 = 0.88;
-const FOLDS: u64 = 5;
+pub(super) const FOLDS: u64 = 5;
 const EPOCHS: usize = 15;
 const L2: f32 = 1e-5;
 /// The class of rows that are none of the risk kinds.
@@ -57,11 +57,7 @@ pub struct ModelFile {
 /// Train every head on the training split; returns the model and a printable report.
 pub fn train(encoder: &Encoder) -> (ModelFile, String) {
     let rows = train_rows();
-    let embeddings: Vec<Vec<f32>> = rows
-        .iter()
-        .map(|r| super::embed_clean(encoder, &r.text).as_slice().to_vec())
-        .collect();
-    let normalized: Vec<String> = rows.iter().map(|r| normalize(&r.text)).collect();
+    let (embeddings, normalized) = embed_rows(encoder, &rows);
     let features: Vec<Features<'_>> = embeddings
         .iter()
         .zip(&normalized)
@@ -78,7 +74,7 @@ pub fn train(encoder: &Encoder) -> (ModelFile, String) {
                 .map_or(0, |k| k + 1)
         })
         .collect();
-    let oof = out_of_fold(&features, &labels, &folds);
+    let oof = out_of_fold(&features, &labels, &folds, RISK_TARGETS.len() + 1);
     let mut report = String::new();
     let weights = fit_softmax(&features, &labels, RISK_TARGETS.len() + 1, L2, EPOCHS);
     let mut heads = Vec::new();
@@ -135,16 +131,34 @@ pub fn train(encoder: &Encoder) -> (ModelFile, String) {
     (model, report)
 }
 
+/// Every row's embedding and normalised text, what [`Features`] reads.
+pub(super) fn embed_rows<'r>(
+    encoder: &Encoder,
+    rows: impl IntoIterator<Item = &'r super::data::Row>,
+) -> (Vec<Vec<f32>>, Vec<String>) {
+    rows.into_iter()
+        .map(|r| {
+            let embedding = super::embed_clean(encoder, &r.text).as_slice().to_vec();
+            (embedding, normalize(&r.text))
+        })
+        .unzip()
+}
+
 /// A stable fold per text, so the same text always lands in the same fold.
-fn fold_of(text: &str) -> u64 {
+pub(super) fn fold_of(text: &str) -> u64 {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(text.as_bytes());
     u64::from_le_bytes(digest[..8].try_into().unwrap()) % FOLDS
 }
 
-/// Softmax probabilities of every row from a model that never saw its fold.
-fn out_of_fold(features: &[Features<'_>], labels: &[usize], folds: &[u64]) -> Vec<Vec<f32>> {
-    let classes = RISK_TARGETS.len() + 1;
+/// Softmax probabilities over `classes` of every row, from a model that never saw its
+/// fold.
+pub(super) fn out_of_fold(
+    features: &[Features<'_>],
+    labels: &[usize],
+    folds: &[u64],
+    classes: usize,
+) -> Vec<Vec<f32>> {
     let mut oof = vec![vec![0f32; classes]; labels.len()];
     for fold in 0..FOLDS {
         let train: Vec<usize> = (0..labels.len()).filter(|&i| folds[i] != fold).collect();
