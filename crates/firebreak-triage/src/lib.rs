@@ -25,6 +25,7 @@ pub mod model;
 pub mod normalize;
 pub mod playbook;
 pub mod semantic;
+mod semantic_flags;
 pub mod sentiment;
 
 use std::path::Path;

@@ -1,0 +1,150 @@
+//! The trained heads' flags, beside the lexicons': the fast path's softmax over every
+//! message, and the second stage (`semantic::exact`) for the few it finds plausibly
+//! self-harm or a threat. Split from the engine, which calls
+//! [`add_semantic_flags`] once per message.
+
+use firebreak_core::Flag;
+
+use crate::detectors::{self, POSSIBLE, URGENT, kind};
+use crate::normalize::normalize;
+use crate::semantic::exact::{self, ExactHead, ExactVerdict};
+use crate::semantic::{Features, Risk, SemanticModel};
+
+/// Evidence prefix of a flag the model raised.
+pub(crate) const MODEL_EVIDENCE: &str = "model";
+
+/// The trained heads' flags, beside the lexicon's: a kind the lexicon already
+/// flagged gets the model's score added to its evidence; a kind only the model saw
+/// is flagged with its score and the nearest training example.
+pub(crate) fn add_semantic_flags(
+    semantic: &SemanticModel,
+    flags: &mut Vec<Flag>,
+    text: &str,
+    embedding: &firebreak_encoder::Embedding,
+    features: &Features<'_>,
+    normalized: &str,
+) -> Option<Risk> {
+    let risks = semantic.risks(features);
+    let second_stage = second_stage(semantic, &risks, flags, text);
+    let mut near_miss: Option<Risk> = None;
+    for risk in risks {
+        // The second stage decides a kind only where the fast path found it
+        // plausible: alone, the exact head over-reads short everyday messages.
+        let exact = second_stage
+            .iter()
+            .find(|(k, _)| *k == risk.kind)
+            .map(|(_, v)| *v)
+            .filter(|_| risk.probability >= exact::GATE_SHARE * risk.threshold);
+        let already = flags.iter().position(|f| f.kind == risk.kind);
+        let exact_fired = exact.is_some_and(|v| v.fired());
+        if !risk.fired() && !exact_fired {
+            let ratio = risk.probability / risk.threshold;
+            let stronger = near_miss
+                .as_ref()
+                .is_none_or(|n| ratio > n.probability / n.threshold);
+            let harmful = matches!(
+                risk.kind,
+                kind::SELF_HARM | kind::THREAT | kind::HEALTH_INCIDENT
+            );
+            if harmful && stronger && already.is_none() {
+                near_miss = Some(risk);
+            }
+            continue;
+        }
+        if let Some(i) = already {
+            // A term or pattern flagged it already; the model adds its score.
+            let flag = &mut flags[i];
+            flag.evidence
+                .push_str(&format!(", model {:.2}", risk.probability));
+            flag.score = flag.score.max(f64::from(risk.probability));
+            continue;
+        }
+        let terse = normalized.split_whitespace().count() < MODEL_P1_MIN_WORDS;
+        let mut evidence = match exact {
+            // Four words or fewer ("j'en peux plus", "goodbye", "c'est fini") say too
+            // little for a model alone to page someone: a person reads them at P2.
+            Some(verdict) if verdict.fired() && terse => format!(
+                "{POSSIBLE}: {MODEL_EVIDENCE} {:.2}, exact model {:.2} ≥ {:.2}, too short for P1 on the model alone",
+                risk.probability, verdict.probability, verdict.threshold
+            ),
+            // The second stage read it: its verdict decides P1.
+            Some(verdict) if verdict.fired() => format!(
+                "{MODEL_EVIDENCE} {:.2}, exact model {:.2} ≥ {:.2}",
+                risk.probability, verdict.probability, verdict.threshold
+            ),
+            Some(verdict) => format!(
+                "{POSSIBLE}: {MODEL_EVIDENCE} {:.2} ≥ {:.2}, exact model {:.2} under {:.2} for P1",
+                risk.probability, risk.threshold, verdict.probability, verdict.threshold
+            ),
+            None if !risk.urgent() || terse => format!(
+                "{POSSIBLE}: {MODEL_EVIDENCE} {:.2} ≥ {:.2}, under {:.2} for P1",
+                risk.probability,
+                risk.threshold,
+                risk.urgent_threshold.unwrap_or(1.0)
+            ),
+            None => format!(
+                "{MODEL_EVIDENCE} {:.2} ≥ {:.2}",
+                risk.probability, risk.threshold
+            ),
+        };
+        if let Some((example, cosine)) = semantic.nearest_example(risk.kind, embedding) {
+            evidence.push_str(&format!(", nearest example \"{example}\" ({cosine:.2})"));
+        }
+        let score = exact.map_or(risk.probability, |v| v.probability.max(risk.probability));
+        flags.push(Flag::new(risk.kind, evidence, f64::from(score)));
+    }
+    // A health incident involving a child or an emergency is the most urgent kind.
+    if let Some(flag) = flags.iter_mut().find(|f| f.kind == kind::HEALTH_INCIDENT)
+        && detectors::mentions_child_or_emergency(normalized)
+    {
+        flag.evidence = format!("{URGENT}; {}", flag.evidence);
+    }
+    near_miss
+}
+
+/// The exact network's verdicts on the kinds it decides, when the fast path finds
+/// one of them plausible (and no term or pattern already flagged it): the second
+/// stage of `semantic::exact`. Empty for the great majority of messages.
+fn second_stage(
+    semantic: &SemanticModel,
+    risks: &[Risk],
+    flags: &[Flag],
+    text: &str,
+) -> Vec<(&'static str, ExactVerdict)> {
+    let head = ExactHead::builtin();
+    let plausible = risks.iter().any(|r| {
+        head.decides(r.kind)
+            && !flags.iter().any(|f| f.kind == r.kind)
+            && r.probability >= exact::GATE_SHARE * r.threshold
+    });
+    if !plausible {
+        return Vec::new();
+    }
+    // A long message is read through its most alarming sentence: the exact network
+    // costs per piece, and the head was trained on short messages.
+    let Some(focus) = exact::focus(text, |sentence| {
+        let embedding = semantic.embed(sentence);
+        let normalized = normalize(sentence);
+        let features = Features::new(embedding.as_slice(), &normalized);
+        semantic
+            .risks(&features)
+            .iter()
+            .filter(|r| head.decides(r.kind))
+            .map(|r| r.probability / r.threshold)
+            .fold(0.0, f32::max)
+    }) else {
+        return Vec::new();
+    };
+    let embedding = semantic.encoder().embed_exact(focus);
+    head.verdicts(embedding.as_slice())
+        .into_iter()
+        .filter_map(|(kind, verdict)| {
+            let kind = risks.iter().find(|r| r.kind == kind)?.kind;
+            Some((kind, verdict))
+        })
+        .collect()
+}
+
+/// Fewer words than this and the model alone (fast or exact) asks for P2, never P1:
+/// a term or a phrase family can still raise P1.
+const MODEL_P1_MIN_WORDS: usize = 5;
