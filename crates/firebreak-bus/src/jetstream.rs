@@ -206,10 +206,9 @@ impl Bus for JetStreamBus {
             max_ack_pending: options.max_ack_pending,
             ..Default::default()
         };
-        let consumer = stream
-            .get_or_create_consumer(durable, config)
-            .await
-            .map_err(unavailable)?;
+        // Create or update: a durable made by an older release takes the current
+        // options (e.g. unlimited max_deliver) instead of keeping its old ones.
+        let consumer = stream.create_consumer(config).await.map_err(unavailable)?;
         Ok(Box::new(JetStreamConsumer { consumer }))
     }
 

@@ -182,8 +182,8 @@ impl Inner {
                 next_due = Some(next_due.map_or(due, |d: Instant| d.min(due)));
                 continue;
             }
-            if delivered >= consumer.options.max_deliver as u64
-                || !stream.messages.contains_key(&sequence)
+            let limit = consumer.options.max_deliver;
+            if (limit > 0 && delivered >= limit as u64) || !stream.messages.contains_key(&sequence)
             {
                 // JetStream stops redelivering after max_deliver; the worker has
                 // dead-lettered it on its last delivery.
@@ -288,9 +288,12 @@ impl Bus for MemoryBus {
         let state = streams
             .get_mut(stream)
             .ok_or_else(|| BusError::Other(format!("no stream {stream}")))?;
+        // Create or update, like JetStream's consumer create: a rebinding with new
+        // options (an upgrade) applies them and keeps the consumer's position.
         state
             .consumers
             .entry(durable.to_string())
+            .and_modify(|c| c.options = options.clone())
             .or_insert_with(|| ConsumerState {
                 options,
                 next_sequence: 1,

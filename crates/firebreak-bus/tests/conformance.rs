@@ -57,6 +57,8 @@ conformance!(
     nak_with_delay_redelivers_after_the_delay,
     unacked_delivery_is_redelivered_after_ack_wait,
     redelivery_stops_at_max_deliver,
+    unlimited_max_deliver_keeps_redelivering,
+    rebinding_a_durable_applies_its_new_options,
     terminated_message_is_not_redelivered,
     consumers_sharing_a_durable_each_get_different_messages,
     consumers_sharing_a_durable_receive_each_message_once,
@@ -270,6 +272,45 @@ async fn redelivery_stops_at_max_deliver(bus: Arc<dyn Bus>) -> anyhow::Result<()
     // Failing on the last allowed delivery, both by nak and by ack-wait expiry.
     second.acker.nak(None).await?;
     assert_quiet(&mut consumer, SHORT_ACK_WAIT * 3).await
+}
+
+async fn unlimited_max_deliver_keeps_redelivering(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("stubborn", 1)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "unbounded", options(SHORT_ACK_WAIT, -1))
+        .await?;
+    // Well past the default limits: the worker, not the bus, decides when to give up.
+    for attempt in 1..=7 {
+        let (delivery, _) = fetch_one(&mut consumer).await?;
+        assert_eq!(delivery.delivered, attempt);
+        delivery.acker.nak(None).await?;
+    }
+    let (last, _) = fetch_one(&mut consumer).await?;
+    assert_eq!(last.delivered, 8);
+    last.acker.ack().await?;
+    assert_quiet(&mut consumer, SHORT_ACK_WAIT * 3).await
+}
+
+async fn rebinding_a_durable_applies_its_new_options(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("upgrade", 1)).await?;
+    // As an older release created it: two deliveries at most.
+    let mut old = bus
+        .consumer(STREAM_INBOUND, "upgraded", options(SHORT_ACK_WAIT, 2))
+        .await?;
+    let (first, _) = fetch_one(&mut old).await?;
+    first.acker.nak(None).await?;
+    drop(old);
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "upgraded", options(SHORT_ACK_WAIT, -1))
+        .await?;
+    for attempt in 2..=3 {
+        let (delivery, _) = fetch_one(&mut consumer).await?;
+        assert_eq!(delivery.delivered, attempt, "past the old limit of 2");
+        delivery.acker.nak(None).await?;
+    }
+    let (last, _) = fetch_one(&mut consumer).await?;
+    last.acker.ack().await?;
+    Ok(())
 }
 
 async fn terminated_message_is_not_redelivered(bus: Arc<dyn Bus>) -> anyhow::Result<()> {

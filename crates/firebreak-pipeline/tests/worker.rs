@@ -76,10 +76,11 @@ async fn publish(bus: &MemoryBus, message: &Message) {
     bus.publish(envelope).await.unwrap().await.unwrap();
 }
 
-fn worker(bus: &MemoryBus, log: &Arc<MemoryStore>, metrics: &Metrics, max_deliver: i64) -> Worker {
+fn worker(bus: &MemoryBus, log: &Arc<MemoryStore>, metrics: &Metrics, max_attempts: u64) -> Worker {
     let mut config = WorkerConfig::new(subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY);
+    config.max_attempts = max_attempts;
     config.consumer = ConsumerOptions {
-        max_deliver,
+        max_deliver: -1,
         ack_wait: Duration::from_secs(5),
         max_ack_pending: 100,
     };
@@ -92,7 +93,7 @@ fn worker(bus: &MemoryBus, log: &Arc<MemoryStore>, metrics: &Metrics, max_delive
 }
 
 #[tokio::test]
-async fn a_message_that_keeps_failing_is_dead_lettered_after_max_deliveries() {
+async fn a_message_that_keeps_failing_is_dead_lettered_after_max_attempts() {
     let bus = MemoryBus::new();
     let log = Arc::new(MemoryStore::new());
     let metrics = Metrics::new();
@@ -120,7 +121,7 @@ async fn a_message_that_keeps_failing_is_dead_lettered_after_max_deliveries() {
     assert_eq!(
         handler.0.load(Ordering::SeqCst),
         3,
-        "tried exactly max_deliver times"
+        "tried exactly max_attempts times"
     );
     assert_eq!(
         bus.stream_len(subjects::STREAM_DEAD_LETTER).await.unwrap(),

@@ -58,7 +58,7 @@ impl ReplyStage {
         let name = outcome.stage().as_str();
         let first = self
             .log
-            .record_outcome(message.id, &outcome, OffsetDateTime::now_utc())
+            .finish(message, &outcome, OffsetDateTime::now_utc())
             .await
             .map_err(retry)?;
         if first {

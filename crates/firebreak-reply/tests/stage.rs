@@ -346,6 +346,7 @@ async fn the_reply_consumer_never_dead_letters_a_deferred_message() {
     let config = ReplyConfig::default();
     let worker = config.worker_config();
     assert!(worker.consumer.max_deliver > 10_000);
+    assert!(worker.max_attempts > 10_000);
     assert_eq!(worker.stream, subjects::STREAM_REPLY);
     let _ = ConsumerOptions::default();
 }
