@@ -20,7 +20,7 @@ use crate::port::{
 use crate::topology;
 
 /// Past this many stored messages a stream refuses publishes, as a JetStream stream with
-/// `discard: new` does at its byte limit.
+/// `discard: new` does at its byte limit (or drops its oldest, with `discard: old`).
 const MAX_MESSAGES_PER_STREAM: usize = 2_000_000;
 
 #[derive(Clone, Default)]
@@ -50,6 +50,8 @@ struct Stored {
 
 struct StreamState {
     patterns: Vec<String>,
+    retention: topology::Retention,
+    discard: topology::Discard,
     duplicate_window: Duration,
     messages: BTreeMap<u64, Stored>,
     last_sequence: u64,
@@ -75,6 +77,8 @@ impl MemoryBus {
                     spec.name.to_string(),
                     StreamState {
                         patterns: spec.subjects.clone(),
+                        retention: spec.retention,
+                        discard: spec.discard,
                         duplicate_window: spec.duplicate_window,
                         messages: BTreeMap::new(),
                         last_sequence: 0,
@@ -129,7 +133,12 @@ impl Inner {
             });
         }
         if stream.messages.len() >= MAX_MESSAGES_PER_STREAM {
-            return Err(BusError::Full(name.clone()));
+            match stream.discard {
+                topology::Discard::New => return Err(BusError::Full(name.clone())),
+                topology::Discard::Old => {
+                    stream.messages.pop_first();
+                }
+            }
         }
         stream.last_sequence += 1;
         let sequence = stream.last_sequence;
@@ -264,6 +273,12 @@ impl Inner {
             }
             None => {
                 consumer.pending.remove(&sequence);
+                if let Some(state) = streams.get_mut(stream)
+                    && state.retention == topology::Retention::WorkQueue
+                {
+                    // Done work leaves a work-queue stream.
+                    state.messages.remove(&sequence);
+                }
             }
         }
         drop(streams);
@@ -288,6 +303,14 @@ impl Bus for MemoryBus {
         let state = streams
             .get_mut(stream)
             .ok_or_else(|| BusError::Other(format!("no stream {stream}")))?;
+        if state.retention == topology::Retention::WorkQueue
+            && state.consumers.keys().any(|name| name != durable)
+        {
+            // As JetStream: a work-queue stream has one consumer per subject.
+            return Err(BusError::Other(format!(
+                "work-queue stream {stream} already has a consumer"
+            )));
+        }
         // Create or update, like JetStream's consumer create: a rebinding with new
         // options (an upgrade) applies them and keeps the consumer's position.
         state

@@ -69,6 +69,8 @@ conformance!(
     kv_watch_of_missing_key_yields_first_put,
     ready_is_ok_when_the_bus_is_up,
     consumer_backlog_and_stream_usage_describe_the_lag,
+    settled_work_leaves_a_work_queue_stream,
+    a_work_queue_stream_takes_one_durable_consumer,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -556,5 +558,47 @@ async fn consumer_backlog_and_stream_usage_describe_the_lag(
         usage.bytes > 0 && usage.max_bytes >= usage.bytes,
         "{usage:?}"
     );
+    Ok(())
+}
+
+/// Pipeline streams are work queues: what is acked or terminated is gone, what is only
+/// nak'd stays, and sequences keep counting (the stream never fills with done work).
+async fn settled_work_leaves_a_work_queue_stream(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("work", 3)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "worker", options(SHORT_ACK_WAIT * 5, -1))
+        .await?;
+    let got = fetch_exactly(&mut consumer, 3).await?;
+    got[0].acker.ack().await?;
+    got[1].acker.term().await?;
+    got[2].acker.nak(Some(Duration::from_secs(30))).await?;
+    // JetStream removes acked messages asynchronously: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while bus.stream_len(STREAM_INBOUND).await? != 1 {
+        anyhow::ensure!(Instant::now() < deadline, "acked work stayed in the stream");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = bus.read_stream(STREAM_INBOUND, 1, 10).await?;
+    assert_eq!(
+        left.iter().map(|m| m.sequence).collect::<Vec<_>>(),
+        [got[2].stream_sequence],
+        "the nak'd one stays for its redelivery"
+    );
+    assert_eq!(bus.stream_bounds(STREAM_INBOUND).await?.last, 3);
+    Ok(())
+}
+
+async fn a_work_queue_stream_takes_one_durable_consumer(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    bus.consumer(STREAM_INBOUND, "classify", ConsumerOptions::default())
+        .await?;
+    assert!(
+        bus.consumer(STREAM_INBOUND, "intruder", ConsumerOptions::default())
+            .await
+            .is_err(),
+        "a second consumer would split or steal the work"
+    );
+    // Replicas binding the same durable share it.
+    bus.consumer(STREAM_INBOUND, "classify", ConsumerOptions::default())
+        .await?;
     Ok(())
 }
