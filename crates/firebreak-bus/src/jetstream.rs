@@ -468,6 +468,13 @@ impl DeliveryAcker for JetStreamAcker {
             .await
             .map_err(unavailable)
     }
+
+    async fn progress(&self) -> Result<(), BusError> {
+        self.message
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(unavailable)
+    }
 }
 
 struct JetStreamKv {

@@ -286,6 +286,25 @@ impl Inner {
     }
 }
 
+impl Inner {
+    /// Restarts a delivery's ack wait, if it is still the current delivery.
+    fn extend(&self, stream: &str, durable: &str, sequence: u64, delivered: u64) {
+        let mut streams = self.streams.lock();
+        let Some(consumer) = streams
+            .get_mut(stream)
+            .and_then(|s| s.consumers.get_mut(durable))
+        else {
+            return;
+        };
+        let ack_wait = consumer.options.ack_wait;
+        if let Some((d, due)) = consumer.pending.get_mut(&sequence)
+            && *d == delivered
+        {
+            *due = Instant::now() + ack_wait;
+        }
+    }
+}
+
 #[async_trait]
 impl Bus for MemoryBus {
     async fn publish(&self, envelope: Envelope) -> Result<AckFuture, BusError> {
@@ -492,6 +511,12 @@ impl DeliveryAcker for MemoryAcker {
 
     async fn term(&self) -> Result<(), BusError> {
         self.ack().await
+    }
+
+    async fn progress(&self) -> Result<(), BusError> {
+        self.inner
+            .extend(&self.stream, &self.durable, self.sequence, self.delivered);
+        Ok(())
     }
 }
 

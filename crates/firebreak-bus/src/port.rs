@@ -180,6 +180,9 @@ pub trait DeliveryAcker: Send + Sync {
     async fn nak(&self, delay: Option<Duration>) -> Result<(), BusError>;
     /// Never redeliver.
     async fn term(&self) -> Result<(), BusError>;
+    /// Still working on it: restarts the ack wait, so a slow (not failed) delivery is
+    /// not redelivered meanwhile (JetStream's `+WPI`).
+    async fn progress(&self) -> Result<(), BusError>;
 }
 
 pub struct Delivery {

@@ -70,6 +70,7 @@ conformance!(
     ready_is_ok_when_the_bus_is_up,
     consumer_backlog_and_stream_usage_describe_the_lag,
     settled_work_leaves_a_work_queue_stream,
+    in_progress_acks_hold_off_redelivery,
     a_work_queue_stream_takes_one_durable_consumer,
 );
 
@@ -601,4 +602,22 @@ async fn a_work_queue_stream_takes_one_durable_consumer(bus: Arc<dyn Bus>) -> an
     bus.consumer(STREAM_INBOUND, "classify", ConsumerOptions::default())
         .await?;
     Ok(())
+}
+
+/// A slow delivery that reports progress is not redelivered past its ack wait.
+async fn in_progress_acks_hold_off_redelivery(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("slow", 1)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "patient", options(SHORT_ACK_WAIT, -1))
+        .await?;
+    let (delivery, _) = fetch_one(&mut consumer).await?;
+    // Three ack waits of work, reporting progress every third of one.
+    let until = Instant::now() + SHORT_ACK_WAIT * 3;
+    while Instant::now() < until {
+        delivery.acker.progress().await?;
+        let got = consumer.fetch(1, SHORT_ACK_WAIT / 3).await?;
+        anyhow::ensure!(got.is_empty(), "redelivered while in progress");
+    }
+    delivery.acker.ack().await?;
+    assert_quiet(&mut consumer, SHORT_ACK_WAIT * 2).await
 }

@@ -103,7 +103,8 @@ pub struct Worker {
 
 impl Worker {
     /// Runs until `shutdown` is cancelled. On cancel it stops fetching, finishes the
-    /// batch it holds and returns.
+    /// deliveries already being handled, hands back (naks) those not started yet, and
+    /// returns.
     pub async fn run(self, handler: Arc<dyn Handler>, shutdown: CancellationToken) {
         let stage = handler.stage();
         let options = ConsumerOptions {
@@ -149,18 +150,80 @@ impl Worker {
                     continue;
                 }
             };
+            // Every delivery of the batch is kept alive (in-progress acks) from the
+            // fetch on, also while it waits for one of the `concurrency` slots.
             let this = &self;
+            let slots = tokio::sync::Semaphore::new(self.config.concurrency.max(1));
+            let (slots, shutdown) = (&slots, &shutdown);
             futures::stream::iter(deliveries)
-                .for_each_concurrent(self.config.concurrency, |delivery| {
+                .for_each_concurrent(None, |delivery| {
                     let handler = handler.clone();
-                    async move { this.process(handler.as_ref(), delivery).await }
+                    async move {
+                        this.process(handler.as_ref(), delivery, slots, shutdown)
+                            .await
+                    }
                 })
                 .await;
         }
         info!(stage, "worker stopped");
     }
 
-    async fn process(&self, handler: &dyn Handler, delivery: Delivery) {
+    async fn process(
+        &self,
+        handler: &dyn Handler,
+        delivery: Delivery,
+        slots: &tokio::sync::Semaphore,
+        shutdown: &CancellationToken,
+    ) {
+        let stage = handler.stage();
+        let handled = self
+            .while_in_progress(&delivery, async {
+                let slot = tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => None,
+                    slot = slots.acquire() => slot.ok(),
+                };
+                let _slot = slot?;
+                Some(self.handle(handler, &delivery).await)
+            })
+            .await;
+        let Some(result) = handled else {
+            // Shutting down before its turn came: handed back at once, for a replica
+            // that stays, instead of holding the shutdown up.
+            if let Err(e) = delivery.acker.nak(None).await {
+                debug!(stage, error = %e, "could not hand back delivery");
+            }
+            return;
+        };
+        self.settle(stage, delivery, result).await;
+    }
+
+    /// Runs `work`, telling the bus every third of the ack wait that the delivery is
+    /// still in progress: a slow send is not redelivered (and then counted as a
+    /// failure) while this worker is alive and on it.
+    async fn while_in_progress<T>(
+        &self,
+        delivery: &Delivery,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let every = (self.config.consumer.ack_wait / 3).max(Duration::from_millis(100));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = ticks.tick() => {
+                    if let Err(e) = delivery.acker.progress().await {
+                        // Worst case the bus redelivers it; handlers are idempotent.
+                        debug!(error = %e, "could not extend delivery");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, handler: &dyn Handler, delivery: &Delivery) -> Result<(), HandleError> {
         let stage = handler.stage();
         let _timer = self.metrics.stage_timer(stage);
         if delivery.delivered > 1 {
@@ -180,7 +243,15 @@ impl Worker {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
-        let result = handler.handle(&delivery).instrument(span).await;
+        handler.handle(delivery).instrument(span).await
+    }
+
+    async fn settle(
+        &self,
+        stage: &'static str,
+        delivery: Delivery,
+        result: Result<(), HandleError>,
+    ) {
         let settled = match result {
             Ok(()) => delivery.acker.ack().await,
             Err(HandleError::Retry { reason, delay })

@@ -61,6 +61,12 @@ impl ReplyConfig {
         }
     }
 
+    /// The longest one reply can take to send: the retries' time budget (no retry
+    /// starts past it) plus the last attempt's request timeout.
+    pub fn longest_send(&self, request_timeout: Duration) -> Duration {
+        self.retry.max_elapsed + request_timeout
+    }
+
     /// The reply consumer. Its attempt limit is far above `max_failures`: a deferral is
     /// a nak with a delay, which JetStream counts as a delivery, and a surge must never
     /// run a waiting message into the dead-letter path. Real failures are counted apart

@@ -37,6 +37,9 @@ impl DeliveryAcker for NoAck {
     async fn term(&self) -> Result<(), BusError> {
         Ok(())
     }
+    async fn progress(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }
 
 struct Fixture {

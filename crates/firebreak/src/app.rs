@@ -372,6 +372,9 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     });
 
     info!(%http_addr, %grpc_addr, roles = ?config.roles, "firebreak started");
+    if let Some(warning) = config.shutdown_grace_warning() {
+        warn!("{warning}");
+    }
     Ok(RunningApp {
         http_addr,
         grpc_addr,
