@@ -90,6 +90,7 @@ conformance!(
     unfinished_lists_open_messages_accepted_before_the_cutoff,
     record_stage_after_outcome_keeps_the_terminal_status,
     author_memory_counts_complaints_and_first_line_messages_apart,
+    author_memory_is_kept_per_channel,
     a_dead_letter_reopens_for_a_replay_and_keeps_its_history,
 );
 
@@ -535,6 +536,31 @@ async fn author_memory_counts_complaints_and_first_line_messages_apart(
         again.recent_first_line == 1 && again.recent_complaints == 2,
         "a redelivered message counts the others, not itself: {again:?}"
     );
+    Ok(())
+}
+
+async fn author_memory_is_kept_per_channel(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let retention = Duration::from_secs(7 * 24 * 3600);
+    let windows = RecallWindows {
+        complaints: Duration::from_secs(24 * 3600),
+        first_line: Duration::from_secs(4 * 3600),
+    };
+    // The same numeric id on two platforms: two different people.
+    let on_x = message(Channel::X, "thread-x", "x-1");
+    let on_telegram = message(Channel::Telegram, "thread-t", "t-1");
+    assert_eq!(on_x.author.id, on_telegram.author.id);
+    let marks = Marks {
+        complaint: true,
+        first_line: true,
+    };
+    store.note(&on_x, marks, retention).await?;
+    let elsewhere = store.recall(&on_telegram, windows).await?;
+    assert_eq!(elsewhere.recent_complaints, 0, "{elsewhere:?}");
+    assert_eq!(elsewhere.recent_first_line, 0, "{elsewhere:?}");
+    assert_eq!(elsewhere.last_visibility, None);
+    let again_on_x = message(Channel::X, "thread-x", "x-2");
+    let same = store.recall(&again_on_x, windows).await?;
+    assert_eq!(same.recent_complaints, 1, "{same:?}");
     Ok(())
 }
 
