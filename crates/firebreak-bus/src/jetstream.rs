@@ -15,7 +15,7 @@ use crate::port::{
     AckFuture, Bus, BusError, Consumer, ConsumerBacklog, ConsumerOptions, Delivery, DeliveryAcker,
     Envelope, Kv, KvEntry, PublishAck, StoredMessage, StreamBounds, StreamUsage,
 };
-use crate::topology::{self, StreamSpec};
+use crate::topology::{self, Discard, Retention, StreamSpec};
 
 /// How long a publish may wait for the stream's ack before ingest gives up with 503.
 const PUBLISH_ACK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -78,6 +78,20 @@ async fn create_stream(
     Ok(())
 }
 
+fn retention_policy(retention: Retention) -> stream::RetentionPolicy {
+    match retention {
+        Retention::Limits => stream::RetentionPolicy::Limits,
+        Retention::WorkQueue => stream::RetentionPolicy::WorkQueue,
+    }
+}
+
+fn discard_policy(discard: Discard) -> stream::DiscardPolicy {
+    match discard {
+        Discard::New => stream::DiscardPolicy::New,
+        Discard::Old => stream::DiscardPolicy::Old,
+    }
+}
+
 impl JetStreamBus {
     /// Connects (retrying in the background if the server is not up yet) and creates the
     /// streams and the KV bucket if they are missing. Safe to run from many replicas at
@@ -134,7 +148,8 @@ impl JetStreamBus {
             max_age: spec.max_age,
             max_bytes: spec.max_bytes,
             duplicate_window: spec.duplicate_window,
-            discard: stream::DiscardPolicy::New,
+            retention: retention_policy(spec.retention),
+            discard: discard_policy(spec.discard),
             storage: if options.storage_memory {
                 stream::StorageType::Memory
             } else {
@@ -143,7 +158,44 @@ impl JetStreamBus {
             num_replicas: options.replicas,
             ..Default::default()
         };
-        create_stream(&self.context, config).await
+        create_stream(&self.context, config).await?;
+        self.align_stream(spec).await
+    }
+
+    /// A stream made by an older release keeps its config through `create_stream`.
+    /// Limits and discard policy can be changed in place, so they are; the retention
+    /// cannot move to or from work-queue on a live stream (JetStream refuses), so a
+    /// stream still on the old retention is reported for the documented migration.
+    async fn align_stream(&self, spec: &StreamSpec) -> Result<(), BusError> {
+        let mut stream = self
+            .context
+            .get_stream(spec.name)
+            .await
+            .map_err(unavailable)?;
+        let mut config = stream.info().await.map_err(unavailable)?.config.clone();
+        if config.retention != retention_policy(spec.retention) {
+            warn!(
+                stream = spec.name,
+                found = ?config.retention,
+                expected = ?spec.retention,
+                "stream retention differs from this release; see docs/operations.md, streams"
+            );
+        }
+        let discard = discard_policy(spec.discard);
+        if config.discard != discard
+            || config.max_age != spec.max_age
+            || config.max_bytes != spec.max_bytes
+        {
+            info!(stream = spec.name, "updating stream limits");
+            config.discard = discard;
+            config.max_age = spec.max_age;
+            config.max_bytes = spec.max_bytes;
+            self.context
+                .update_stream(&config)
+                .await
+                .map_err(|e| unavailable(format!("stream {}: {e}", spec.name)))?;
+        }
+        Ok(())
     }
 
     fn is_connected(&self) -> bool {
@@ -206,10 +258,9 @@ impl Bus for JetStreamBus {
             max_ack_pending: options.max_ack_pending,
             ..Default::default()
         };
-        let consumer = stream
-            .get_or_create_consumer(durable, config)
-            .await
-            .map_err(unavailable)?;
+        // Create or update: a durable made by an older release takes the current
+        // options (e.g. unlimited max_deliver) instead of keeping its old ones.
+        let consumer = stream.create_consumer(config).await.map_err(unavailable)?;
         Ok(Box::new(JetStreamConsumer { consumer }))
     }
 
@@ -414,6 +465,13 @@ impl DeliveryAcker for JetStreamAcker {
     async fn term(&self) -> Result<(), BusError> {
         self.message
             .ack_with(AckKind::Term)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn progress(&self) -> Result<(), BusError> {
+        self.message
+            .ack_with(AckKind::Progress)
             .await
             .map_err(unavailable)
     }

@@ -7,6 +7,8 @@ pub mod memory;
 mod port;
 pub mod topology;
 
+pub use topology::{Discard, Retention};
+
 pub use port::{
     AckFuture, Bus, BusError, Consumer, ConsumerBacklog, ConsumerOptions, Delivery, DeliveryAcker,
     Envelope, Kv, KvEntry, PublishAck, StoredMessage, StreamBounds, StreamUsage,

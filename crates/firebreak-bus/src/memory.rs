@@ -20,7 +20,7 @@ use crate::port::{
 use crate::topology;
 
 /// Past this many stored messages a stream refuses publishes, as a JetStream stream with
-/// `discard: new` does at its byte limit.
+/// `discard: new` does at its byte limit (or drops its oldest, with `discard: old`).
 const MAX_MESSAGES_PER_STREAM: usize = 2_000_000;
 
 #[derive(Clone, Default)]
@@ -50,6 +50,8 @@ struct Stored {
 
 struct StreamState {
     patterns: Vec<String>,
+    retention: topology::Retention,
+    discard: topology::Discard,
     duplicate_window: Duration,
     messages: BTreeMap<u64, Stored>,
     last_sequence: u64,
@@ -75,6 +77,8 @@ impl MemoryBus {
                     spec.name.to_string(),
                     StreamState {
                         patterns: spec.subjects.clone(),
+                        retention: spec.retention,
+                        discard: spec.discard,
                         duplicate_window: spec.duplicate_window,
                         messages: BTreeMap::new(),
                         last_sequence: 0,
@@ -129,7 +133,12 @@ impl Inner {
             });
         }
         if stream.messages.len() >= MAX_MESSAGES_PER_STREAM {
-            return Err(BusError::Full(name.clone()));
+            match stream.discard {
+                topology::Discard::New => return Err(BusError::Full(name.clone())),
+                topology::Discard::Old => {
+                    stream.messages.pop_first();
+                }
+            }
         }
         stream.last_sequence += 1;
         let sequence = stream.last_sequence;
@@ -182,8 +191,8 @@ impl Inner {
                 next_due = Some(next_due.map_or(due, |d: Instant| d.min(due)));
                 continue;
             }
-            if delivered >= consumer.options.max_deliver as u64
-                || !stream.messages.contains_key(&sequence)
+            let limit = consumer.options.max_deliver;
+            if (limit > 0 && delivered >= limit as u64) || !stream.messages.contains_key(&sequence)
             {
                 // JetStream stops redelivering after max_deliver; the worker has
                 // dead-lettered it on its last delivery.
@@ -264,10 +273,35 @@ impl Inner {
             }
             None => {
                 consumer.pending.remove(&sequence);
+                if let Some(state) = streams.get_mut(stream)
+                    && state.retention == topology::Retention::WorkQueue
+                {
+                    // Done work leaves a work-queue stream.
+                    state.messages.remove(&sequence);
+                }
             }
         }
         drop(streams);
         self.changed.notify_waiters();
+    }
+}
+
+impl Inner {
+    /// Restarts a delivery's ack wait, if it is still the current delivery.
+    fn extend(&self, stream: &str, durable: &str, sequence: u64, delivered: u64) {
+        let mut streams = self.streams.lock();
+        let Some(consumer) = streams
+            .get_mut(stream)
+            .and_then(|s| s.consumers.get_mut(durable))
+        else {
+            return;
+        };
+        let ack_wait = consumer.options.ack_wait;
+        if let Some((d, due)) = consumer.pending.get_mut(&sequence)
+            && *d == delivered
+        {
+            *due = Instant::now() + ack_wait;
+        }
     }
 }
 
@@ -288,9 +322,20 @@ impl Bus for MemoryBus {
         let state = streams
             .get_mut(stream)
             .ok_or_else(|| BusError::Other(format!("no stream {stream}")))?;
+        if state.retention == topology::Retention::WorkQueue
+            && state.consumers.keys().any(|name| name != durable)
+        {
+            // As JetStream: a work-queue stream has one consumer per subject.
+            return Err(BusError::Other(format!(
+                "work-queue stream {stream} already has a consumer"
+            )));
+        }
+        // Create or update, like JetStream's consumer create: a rebinding with new
+        // options (an upgrade) applies them and keeps the consumer's position.
         state
             .consumers
             .entry(durable.to_string())
+            .and_modify(|c| c.options = options.clone())
             .or_insert_with(|| ConsumerState {
                 options,
                 next_sequence: 1,
@@ -466,6 +511,12 @@ impl DeliveryAcker for MemoryAcker {
 
     async fn term(&self) -> Result<(), BusError> {
         self.ack().await
+    }
+
+    async fn progress(&self) -> Result<(), BusError> {
+        self.inner
+            .extend(&self.stream, &self.durable, self.sequence, self.delivered);
+        Ok(())
     }
 }
 

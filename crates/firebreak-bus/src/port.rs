@@ -63,8 +63,9 @@ pub type AckFuture = BoxFuture<'static, Result<PublishAck, BusError>>;
 
 #[derive(Clone, Debug)]
 pub struct ConsumerOptions {
-    /// Deliveries after which a failing message is given up (and dead-lettered by the
-    /// worker loop).
+    /// Deliveries after which the bus stops redelivering a message; -1 (the default)
+    /// for never. The pipeline's worker keeps it at -1 and counts attempts itself, so
+    /// that giving up is always its decision, taken after the message is dead-lettered.
     pub max_deliver: i64,
     /// How long a delivery may stay unacknowledged before it is redelivered.
     pub ack_wait: Duration,
@@ -75,7 +76,7 @@ pub struct ConsumerOptions {
 impl Default for ConsumerOptions {
     fn default() -> Self {
         ConsumerOptions {
-            max_deliver: 5,
+            max_deliver: -1,
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 10_000,
         }
@@ -179,6 +180,9 @@ pub trait DeliveryAcker: Send + Sync {
     async fn nak(&self, delay: Option<Duration>) -> Result<(), BusError>;
     /// Never redeliver.
     async fn term(&self) -> Result<(), BusError>;
+    /// Still working on it: restarts the ack wait, so a slow (not failed) delivery is
+    /// not redelivered meanwhile (JetStream's `+WPI`).
+    async fn progress(&self) -> Result<(), BusError>;
 }
 
 pub struct Delivery {

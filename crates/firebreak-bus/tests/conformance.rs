@@ -57,6 +57,8 @@ conformance!(
     nak_with_delay_redelivers_after_the_delay,
     unacked_delivery_is_redelivered_after_ack_wait,
     redelivery_stops_at_max_deliver,
+    unlimited_max_deliver_keeps_redelivering,
+    rebinding_a_durable_applies_its_new_options,
     terminated_message_is_not_redelivered,
     consumers_sharing_a_durable_each_get_different_messages,
     consumers_sharing_a_durable_receive_each_message_once,
@@ -67,6 +69,9 @@ conformance!(
     kv_watch_of_missing_key_yields_first_put,
     ready_is_ok_when_the_bus_is_up,
     consumer_backlog_and_stream_usage_describe_the_lag,
+    settled_work_leaves_a_work_queue_stream,
+    in_progress_acks_hold_off_redelivery,
+    a_work_queue_stream_takes_one_durable_consumer,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -270,6 +275,45 @@ async fn redelivery_stops_at_max_deliver(bus: Arc<dyn Bus>) -> anyhow::Result<()
     // Failing on the last allowed delivery, both by nak and by ack-wait expiry.
     second.acker.nak(None).await?;
     assert_quiet(&mut consumer, SHORT_ACK_WAIT * 3).await
+}
+
+async fn unlimited_max_deliver_keeps_redelivering(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("stubborn", 1)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "unbounded", options(SHORT_ACK_WAIT, -1))
+        .await?;
+    // Well past the default limits: the worker, not the bus, decides when to give up.
+    for attempt in 1..=7 {
+        let (delivery, _) = fetch_one(&mut consumer).await?;
+        assert_eq!(delivery.delivered, attempt);
+        delivery.acker.nak(None).await?;
+    }
+    let (last, _) = fetch_one(&mut consumer).await?;
+    assert_eq!(last.delivered, 8);
+    last.acker.ack().await?;
+    assert_quiet(&mut consumer, SHORT_ACK_WAIT * 3).await
+}
+
+async fn rebinding_a_durable_applies_its_new_options(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("upgrade", 1)).await?;
+    // As an older release created it: two deliveries at most.
+    let mut old = bus
+        .consumer(STREAM_INBOUND, "upgraded", options(SHORT_ACK_WAIT, 2))
+        .await?;
+    let (first, _) = fetch_one(&mut old).await?;
+    first.acker.nak(None).await?;
+    drop(old);
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "upgraded", options(SHORT_ACK_WAIT, -1))
+        .await?;
+    for attempt in 2..=3 {
+        let (delivery, _) = fetch_one(&mut consumer).await?;
+        assert_eq!(delivery.delivered, attempt, "past the old limit of 2");
+        delivery.acker.nak(None).await?;
+    }
+    let (last, _) = fetch_one(&mut consumer).await?;
+    last.acker.ack().await?;
+    Ok(())
 }
 
 async fn terminated_message_is_not_redelivered(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
@@ -516,4 +560,64 @@ async fn consumer_backlog_and_stream_usage_describe_the_lag(
         "{usage:?}"
     );
     Ok(())
+}
+
+/// Pipeline streams are work queues: what is acked or terminated is gone, what is only
+/// nak'd stays, and sequences keep counting (the stream never fills with done work).
+async fn settled_work_leaves_a_work_queue_stream(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("work", 3)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "worker", options(SHORT_ACK_WAIT * 5, -1))
+        .await?;
+    let got = fetch_exactly(&mut consumer, 3).await?;
+    got[0].acker.ack().await?;
+    got[1].acker.term().await?;
+    got[2].acker.nak(Some(Duration::from_secs(30))).await?;
+    // JetStream removes acked messages asynchronously: give it a moment.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while bus.stream_len(STREAM_INBOUND).await? != 1 {
+        anyhow::ensure!(Instant::now() < deadline, "acked work stayed in the stream");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = bus.read_stream(STREAM_INBOUND, 1, 10).await?;
+    assert_eq!(
+        left.iter().map(|m| m.sequence).collect::<Vec<_>>(),
+        [got[2].stream_sequence],
+        "the nak'd one stays for its redelivery"
+    );
+    assert_eq!(bus.stream_bounds(STREAM_INBOUND).await?.last, 3);
+    Ok(())
+}
+
+async fn a_work_queue_stream_takes_one_durable_consumer(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    bus.consumer(STREAM_INBOUND, "classify", ConsumerOptions::default())
+        .await?;
+    assert!(
+        bus.consumer(STREAM_INBOUND, "intruder", ConsumerOptions::default())
+            .await
+            .is_err(),
+        "a second consumer would split or steal the work"
+    );
+    // Replicas binding the same durable share it.
+    bus.consumer(STREAM_INBOUND, "classify", ConsumerOptions::default())
+        .await?;
+    Ok(())
+}
+
+/// A slow delivery that reports progress is not redelivered past its ack wait.
+async fn in_progress_acks_hold_off_redelivery(bus: Arc<dyn Bus>) -> anyhow::Result<()> {
+    publish_all(&bus, &payloads("slow", 1)).await?;
+    let mut consumer = bus
+        .consumer(STREAM_INBOUND, "patient", options(SHORT_ACK_WAIT, -1))
+        .await?;
+    let (delivery, _) = fetch_one(&mut consumer).await?;
+    // Three ack waits of work, reporting progress every third of one.
+    let until = Instant::now() + SHORT_ACK_WAIT * 3;
+    while Instant::now() < until {
+        delivery.acker.progress().await?;
+        let got = consumer.fetch(1, SHORT_ACK_WAIT / 3).await?;
+        anyhow::ensure!(got.is_empty(), "redelivered while in progress");
+    }
+    delivery.acker.ack().await?;
+    assert_quiet(&mut consumer, SHORT_ACK_WAIT * 2).await
 }

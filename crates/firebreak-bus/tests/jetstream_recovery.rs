@@ -107,10 +107,11 @@ mod jetstream_only {
             got.iter().map(|d| d.stream_sequence).collect::<Vec<_>>(),
             sequences
         );
+        // Work-queue retention: everything is still stored until acked.
+        assert!(bus.stream_len(STREAM_INBOUND).await? > sent.len() as u64);
         for delivery in &got {
             delivery.acker.ack().await?;
         }
-        assert!(bus.stream_len(STREAM_INBOUND).await? > sent.len() as u64);
         Ok(())
     }
 }

@@ -38,8 +38,8 @@ impl Handler for EscalateStage {
             .map_err(|e: CaseError| HandleError::retry(e))?;
         let first = self
             .log
-            .record_outcome(
-                message.id,
+            .finish(
+                &message,
                 &Outcome::Escalated {
                     case_id: case_id.clone(),
                 },

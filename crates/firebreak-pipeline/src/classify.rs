@@ -171,7 +171,7 @@ impl Handler for ClassifyStage {
                     .unwrap_or_else(|| "ignored by rule".into());
                 let first = self
                     .log
-                    .record_outcome(message.id, &Outcome::Ignored { reason }, now)
+                    .finish(&message, &Outcome::Ignored { reason }, now)
                     .await
                     .map_err(HandleError::retry)?;
                 if first {

@@ -146,6 +146,14 @@ impl DeadLetters {
                 "its original subject is unknown",
             ));
         }
+        if stored.payload.is_empty() {
+            // The sweeper's entries: the message was lost before it reached an outcome,
+            // and only its id is left to look at.
+            return Err(DlqError::NotReplayable(
+                sequence,
+                "it carries no payload (written by the sweeper)",
+            ));
+        }
         let Some(id) = MessageId::parse(&dead_letter.message_id) else {
             // Garbage had no message id: it cannot be tied to a message, and would
             // only be dead-lettered again.

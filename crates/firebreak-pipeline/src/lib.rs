@@ -6,8 +6,10 @@ pub mod classify;
 pub mod dead_letters;
 pub mod ingest;
 pub mod insights;
+pub mod payload;
 pub mod rates;
 pub mod settings;
+pub mod sweeper;
 pub mod worker;
 
 /// The header every pipeline publish carries, so a dead-lettered payload can still be

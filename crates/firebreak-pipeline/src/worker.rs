@@ -1,7 +1,12 @@
 //! The loop every pipeline stage runs: fetch a batch from a durable pull consumer,
 //! handle each delivery, then settle it. A delivery is acked only after its handler
 //! returned, i.e. after its side effects are recorded. What fails is retried with a
-//! delay, and dead-lettered on its last allowed delivery, never dropped.
+//! delay, and dead-lettered after its last allowed attempt, never dropped.
+//!
+//! The worker, not the bus, decides when to give up: the consumer redelivers without
+//! limit, and the worker counts attempts. JetStream silently stops redelivering past
+//! `max_deliver`, so a delivery whose dead-lettering failed on the last allowed
+//! delivery would otherwise be gone.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,7 +14,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use firebreak_bus::{Bus, ConsumerOptions, Delivery, Envelope};
 use firebreak_core::{MessageId, Outcome, subjects};
-use firebreak_store::MessageLog;
+use firebreak_store::{MessageLog, OutcomeWrite};
 use firebreak_telemetry::Metrics;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -57,6 +62,12 @@ pub struct WorkerConfig {
     pub batch: usize,
     /// Deliveries of one batch handled at once.
     pub concurrency: usize,
+    /// Deliveries of one message that fail before it is dead-lettered. Its consumer's
+    /// `max_deliver` is ignored: the bus redelivers without limit (see the module doc).
+    pub max_attempts: u64,
+    /// How long a delivery waits before dead-lettering is tried again, when a step of
+    /// it (publish, outcome) failed.
+    pub dead_letter_retry: Duration,
     pub consumer: ConsumerOptions,
 }
 
@@ -67,10 +78,15 @@ impl WorkerConfig {
             durable,
             batch: 256,
             concurrency: 64,
+            max_attempts: 5,
+            dead_letter_retry: Duration::from_secs(5),
             consumer: ConsumerOptions::default(),
         }
     }
 }
+
+/// The bus never gives up on a delivery by itself (JetStream's "no limit").
+const UNLIMITED_DELIVERIES: i64 = -1;
 
 /// Backoff before redelivering a failed delivery: grows with each attempt, capped.
 fn retry_delay(delivered: u64) -> Duration {
@@ -87,17 +103,18 @@ pub struct Worker {
 
 impl Worker {
     /// Runs until `shutdown` is cancelled. On cancel it stops fetching, finishes the
-    /// batch it holds and returns.
+    /// deliveries already being handled, hands back (naks) those not started yet, and
+    /// returns.
     pub async fn run(self, handler: Arc<dyn Handler>, shutdown: CancellationToken) {
         let stage = handler.stage();
+        let options = ConsumerOptions {
+            max_deliver: UNLIMITED_DELIVERIES,
+            ..self.config.consumer.clone()
+        };
         let mut consumer = loop {
             match self
                 .bus
-                .consumer(
-                    self.config.stream,
-                    self.config.durable,
-                    self.config.consumer.clone(),
-                )
+                .consumer(self.config.stream, self.config.durable, options.clone())
                 .await
             {
                 Ok(consumer) => break consumer,
@@ -133,18 +150,80 @@ impl Worker {
                     continue;
                 }
             };
+            // Every delivery of the batch is kept alive (in-progress acks) from the
+            // fetch on, also while it waits for one of the `concurrency` slots.
             let this = &self;
+            let slots = tokio::sync::Semaphore::new(self.config.concurrency.max(1));
+            let (slots, shutdown) = (&slots, &shutdown);
             futures::stream::iter(deliveries)
-                .for_each_concurrent(self.config.concurrency, |delivery| {
+                .for_each_concurrent(None, |delivery| {
                     let handler = handler.clone();
-                    async move { this.process(handler.as_ref(), delivery).await }
+                    async move {
+                        this.process(handler.as_ref(), delivery, slots, shutdown)
+                            .await
+                    }
                 })
                 .await;
         }
         info!(stage, "worker stopped");
     }
 
-    async fn process(&self, handler: &dyn Handler, delivery: Delivery) {
+    async fn process(
+        &self,
+        handler: &dyn Handler,
+        delivery: Delivery,
+        slots: &tokio::sync::Semaphore,
+        shutdown: &CancellationToken,
+    ) {
+        let stage = handler.stage();
+        let handled = self
+            .while_in_progress(&delivery, async {
+                let slot = tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => None,
+                    slot = slots.acquire() => slot.ok(),
+                };
+                let _slot = slot?;
+                Some(self.handle(handler, &delivery).await)
+            })
+            .await;
+        let Some(result) = handled else {
+            // Shutting down before its turn came: handed back at once, for a replica
+            // that stays, instead of holding the shutdown up.
+            if let Err(e) = delivery.acker.nak(None).await {
+                debug!(stage, error = %e, "could not hand back delivery");
+            }
+            return;
+        };
+        self.settle(stage, delivery, result).await;
+    }
+
+    /// Runs `work`, telling the bus every third of the ack wait that the delivery is
+    /// still in progress: a slow send is not redelivered (and then counted as a
+    /// failure) while this worker is alive and on it.
+    async fn while_in_progress<T>(
+        &self,
+        delivery: &Delivery,
+        work: impl std::future::Future<Output = T>,
+    ) -> T {
+        let every = (self.config.consumer.ack_wait / 3).max(Duration::from_millis(100));
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                _ = ticks.tick() => {
+                    if let Err(e) = delivery.acker.progress().await {
+                        // Worst case the bus redelivers it; handlers are idempotent.
+                        debug!(error = %e, "could not extend delivery");
+                    }
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, handler: &dyn Handler, delivery: &Delivery) -> Result<(), HandleError> {
         let stage = handler.stage();
         let _timer = self.metrics.stage_timer(stage);
         if delivery.delivered > 1 {
@@ -164,11 +243,19 @@ impl Worker {
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str())),
         );
-        let result = handler.handle(&delivery).instrument(span).await;
+        handler.handle(delivery).instrument(span).await
+    }
+
+    async fn settle(
+        &self,
+        stage: &'static str,
+        delivery: Delivery,
+        result: Result<(), HandleError>,
+    ) {
         let settled = match result {
             Ok(()) => delivery.acker.ack().await,
             Err(HandleError::Retry { reason, delay })
-                if (delivery.delivered as i64) < self.config.consumer.max_deliver =>
+                if delivery.delivered < self.config.max_attempts =>
             {
                 debug!(
                     stage,
@@ -190,8 +277,11 @@ impl Worker {
         }
     }
 
-    /// Moves a delivery to the dead-letter stream, records the outcome, then terms it.
-    /// If the dead-letter publish fails the delivery is nak'd instead: kept, not lost.
+    /// Moves a delivery to the dead-letter stream, records the outcome, then terms it,
+    /// in that order: the delivery is only let go once both are durable. If either
+    /// step fails the delivery is nak'd with a delay and comes back (the consumer
+    /// redelivers without limit), and the next attempt repeats the steps: the publish
+    /// dedups on its msg id and the outcome is only ever set once.
     async fn dead_letter(&self, stage: &'static str, delivery: &Delivery, reason: &str) {
         let message_id = delivery
             .header(crate::MESSAGE_ID_HEADER)
@@ -202,6 +292,53 @@ impl Worker {
             reason,
             "dead-lettering delivery"
         );
+        let kept = match self
+            .publish_dead_letter(stage, delivery, reason, &message_id)
+            .await
+        {
+            Ok(kept) => kept,
+            Err(e) => {
+                warn!(stage, error = %e, "dead-letter publish failed, keeping delivery");
+                self.keep(stage, delivery).await;
+                return;
+            }
+        };
+        if !kept.duplicate {
+            self.metrics.dead_lettered(stage);
+        }
+        if let Err(e) = self
+            .record_dead_lettered(stage, delivery, reason, &message_id)
+            .await
+        {
+            warn!(stage, error = %e, "could not record dead-letter outcome, keeping delivery");
+            self.keep(stage, delivery).await;
+            return;
+        }
+        if let Err(e) = delivery.acker.term().await {
+            // Redelivered after ack_wait; the next attempt finds both steps done.
+            warn!(stage, error = %e, "could not terminate dead-lettered delivery");
+        }
+    }
+
+    /// Asks for the delivery again later, when a step of dead-lettering failed.
+    async fn keep(&self, stage: &'static str, delivery: &Delivery) {
+        if let Err(e) = delivery
+            .acker
+            .nak(Some(self.config.dead_letter_retry))
+            .await
+        {
+            // Not lost either: unsettled, it is redelivered after ack_wait.
+            warn!(stage, error = %e, "could not nak delivery");
+        }
+    }
+
+    async fn publish_dead_letter(
+        &self,
+        stage: &'static str,
+        delivery: &Delivery,
+        reason: &str,
+        message_id: &Option<String>,
+    ) -> Result<firebreak_bus::PublishAck, firebreak_bus::BusError> {
         let at = time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
@@ -216,38 +353,48 @@ impl Worker {
                 crate::dead_letters::DELIVERIES_HEADER,
                 delivery.delivered.to_string(),
             )
+            // One entry per delivery, however often this step is repeated.
             .with_msg_id(format!("dlq:{stage}:{}", delivery.stream_sequence));
-        if let Some(id) = &message_id {
+        if let Some(id) = message_id {
             envelope = envelope.with_header(crate::MESSAGE_ID_HEADER, id.clone());
         }
-        let published = match self.bus.publish(envelope).await {
-            Ok(ack) => ack.await.map(|_| ()),
-            Err(e) => Err(e),
+        self.bus.publish(envelope).await?.await
+    }
+
+    /// Sets the `dead_lettered` outcome. A payload that still decodes recreates a
+    /// missing record; garbage with no message id has no record to write, and its
+    /// dead-letter entry is the only trace (as it must be: it was never accepted as a
+    /// message).
+    async fn record_dead_lettered(
+        &self,
+        stage: &'static str,
+        delivery: &Delivery,
+        reason: &str,
+        message_id: &Option<String>,
+    ) -> Result<(), firebreak_store::StoreError> {
+        let Some(id) = message_id.as_deref().and_then(MessageId::parse) else {
+            return Ok(());
         };
-        if let Err(e) = published {
-            warn!(stage, error = %e, "dead-letter publish failed, keeping delivery");
-            let _ = delivery.acker.nak(Some(Duration::from_secs(5))).await;
-            return;
+        let outcome = Outcome::DeadLettered {
+            stage: stage.to_string(),
+            reason: reason.to_string(),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let first = match crate::payload::message_of(&delivery.payload).filter(|m| m.id == id) {
+            Some(message) => self.log.finish(&message, &outcome, now).await?,
+            None => match self.log.record_outcome(id, &outcome, now).await? {
+                OutcomeWrite::Recorded => true,
+                OutcomeWrite::AlreadyRecorded => false,
+                OutcomeWrite::Missing => {
+                    warn!(stage, message_id = %id, "dead-lettered message has no record");
+                    false
+                }
+            },
+        };
+        if first {
+            self.metrics.outcome("dead_lettered");
         }
-        self.metrics.dead_lettered(stage);
-        if let Some(id) = message_id.as_deref().and_then(MessageId::parse) {
-            let outcome = Outcome::DeadLettered {
-                stage: stage.to_string(),
-                reason: reason.to_string(),
-            };
-            match self
-                .log
-                .record_outcome(id, &outcome, time::OffsetDateTime::now_utc())
-                .await
-            {
-                Ok(true) => self.metrics.outcome("dead_lettered"),
-                Ok(false) => {}
-                Err(e) => warn!(stage, error = %e, "could not record dead-letter outcome"),
-            }
-        }
-        if let Err(e) = delivery.acker.term().await {
-            warn!(stage, error = %e, "could not terminate dead-lettered delivery");
-        }
+        Ok(())
     }
 }
 

@@ -76,10 +76,11 @@ async fn publish(bus: &MemoryBus, message: &Message) {
     bus.publish(envelope).await.unwrap().await.unwrap();
 }
 
-fn worker(bus: &MemoryBus, log: &Arc<MemoryStore>, metrics: &Metrics, max_deliver: i64) -> Worker {
+fn worker(bus: &MemoryBus, log: &Arc<MemoryStore>, metrics: &Metrics, max_attempts: u64) -> Worker {
     let mut config = WorkerConfig::new(subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY);
+    config.max_attempts = max_attempts;
     config.consumer = ConsumerOptions {
-        max_deliver,
+        max_deliver: -1,
         ack_wait: Duration::from_secs(5),
         max_ack_pending: 100,
     };
@@ -92,7 +93,7 @@ fn worker(bus: &MemoryBus, log: &Arc<MemoryStore>, metrics: &Metrics, max_delive
 }
 
 #[tokio::test]
-async fn a_message_that_keeps_failing_is_dead_lettered_after_max_deliveries() {
+async fn a_message_that_keeps_failing_is_dead_lettered_after_max_attempts() {
     let bus = MemoryBus::new();
     let log = Arc::new(MemoryStore::new());
     let metrics = Metrics::new();
@@ -120,7 +121,7 @@ async fn a_message_that_keeps_failing_is_dead_lettered_after_max_deliveries() {
     assert_eq!(
         handler.0.load(Ordering::SeqCst),
         3,
-        "tried exactly max_deliver times"
+        "tried exactly max_attempts times"
     );
     assert_eq!(
         bus.stream_len(subjects::STREAM_DEAD_LETTER).await.unwrap(),
@@ -164,4 +165,56 @@ async fn shutdown_finishes_the_work_in_hand() {
     shutdown.cancel();
     run.await.unwrap();
     assert_eq!(again.0.load(Ordering::SeqCst), 0);
+}
+
+/// Takes three ack waits per delivery, as a send to a slow platform may.
+struct VerySlow(AtomicU32);
+
+#[async_trait]
+impl Handler for VerySlow {
+    fn stage(&self) -> &'static str {
+        "reply"
+    }
+
+    async fn handle(&self, _delivery: &Delivery) -> Result<(), HandleError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_slow_delivery_is_kept_in_progress_not_redelivered() {
+    let bus = MemoryBus::new();
+    let log = Arc::new(MemoryStore::new());
+    let metrics = Metrics::new();
+    // More deliveries than slots: the waiting ones must be kept alive too.
+    for i in 0..4 {
+        publish(&bus, &message(&format!("slow-{i}"))).await;
+    }
+    let mut w = worker(&bus, &log, &metrics, 5);
+    w.config.consumer.ack_wait = Duration::from_millis(500);
+    w.config.concurrency = 2;
+    let handler = Arc::new(VerySlow(AtomicU32::new(0)));
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(w.run(handler.clone(), shutdown.clone()));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let backlog = bus
+            .consumer_backlog(subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY)
+            .await
+            .unwrap();
+        if handler.0.load(Ordering::SeqCst) == 4 && backlog.ack_pending == 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never finished");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    run.await.unwrap();
+    assert_eq!(
+        handler.0.load(Ordering::SeqCst),
+        4,
+        "each handled once, none redelivered"
+    );
 }

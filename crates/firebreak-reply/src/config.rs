@@ -61,12 +61,19 @@ impl ReplyConfig {
         }
     }
 
-    /// The reply consumer. Its `max_deliver` is far above `max_failures`: a deferral is
+    /// The longest one reply can take to send: the retries' time budget (no retry
+    /// starts past it) plus the last attempt's request timeout.
+    pub fn longest_send(&self, request_timeout: Duration) -> Duration {
+        self.retry.max_elapsed + request_timeout
+    }
+
+    /// The reply consumer. Its attempt limit is far above `max_failures`: a deferral is
     /// a nak with a delay, which JetStream counts as a delivery, and a surge must never
     /// run a waiting message into the dead-letter path. Real failures are counted apart
     /// (deliveries minus deferrals) and dead-lettered by the stage itself.
     pub fn worker_config(&self) -> WorkerConfig {
         WorkerConfig {
+            max_attempts: DEFERRAL_MAX_DELIVER as u64,
             consumer: ConsumerOptions {
                 max_deliver: DEFERRAL_MAX_DELIVER,
                 ack_wait: self.ack_wait,

@@ -36,6 +36,8 @@ struct State {
     claims: HashMap<String, Claim>,
     deferrals: HashMap<String, u32>,
     rings: HashMap<String, Recent>,
+    /// Added to the wall clock for claims (see `advance_clock`).
+    clock_offset: Duration,
 }
 
 pub struct MemoryReplyState {
@@ -62,6 +64,16 @@ impl MemoryReplyState {
             epoch: Instant::now() - Duration::from_secs(3600),
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// Moves the ledger's clock forward, as time passing would: for tests of leases.
+    pub fn advance_clock(&self, by: Duration) {
+        self.state.lock().clock_offset += by;
+    }
+
+    fn wall_clock_ms(&self) -> u64 {
+        let offset = self.state.lock().clock_offset;
+        ((time::OffsetDateTime::now_utc() + offset).unix_timestamp_nanos() / 1_000_000) as u64
     }
 
     fn now_us(&self) -> u64 {
@@ -204,12 +216,22 @@ impl Budget for MemoryReplyState {
 #[async_trait]
 impl Ledger for MemoryReplyState {
     async fn claim(&self, message: &str, claim: &Claim) -> Result<Option<Claim>, StateError> {
+        // Read before taking the lock (the clock reads it too).
+        let stamped = Claim {
+            claimed_at_ms: self.wall_clock_ms(),
+            ..claim.clone()
+        };
         let mut state = self.state.lock();
         if let Some(existing) = state.claims.get(message) {
             return Ok(Some(existing.clone()));
         }
-        state.claims.insert(message.to_string(), claim.clone());
+        state.claims.insert(message.to_string(), stamped);
         Ok(None)
+    }
+
+    async fn clock_ms(&self) -> Result<u64, StateError> {
+        // One process, one clock.
+        Ok(self.wall_clock_ms())
     }
 
     async fn get_claim(&self, message: &str) -> Result<Option<Claim>, StateError> {

@@ -97,7 +97,9 @@ pub struct Claim {
     pub state: ClaimState,
     pub variant: String,
     pub text: String,
-    /// Unix milliseconds of the claim, to tell a live sender from a crashed one.
+    /// Unix milliseconds of the claim by the ledger's clock ([`Ledger::clock_ms`]), to
+    /// tell a live sender from a crashed one. The ledger stamps it; a caller's value
+    /// is ignored.
     pub claimed_at_ms: u64,
     #[serde(default)]
     pub connector: String,
@@ -117,6 +119,10 @@ pub trait Ledger: Send + Sync + 'static {
     /// Claims the message's one reply. `Ok(None)` when this call made the claim,
     /// `Ok(Some(existing))` when one was already there (a redelivery).
     async fn claim(&self, message: &str, claim: &Claim) -> Result<Option<Claim>, StateError>;
+
+    /// The ledger's clock, in unix milliseconds: the one claims are stamped with, and
+    /// the only one their age may be measured against (replicas' clocks differ).
+    async fn clock_ms(&self) -> Result<u64, StateError>;
 
     async fn get_claim(&self, message: &str) -> Result<Option<Claim>, StateError>;
 

@@ -154,14 +154,18 @@ static USE_THREAD_VARIANT: LazyLock<redis::Script> = LazyLock::new(|| {
 });
 
 /// Claims a message's reply: `state` is set only if absent. Returns the fields of the
-/// claim that was there, or nothing when this call made it.
+/// claim that was there, or nothing when this call made it. The claim is stamped with
+/// Redis's clock (`TIME`), the one clock every replica shares, so a lease is never
+/// judged across two machines' clocks. (ARGV[4], the caller's time, is not used.)
 static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         if redis.call('HSETNX', KEYS[1], 'state', ARGV[1]) == 0 then
           return redis.call('HMGET', KEYS[1], 'state', 'variant', 'text', 'claimed_at', 'connector')
         end
-        redis.call('HSET', KEYS[1], 'variant', ARGV[2], 'text', ARGV[3], 'claimed_at', ARGV[4], 'connector', ARGV[5])
+        local t = redis.call('TIME')
+        local now_ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        redis.call('HSET', KEYS[1], 'variant', ARGV[2], 'text', ARGV[3], 'claimed_at', now_ms, 'connector', ARGV[5])
         redis.call('PEXPIRE', KEYS[1], ARGV[6])
         return {}",
     )
@@ -363,6 +367,14 @@ impl Budget for RedisReplyState {
 
 #[async_trait]
 impl Ledger for RedisReplyState {
+    async fn clock_ms(&self) -> Result<u64, StateError> {
+        let (secs, micros): (u64, u64) = redis::cmd("TIME")
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        Ok(secs * 1000 + micros / 1000)
+    }
+
     async fn claim(&self, message: &str, claim: &Claim) -> Result<Option<Claim>, StateError> {
         let existing: Vec<Option<String>> = CLAIM
             .key(k::claim(message))

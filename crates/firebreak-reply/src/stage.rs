@@ -30,10 +30,6 @@ pub struct ReplyStage {
     pub metrics: Metrics,
 }
 
-fn now_ms() -> u64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as u64
-}
-
 /// The platform request for the automatic reply to `message`.
 pub fn outbound(message: &Message, text: &str) -> OutboundReply {
     OutboundReply {
@@ -58,7 +54,7 @@ impl ReplyStage {
         let name = outcome.stage().as_str();
         let first = self
             .log
-            .record_outcome(message.id, &outcome, OffsetDateTime::now_utc())
+            .finish(message, &outcome, OffsetDateTime::now_utc())
             .await
             .map_err(retry)?;
         if first {
@@ -148,7 +144,10 @@ impl ReplyStage {
         if claim.state == ClaimState::Sent {
             return self.record(message, outcome(claim.connector.clone())).await;
         }
-        let age = Duration::from_millis(now_ms().saturating_sub(claim.claimed_at_ms));
+        // Aged by the ledger's clock, which stamped the claim: another replica's
+        // clock may be seconds off this one's.
+        let now = self.engine.ledger.clock_ms().await.map_err(retry)?;
+        let age = Duration::from_millis(now.saturating_sub(claim.claimed_at_ms));
         let lease = self.engine.config.claim_lease;
         if age < lease {
             // Another worker may still be sending it: wait for it to finish.
@@ -266,7 +265,8 @@ impl ReplyStage {
                     state: ClaimState::Sending,
                     variant: variant.clone(),
                     text: text.clone(),
-                    claimed_at_ms: now_ms(),
+                    // Stamped by the ledger's clock, not this replica's.
+                    claimed_at_ms: 0,
                     connector: String::new(),
                 };
                 // Recorded before sending: whoever claims first sends, once.

@@ -164,7 +164,17 @@ async fn a_thread_holds_at_most_its_cap(state: Arc<dyn State>) {
 async fn a_claim_is_made_once(state: Arc<dyn State>) {
     assert_eq!(state.claim("c1", &claim("hello")).await.unwrap(), None);
     let existing = state.claim("c1", &claim("other")).await.unwrap().unwrap();
-    assert_eq!(existing, claim("hello"));
+    assert_eq!(
+        Claim {
+            claimed_at_ms: 0,
+            ..existing
+        },
+        Claim {
+            claimed_at_ms: 0,
+            ..claim("hello")
+        },
+        "the first claim stands (stamped by the ledger)"
+    );
     state.mark_sent("c1", "telegram").await.unwrap();
     let sent = state.get_claim("c1").await.unwrap().unwrap();
     assert_eq!(sent.state, ClaimState::Sent);
@@ -178,6 +188,21 @@ async fn a_claim_is_made_once(state: Arc<dyn State>) {
         state.claim("c3", &claim("y")).await.unwrap(),
         None,
         "dropped claims free the message"
+    );
+}
+
+/// Replicas' clocks differ: the ledger stamps a claim with its own clock, whatever
+/// the claiming replica believes the time is, and ages it by the same clock.
+async fn a_claim_is_stamped_by_the_ledgers_clock(state: Arc<dyn State>) {
+    let before = state.clock_ms().await.unwrap();
+    // A replica whose clock is years behind (the fixture's time is 2023).
+    assert_eq!(state.claim("skewed", &claim("hi")).await.unwrap(), None);
+    let after = state.clock_ms().await.unwrap();
+    let stamped = state.get_claim("skewed").await.unwrap().unwrap();
+    assert!(
+        (before..=after).contains(&stamped.claimed_at_ms),
+        "{before} <= {} <= {after}",
+        stamped.claimed_at_ms
     );
 }
 
@@ -240,6 +265,7 @@ async fn run_suite(make: impl AsyncFn() -> Arc<dyn State>) {
     an_author_gets_one_reply_per_cooldown(make().await).await;
     a_thread_holds_at_most_its_cap(make().await).await;
     a_claim_is_made_once(make().await).await;
+    a_claim_is_stamped_by_the_ledgers_clock(make().await).await;
     deferrals_are_counted(make().await).await;
     a_thread_variant_belongs_to_one_message(make().await).await;
     the_ring_swaps_only_at_the_expected_version(make().await).await;

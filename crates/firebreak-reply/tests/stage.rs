@@ -37,6 +37,9 @@ impl DeliveryAcker for NoAck {
     async fn term(&self) -> Result<(), BusError> {
         Ok(())
     }
+    async fn progress(&self) -> Result<(), BusError> {
+        Ok(())
+    }
 }
 
 struct Fixture {
@@ -310,16 +313,41 @@ async fn a_claim_left_by_a_crash_is_escalated_not_sent_again() {
         state: ClaimState::Sending,
         variant: "refund.en.0".into(),
         text: "hello".into(),
-        claimed_at_ms: (OffsetDateTime::now_utc().unix_timestamp() as u64 - 60) * 1000,
+        claimed_at_ms: 0,
         connector: String::new(),
     };
     f.state.claim(&m.id.to_string(), &claim).await.unwrap();
+    f.state.advance_clock(Duration::from_secs(60));
     f.handle(&m, 2).await.unwrap();
     assert!(
         f.sent.sent().is_empty(),
         "dry-run does not deduplicate: at most once"
     );
     assert_eq!(f.escalated().await, 1);
+}
+
+#[tokio::test]
+async fn a_claim_within_its_lease_by_the_ledgers_clock_waits_for_its_sender() {
+    let f = fixture(&[]);
+    let m = message("c3", Channel::Telegram, Visibility::Private);
+    // The claiming replica's clock is an hour behind; the ledger stamps its own time.
+    let claim = Claim {
+        state: ClaimState::Sending,
+        variant: "refund.en.0".into(),
+        text: "hello".into(),
+        claimed_at_ms: (OffsetDateTime::now_utc().unix_timestamp() as u64 - 3600) * 1000,
+        connector: String::new(),
+    };
+    f.state.claim(&m.id.to_string(), &claim).await.unwrap();
+    assert!(
+        matches!(
+            f.handle(&m, 2).await,
+            Err(HandleError::Retry { delay: Some(_), .. })
+        ),
+        "deferred while its sender may still be sending"
+    );
+    assert!(f.sent.sent().is_empty());
+    assert_eq!(f.escalated().await, 0, "not taken for a crash");
 }
 
 #[tokio::test]
@@ -346,6 +374,7 @@ async fn the_reply_consumer_never_dead_letters_a_deferred_message() {
     let config = ReplyConfig::default();
     let worker = config.worker_config();
     assert!(worker.consumer.max_deliver > 10_000);
+    assert!(worker.max_attempts > 10_000);
     assert_eq!(worker.stream, subjects::STREAM_REPLY);
     let _ = ConsumerOptions::default();
 }

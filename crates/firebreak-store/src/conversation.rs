@@ -1,8 +1,14 @@
 //! What classify remembers about an author between messages: how often they complained
 //! recently (for the repeat-complainer flag), how many of their private messages the
 //! first line took without a human (so that writing again reaches one), and where they
-//! last wrote (public or private). Keys live under the author's hash tag, `fb:{a:ID}:…`,
-//! and expire.
+//! last wrote (public or private). Keys live under the author's hash tag,
+//! `fb:{a:CHANNEL:ID}:…`, and expire. An author id is only unique on its platform: the
+//! same number on X and on Telegram is two people, so the channel is part of the key.
+//!
+//! Keys written before the channel was (`fb:{a:ID}:…`) are not read: they expire on
+//! their own within the retention, and meanwhile an author's counts start again once,
+//! per channel, which can only delay a repeat-complainer flag or a first-line hand-off
+//! by the messages already counted, never send a reply that should not go.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -56,6 +62,11 @@ pub trait ConversationMemory: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
 }
 
+/// The author as a key: channel and platform id.
+fn author_of(message: &Message) -> String {
+    format!("{}:{}", message.channel.as_str(), message.author.id)
+}
+
 fn complaints_key(author: &str) -> String {
     format!("fb:{{a:{author}}}:complaints")
 }
@@ -91,7 +102,7 @@ impl ConversationMemory for RedisStore {
         let complaints_since = now - windows.complaints.as_millis() as i64;
         let first_line_since = now - windows.first_line.as_millis() as i64;
         let member = message.id.to_string();
-        let author = &message.author.id;
+        let author = &author_of(message);
         type Reply = (u32, Option<f64>, u32, Option<f64>, Option<String>);
         let (complaints, own_complaint, first_line, own_first_line, visibility): Reply =
             redis::pipe()
@@ -120,7 +131,7 @@ impl ConversationMemory for RedisStore {
         marks: Marks,
         retention: Duration,
     ) -> Result<(), StoreError> {
-        let author = &message.author.id;
+        let author = &author_of(message);
         let now = millis(message.received_at);
         let ttl = retention.as_secs().max(1);
         let mut pipe = redis::pipe();
@@ -141,8 +152,8 @@ impl ConversationMemory for RedisStore {
     }
 }
 
-/// The embedded adapter's state: per author, complaint times by message, and the last
-/// visibility seen.
+/// The embedded adapter's state: per author (channel and id), complaint times by
+/// message, and the last visibility seen.
 #[derive(Debug, Default)]
 pub struct MemoryConversations {
     authors: Mutex<HashMap<String, AuthorMemory>>,
@@ -172,7 +183,7 @@ impl ConversationMemory for MemoryStore {
     ) -> Result<Recall, StoreError> {
         let now = millis(message.received_at);
         let authors = self.conversations().authors.lock();
-        let Some(author) = authors.get(&message.author.id) else {
+        let Some(author) = authors.get(&author_of(message)) else {
             return Ok(Recall::default());
         };
         let own = message.id.to_string();
@@ -200,7 +211,7 @@ impl ConversationMemory for MemoryStore {
         let now = millis(message.received_at);
         let oldest = now - retention.as_millis() as i64;
         let mut authors = self.conversations().authors.lock();
-        let author = authors.entry(message.author.id.clone()).or_default();
+        let author = authors.entry(author_of(message)).or_default();
         author.last_visibility = Some(message.visibility);
         for (marked, times) in [
             (marks.complaint, &mut author.complaints),

@@ -13,7 +13,7 @@ mod port;
 pub mod redis_archive;
 pub mod redis_store;
 
-pub use port::{CaseSubject, MessageLog, OpenCases, Reopen, StoreError};
+pub use port::{CaseSubject, MessageLog, OpenCases, OutcomeWrite, Reopen, StoreError};
 
 /// How long message records (and so dedup) last. Meta retries failed deliveries for
 /// days; a week covers every platform's retry horizon.

@@ -8,7 +8,7 @@ use firebreak_core::{
 };
 use parking_lot::Mutex;
 
-use crate::port::{MessageLog, Reopen, StoreError};
+use crate::port::{MessageLog, OutcomeWrite, Reopen, StoreError};
 
 #[derive(Debug, Default)]
 pub struct MemoryStore {
@@ -78,13 +78,13 @@ impl MessageLog for MemoryStore {
         id: MessageId,
         outcome: &Outcome,
         at: time::OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<OutcomeWrite, StoreError> {
         let mut messages = self.messages.lock();
         let Some(record) = messages.get_mut(&id) else {
-            return Ok(false);
+            return Ok(OutcomeWrite::Missing);
         };
         if record.outcome.is_some() {
-            return Ok(false);
+            return Ok(OutcomeWrite::AlreadyRecorded);
         }
         record.status = outcome.stage();
         record.outcome = Some(outcome.clone());
@@ -93,7 +93,28 @@ impl MessageLog for MemoryStore {
             stage: outcome.stage(),
             detail: crate::redis_store::outcome_detail(outcome),
         });
-        Ok(true)
+        Ok(OutcomeWrite::Recorded)
+    }
+
+    async fn unfinished(
+        &self,
+        cutoff: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        // No index: the records themselves say which are open and when they came in.
+        let messages = self.messages.lock();
+        let mut open: Vec<(time::OffsetDateTime, MessageId)> = messages
+            .values()
+            .filter(|r| r.outcome.is_none())
+            .filter_map(|r| r.history.first().map(|h| (h.at, r.id)))
+            .filter(|(at, _)| *at < cutoff)
+            .collect();
+        open.sort();
+        Ok(open.into_iter().take(limit).map(|(_, id)| id).collect())
+    }
+
+    async fn forget_unfinished(&self, _id: MessageId) -> Result<(), StoreError> {
+        Ok(())
     }
 
     async fn reopen_dead_letter(

@@ -21,6 +21,18 @@ pub enum Reopen {
     Finished,
 }
 
+/// What [`MessageLog::record_outcome`] did. A missing record is not an outcome: the
+/// caller must create the record (it holds the message) or keep the delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OutcomeWrite {
+    /// This call set the outcome.
+    Recorded,
+    /// An earlier call set one; nothing changed.
+    AlreadyRecorded,
+    /// No record for the message: ingest's post-ack write failed or has not landed yet.
+    Missing,
+}
+
 /// The status and history of every accepted message.
 #[async_trait]
 pub trait MessageLog: Send + Sync + 'static {
@@ -38,15 +50,50 @@ pub trait MessageLog: Send + Sync + 'static {
         classification: Option<&Classification>,
     ) -> Result<(), StoreError>;
 
-    /// Records the terminal outcome. Only the first one counts: returns false (and
-    /// changes nothing) when the message already has one, which makes redelivered
-    /// work idempotent.
+    /// Records the terminal outcome. Only the first one counts: a message that already
+    /// has one is left unchanged, which makes redelivered work idempotent.
     async fn record_outcome(
         &self,
         id: MessageId,
         outcome: &Outcome,
         at: time::OffsetDateTime,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<OutcomeWrite, StoreError>;
+
+    /// Records the outcome of a message the caller holds, creating its record first if
+    /// ingest never managed to: an accepted message always ends with its outcome on
+    /// record. True when this call set the outcome.
+    async fn finish(
+        &self,
+        message: &Message,
+        outcome: &Outcome,
+        at: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut write = self.record_outcome(message.id, outcome, at).await?;
+        if write == OutcomeWrite::Missing {
+            self.record_accepted(message).await?;
+            write = self.record_outcome(message.id, outcome, at).await?;
+        }
+        match write {
+            OutcomeWrite::Recorded => Ok(true),
+            OutcomeWrite::AlreadyRecorded => Ok(false),
+            OutcomeWrite::Missing => Err(StoreError::Corrupt(format!(
+                "record of {} vanished while recording its outcome",
+                message.id
+            ))),
+        }
+    }
+
+    /// Messages accepted before `cutoff` that have no outcome yet, oldest first, at
+    /// most `limit`: what the sweeper inspects.
+    async fn unfinished(
+        &self,
+        cutoff: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<MessageId>, StoreError>;
+
+    /// Drops a message from the unfinished index without recording anything, for an
+    /// entry whose record expired or whose outcome is already set.
+    async fn forget_unfinished(&self, id: MessageId) -> Result<(), StoreError>;
 
     /// Gives a dead-lettered message a new attempt: lifts its `dead_lettered` outcome
     /// (history kept) and appends `entry`. A message whose dead-lettering was never

@@ -11,7 +11,7 @@ use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
 
 use crate::MESSAGE_RETENTION;
-use crate::port::{MessageLog, Reopen, StoreError};
+use crate::port::{MessageLog, OutcomeWrite, Reopen, StoreError};
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -38,6 +38,15 @@ fn message_key(id: MessageId) -> String {
 
 fn history_key(id: MessageId) -> String {
     format!("fb:{{m:{id}}}:h")
+}
+
+/// Accepted messages without an outcome, scored by when they were accepted (unix ms),
+/// for the sweeper. One key outside the messages' hash tags, so it is written next to
+/// the scripts (same pipeline), not inside them.
+const UNFINISHED_KEY: &str = "fb:unfinished";
+
+fn unix_ms(at: time::OffsetDateTime) -> i64 {
+    (at.unix_timestamp_nanos() / 1_000_000) as i64
 }
 
 /// Short, text-free detail for the history line of an outcome.
@@ -99,11 +108,12 @@ static REOPEN_DEAD_LETTER: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-/// Sets the terminal outcome once; later calls change nothing and return 0.
+/// Sets the terminal outcome once: 1 set, 0 an outcome was already set (nothing
+/// changes), -1 no record, which is not an outcome and must not read as one.
 static RECORD_OUTCOME: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
-        if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+        if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
         if redis.call('HSETNX', KEYS[1], 'outcome', ARGV[1]) == 0 then return 0 end
         redis.call('HSET', KEYS[1], 'status', ARGV[2])
         redis.call('RPUSH', KEYS[2], ARGV[3])
@@ -151,16 +161,31 @@ impl MessageLog for RedisStore {
             detail: String::new(),
         })?;
         let ttl = MESSAGE_RETENTION.as_secs() as i64;
-        let _: i64 = RECORD_ACCEPTED
-            .key(&key)
-            .key(&history)
-            .arg(Stage::Accepted.as_str())
-            .arg(message.channel.as_str())
-            .arg(&message.external_id)
-            .arg(&message.thread_id)
-            .arg(entry)
-            .arg(ttl)
-            .invoke_async(&mut self.conn())
+        // Indexed first: if the record write then fails, the sweeper finds an entry
+        // without a record rather than a record nobody watches.
+        let _: (i64,) = redis::pipe()
+            .cmd("ZADD")
+            .arg(UNFINISHED_KEY)
+            .arg("NX")
+            .arg(unix_ms(message.received_at))
+            .arg(message.id.to_string())
+            .ignore()
+            // A pipeline cannot fall back from EVALSHA to EVAL: load first (a no-op
+            // once cached), in the same round trip.
+            .load_script(&RECORD_ACCEPTED)
+            .ignore()
+            .invoke_script(
+                RECORD_ACCEPTED
+                    .key(&key)
+                    .key(&history)
+                    .arg(Stage::Accepted.as_str())
+                    .arg(message.channel.as_str())
+                    .arg(&message.external_id)
+                    .arg(&message.thread_id)
+                    .arg(entry)
+                    .arg(ttl),
+            )
+            .query_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
         Ok(())
@@ -193,22 +218,65 @@ impl MessageLog for RedisStore {
         id: MessageId,
         outcome: &Outcome,
         at: time::OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<OutcomeWrite, StoreError> {
         let entry = HistoryEntry {
             at,
             stage: outcome.stage(),
             detail: outcome_detail(outcome),
         };
-        let first: i64 = RECORD_OUTCOME
-            .key(message_key(id))
-            .key(history_key(id))
-            .arg(serde_json::to_string(outcome).map_err(corrupt)?)
-            .arg(outcome.stage().as_str())
-            .arg(entry_json(&entry)?)
-            .invoke_async(&mut self.conn())
+        // The index entry goes whatever the script found: set now, set before, or no
+        // record at all (the caller then re-accepts, which indexes it again).
+        let (written,): (i64,) = redis::pipe()
+            .load_script(&RECORD_OUTCOME)
+            .ignore()
+            .invoke_script(
+                RECORD_OUTCOME
+                    .key(message_key(id))
+                    .key(history_key(id))
+                    .arg(serde_json::to_string(outcome).map_err(corrupt)?)
+                    .arg(outcome.stage().as_str())
+                    .arg(entry_json(&entry)?),
+            )
+            .zrem(UNFINISHED_KEY, id.to_string())
+            .ignore()
+            .query_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        Ok(first == 1)
+        Ok(match written {
+            1 => OutcomeWrite::Recorded,
+            0 => OutcomeWrite::AlreadyRecorded,
+            _ => OutcomeWrite::Missing,
+        })
+    }
+
+    async fn unfinished(
+        &self,
+        cutoff: time::OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        let ids: Vec<String> = redis::cmd("ZRANGE")
+            .arg(UNFINISHED_KEY)
+            .arg("-inf")
+            .arg(format!("({}", unix_ms(cutoff)))
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        ids.iter()
+            .map(|id| MessageId::parse(id).ok_or_else(|| corrupt(format!("unfinished id {id}"))))
+            .collect()
+    }
+
+    async fn forget_unfinished(&self, id: MessageId) -> Result<(), StoreError> {
+        let _: i64 = self
+            .conn()
+            .zrem(UNFINISHED_KEY, id.to_string())
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn reopen_dead_letter(
@@ -224,6 +292,14 @@ impl MessageLog for RedisStore {
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
+        if result == 1 {
+            // Open again: the sweeper watches the new attempt from now.
+            let _: i64 = self
+                .conn()
+                .zadd(UNFINISHED_KEY, id.to_string(), unix_ms(entry.at))
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(match result {
             1 => Reopen::Reopened,
             0 => Reopen::Finished,

@@ -13,7 +13,7 @@ use firebreak_core::{
 use firebreak_store::conversation::{ConversationMemory, Marks, RecallWindows};
 use firebreak_store::memory::MemoryStore;
 use firebreak_store::redis_store::RedisStore;
-use firebreak_store::{MessageLog, Reopen};
+use firebreak_store::{MessageLog, OutcomeWrite, Reopen};
 use firebreak_testkit::RedisServer;
 use time::OffsetDateTime;
 
@@ -86,8 +86,11 @@ conformance!(
     record_stage_of_unknown_message_creates_nothing,
     first_outcome_wins,
     outcome_of_unknown_message_is_not_recorded,
+    finishing_a_message_without_a_record_creates_it_with_the_outcome,
+    unfinished_lists_open_messages_accepted_before_the_cutoff,
     record_stage_after_outcome_keeps_the_terminal_status,
     author_memory_counts_complaints_and_first_line_messages_apart,
+    author_memory_is_kept_per_channel,
     a_dead_letter_reopens_for_a_replay_and_keeps_its_history,
 );
 
@@ -278,7 +281,10 @@ async fn first_outcome_wins(store: Arc<dyn Store>) -> anyhow::Result<()> {
         connector: "x".into(),
     };
     let at = OffsetDateTime::now_utc();
-    assert!(store.record_outcome(m.id, &replied, at).await?);
+    assert_eq!(
+        store.record_outcome(m.id, &replied, at).await?,
+        OutcomeWrite::Recorded
+    );
     let after_first = record(&store, m.id).await?;
     assert_eq!(after_first.status, Stage::Replied);
     assert_eq!(after_first.outcome.as_ref(), Some(&replied));
@@ -289,12 +295,16 @@ async fn first_outcome_wins(store: Arc<dyn Store>) -> anyhow::Result<()> {
     let ignored = Outcome::Ignored {
         reason: "spam".into(),
     };
-    assert!(
-        !store
+    assert_eq!(
+        store
             .record_outcome(m.id, &ignored, OffsetDateTime::now_utc())
-            .await?
+            .await?,
+        OutcomeWrite::AlreadyRecorded
     );
-    assert!(!store.record_outcome(m.id, &replied, at).await?);
+    assert_eq!(
+        store.record_outcome(m.id, &replied, at).await?,
+        OutcomeWrite::AlreadyRecorded
+    );
     assert_eq!(record(&store, m.id).await?, after_first, "nothing changed");
     Ok(())
 }
@@ -304,12 +314,67 @@ async fn outcome_of_unknown_message_is_not_recorded(store: Arc<dyn Store>) -> an
     let outcome = Outcome::Ignored {
         reason: "spam".into(),
     };
-    assert!(
-        !store
+    assert_eq!(
+        store
             .record_outcome(id, &outcome, OffsetDateTime::now_utc())
-            .await?
+            .await?,
+        OutcomeWrite::Missing
     );
     assert_eq!(store.get(id).await?, None);
+    Ok(())
+}
+
+async fn finishing_a_message_without_a_record_creates_it_with_the_outcome(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    // Ingest's post-ack record write failed: the stage still holds the message.
+    let m = message(Channel::Web, "thread-1", "no-record");
+    let outcome = Outcome::Ignored {
+        reason: "spam".into(),
+    };
+    assert!(
+        store
+            .finish(&m, &outcome, OffsetDateTime::now_utc())
+            .await?
+    );
+    let r = record(&store, m.id).await?;
+    assert_eq!(r.outcome.as_ref(), Some(&outcome));
+    assert_eq!(stages(&r), [Stage::Accepted, Stage::Ignored]);
+    assert!(
+        !store
+            .finish(&m, &outcome, OffsetDateTime::now_utc())
+            .await?,
+        "a second finish is a repeat, not a new outcome"
+    );
+    Ok(())
+}
+
+async fn unfinished_lists_open_messages_accepted_before_the_cutoff(
+    store: Arc<dyn Store>,
+) -> anyhow::Result<()> {
+    let hour = time::Duration::hours(1);
+    let mut old = message(Channel::X, "thread-1", "old-open");
+    old.received_at -= hour;
+    let mut done = message(Channel::X, "thread-1", "old-done");
+    done.received_at -= hour;
+    let fresh = message(Channel::X, "thread-1", "fresh-open");
+    for m in [&old, &done, &fresh] {
+        store.record_accepted(m).await?;
+    }
+    let ignored = Outcome::Ignored {
+        reason: "spam".into(),
+    };
+    store
+        .record_outcome(done.id, &ignored, OffsetDateTime::now_utc())
+        .await?;
+    let cutoff = OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    assert_eq!(store.unfinished(cutoff, 100).await?, [old.id]);
+    // Once finished, it is no longer listed.
+    store
+        .record_outcome(old.id, &ignored, OffsetDateTime::now_utc())
+        .await?;
+    assert_eq!(store.unfinished(cutoff, 100).await?, []);
+    store.forget_unfinished(fresh.id).await?;
     Ok(())
 }
 
@@ -321,10 +386,11 @@ async fn record_stage_after_outcome_keeps_the_terminal_status(
     let outcome = Outcome::Escalated {
         case_id: "case-1".into(),
     };
-    assert!(
+    assert_eq!(
         store
             .record_outcome(m.id, &outcome, OffsetDateTime::now_utc())
-            .await?
+            .await?,
+        OutcomeWrite::Recorded
     );
     // A late waypoint from a slow, redelivered worker.
     store
@@ -378,10 +444,11 @@ mod redis_only {
         let outcome = Outcome::Escalated {
             case_id: "case-crash".into(),
         };
-        assert!(
+        assert_eq!(
             store
                 .record_outcome(m.id, &outcome, OffsetDateTime::now_utc())
-                .await?
+                .await?,
+            OutcomeWrite::Recorded
         );
         let before = store.get(m.id).await?.context("record missing")?;
 
@@ -472,6 +539,31 @@ async fn author_memory_counts_complaints_and_first_line_messages_apart(
     Ok(())
 }
 
+async fn author_memory_is_kept_per_channel(store: Arc<dyn Store>) -> anyhow::Result<()> {
+    let retention = Duration::from_secs(7 * 24 * 3600);
+    let windows = RecallWindows {
+        complaints: Duration::from_secs(24 * 3600),
+        first_line: Duration::from_secs(4 * 3600),
+    };
+    // The same numeric id on two platforms: two different people.
+    let on_x = message(Channel::X, "thread-x", "x-1");
+    let on_telegram = message(Channel::Telegram, "thread-t", "t-1");
+    assert_eq!(on_x.author.id, on_telegram.author.id);
+    let marks = Marks {
+        complaint: true,
+        first_line: true,
+    };
+    store.note(&on_x, marks, retention).await?;
+    let elsewhere = store.recall(&on_telegram, windows).await?;
+    assert_eq!(elsewhere.recent_complaints, 0, "{elsewhere:?}");
+    assert_eq!(elsewhere.recent_first_line, 0, "{elsewhere:?}");
+    assert_eq!(elsewhere.last_visibility, None);
+    let again_on_x = message(Channel::X, "thread-x", "x-2");
+    let same = store.recall(&again_on_x, windows).await?;
+    assert_eq!(same.recent_complaints, 1, "{same:?}");
+    Ok(())
+}
+
 async fn a_dead_letter_reopens_for_a_replay_and_keeps_its_history(
     store: Arc<dyn Store>,
 ) -> anyhow::Result<()> {
@@ -483,10 +575,11 @@ async fn a_dead_letter_reopens_for_a_replay_and_keeps_its_history(
         stage: "reply".into(),
         reason: "store down".into(),
     };
-    assert!(
+    assert_eq!(
         store
             .record_outcome(m.id, &dead, OffsetDateTime::now_utc())
-            .await?
+            .await?,
+        OutcomeWrite::Recorded
     );
     assert_eq!(
         store.reopen_dead_letter(m.id, &replayed).await?,
@@ -506,10 +599,11 @@ async fn a_dead_letter_reopens_for_a_replay_and_keeps_its_history(
     let ignored = Outcome::Ignored {
         reason: "spam".into(),
     };
-    assert!(
+    assert_eq!(
         store
             .record_outcome(m.id, &ignored, OffsetDateTime::now_utc())
-            .await?
+            .await?,
+        OutcomeWrite::Recorded
     );
     // Finished by the replay: a second replay changes nothing.
     assert_eq!(

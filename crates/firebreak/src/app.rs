@@ -315,6 +315,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         crate::control::spawn_control_role(
             &mut tasks, &control, &bus, &config, &metrics, &shutdown,
         )?;
+        crate::control::spawn_sweeper(&mut tasks, &bus, &stores.log, &metrics, &shutdown);
     }
     let mut spawn_worker = |worker: Worker, handler: Arc<dyn Handler>| {
         tasks.spawn(worker.run(handler, shutdown.clone()));
@@ -389,6 +390,9 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     });
 
     info!(%http_addr, %grpc_addr, roles = ?config.roles, "firebreak started");
+    if let Some(warning) = config.shutdown_grace_warning() {
+        warn!("{warning}");
+    }
     Ok(RunningApp {
         http_addr,
         grpc_addr,

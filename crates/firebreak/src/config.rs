@@ -84,9 +84,10 @@ pub struct RunConfig {
     #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
     pub otlp_endpoint: Option<String>,
 
-    /// Seconds allowed for in-flight work to finish after SIGTERM.
-    #[arg(long, env = "FIREBREAK_SHUTDOWN_GRACE_SECS", default_value_t = 8)]
-    pub shutdown_grace_secs: u64,
+    /// Seconds allowed for in-flight work to finish after SIGTERM. Unset: the longest a
+    /// reply send can take (its retry budget plus one request timeout) plus 5 s.
+    #[arg(long, env = "FIREBREAK_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
 
     /// JetStream stream replicas (3 on a production cluster).
     #[arg(long, env = "FIREBREAK_NATS_REPLICAS", default_value_t = 1)]
@@ -172,7 +173,10 @@ impl RunConfig {
             firebreak_triage::check_playbook_file(path)
                 .map_err(|e| format!("--playbook {}: {e}", path.display()))?;
         }
-        if self.shutdown_grace_secs == 0 || self.shutdown_grace_secs > 300 {
+        if self
+            .shutdown_grace_secs
+            .is_some_and(|secs| secs == 0 || secs > 300)
+        {
             return Err("--shutdown-grace-secs must be between 1 and 300".into());
         }
         if !(1..=720).contains(&self.case_text_retention_hours) {
@@ -230,10 +234,39 @@ impl RunConfig {
         })
     }
 
+    /// How long in-flight work may finish after SIGTERM. By default longer than the
+    /// longest reply send, so a rollout never cuts a send short (which would turn it
+    /// into an "outcome unknown" escalation on redelivery).
     pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_secs(self.shutdown_grace_secs)
+        match self.shutdown_grace_secs {
+            Some(secs) => Duration::from_secs(secs),
+            None => self.longest_send() + SETTLE_MARGIN,
+        }
+    }
+
+    /// The longest a reply send can take with these settings.
+    pub fn longest_send(&self) -> Duration {
+        self.reply
+            .reply_config()
+            .longest_send(firebreak_connectors::HttpOptions::default().request_timeout)
+    }
+
+    /// Set when an explicit grace is shorter than a send: said once at start-up.
+    pub fn shutdown_grace_warning(&self) -> Option<String> {
+        let grace = self.shutdown_grace();
+        (self.runs(RoleName::Reply) && grace < self.longest_send()).then(|| {
+            format!(
+                "--shutdown-grace-secs {} is shorter than the longest reply send ({} s): \
+                 a rollout can cut sends short; unset it to derive it",
+                grace.as_secs(),
+                self.longest_send().as_secs()
+            )
+        })
     }
 }
+
+/// Time after the longest send to record its outcome and ack it.
+const SETTLE_MARGIN: Duration = Duration::from_secs(5);
 
 /// `url` with any user name, password and query replaced by `***`, for messages: a
 /// NATS or Redis URL may carry credentials.
@@ -293,6 +326,33 @@ mod tests {
             default.archive_limits().map(|l| l.window),
             Some(Duration::from_secs(24 * 3600))
         );
+    }
+
+    #[test]
+    fn the_default_shutdown_grace_outlasts_the_longest_reply_send() {
+        let config = RunConfig::from_args(std::iter::empty::<&str>()).unwrap();
+        // 30 s ack wait: a 10 s retry budget plus a 15 s request, then 5 s to settle.
+        assert_eq!(config.longest_send(), Duration::from_secs(25));
+        assert_eq!(config.shutdown_grace(), Duration::from_secs(30));
+        assert_eq!(config.shutdown_grace_warning(), None);
+
+        let longer = RunConfig::from_args(["--reply-ack-wait-secs", "60"]).unwrap();
+        assert!(longer.shutdown_grace() > longer.longest_send());
+        assert!(
+            longer.shutdown_grace() > config.shutdown_grace(),
+            "follows the sends"
+        );
+    }
+
+    #[test]
+    fn an_explicit_grace_shorter_than_a_send_is_kept_but_warned_about() {
+        let short = RunConfig::from_args(["--shutdown-grace-secs", "8"]).unwrap();
+        assert_eq!(short.shutdown_grace(), Duration::from_secs(8));
+        assert!(short.shutdown_grace_warning().is_some());
+        // A role that sends nothing has no send to cut short.
+        let ingest =
+            RunConfig::from_args(["--shutdown-grace-secs", "8", "--roles", "ingest"]).unwrap();
+        assert_eq!(ingest.shutdown_grace_warning(), None);
     }
 
     #[test]

@@ -94,3 +94,18 @@ pub fn spawn_control_role(
     tasks.spawn(monitor.run(shutdown.clone()));
     Ok(())
 }
+
+/// The sweeper runs with the control role: one per cluster is enough, and its work is
+/// idempotent if two control replicas overlap (the outcome is set once, the
+/// dead-letter publish dedups).
+pub fn spawn_sweeper(
+    tasks: &mut JoinSet<()>,
+    bus: &Arc<dyn Bus>,
+    log: &Arc<dyn firebreak_store::MessageLog>,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+) {
+    let sweeper =
+        firebreak_pipeline::sweeper::Sweeper::new(bus.clone(), log.clone(), metrics.clone());
+    tasks.spawn(sweeper.run(shutdown.clone()));
+}

@@ -70,9 +70,10 @@ async fn ingest_refuses_while_nats_is_down_and_accepts_once_it_is_back() {
     let in_stream = h
         .app()
         .bus
-        .stream_len(subjects::STREAM_INBOUND)
+        .stream_bounds(subjects::STREAM_INBOUND)
         .await
-        .unwrap();
+        .unwrap()
+        .last;
     assert_eq!(
         in_stream, accepted,
         "every accepted message, and only those, is in the stream"

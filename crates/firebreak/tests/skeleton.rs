@@ -84,9 +84,10 @@ async fn duplicate_delivery_is_accepted_once(adapters: Adapters) {
     let in_stream = h
         .app()
         .bus
-        .stream_len(firebreak_core::subjects::STREAM_INBOUND)
+        .stream_bounds(firebreak_core::subjects::STREAM_INBOUND)
         .await
-        .unwrap();
+        .unwrap()
+        .last;
     assert_eq!(in_stream, 1, "the retry was not published again");
     assert_eq!(
         h.app().dry_run.as_ref().unwrap().total_sent(),
@@ -230,9 +231,10 @@ async fn bad_input_gets_a_clear_error(adapters: Adapters) {
     assert_eq!(
         h.app()
             .bus
-            .stream_len(firebreak_core::subjects::STREAM_INBOUND)
+            .stream_bounds(firebreak_core::subjects::STREAM_INBOUND)
             .await
-            .unwrap(),
+            .unwrap()
+            .last,
         0
     );
     let ok = h

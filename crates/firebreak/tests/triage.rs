@@ -208,9 +208,10 @@ async fn classify_dry_run_explains_without_side_effects(adapters: Adapters) {
     let inbound = h
         .app()
         .bus
-        .stream_len(firebreak_core::subjects::STREAM_INBOUND)
+        .stream_bounds(firebreak_core::subjects::STREAM_INBOUND)
         .await
-        .unwrap();
+        .unwrap()
+        .last;
     assert_eq!(inbound, 0, "a dry run publishes nothing");
     h.stop().await;
 }

@@ -4,6 +4,9 @@
 
 pub const STAGES: &[&str] = &["classify", "reply", "escalation"];
 
+/// What the sweeper did with an accepted message that had no outcome past its bound.
+pub const SWEPT_RESULTS: &[&str] = &["dead_lettered", "no_record"];
+
 pub const OUTCOMES: &[&str] = &["replied", "escalated", "ignored", "dead_lettered"];
 
 /// `firebreak_core::Channel::ALL`, as strings (telemetry does not depend on the domain).

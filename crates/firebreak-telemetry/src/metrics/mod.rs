@@ -72,6 +72,7 @@ pub(crate) struct Inner {
     pub(crate) webhook_rejected: Counters,
     pub(crate) auth_rejected: Counters,
     pub(crate) dlq_replays: Counters,
+    pub(crate) unfinished_swept: Counters,
     pub(crate) token_reloads: Counters,
     /// Key questions seen so far, each with a series of its own (bounded).
     pub(crate) key_questions: Mutex<Vec<String>>,
@@ -364,6 +365,13 @@ impl Metrics {
             Counters::default(),
         );
         zero(&dlq_replays, &[("stage", STAGES)]);
+        let unfinished_swept = b.add(
+            "unfinished_swept",
+            "Accepted messages the sweeper found with no outcome past its bound, by what it \
+             did (an alarm: should be 0)",
+            Counters::default(),
+        );
+        zero(&unfinished_swept, &[("result", SWEPT_RESULTS)]);
         let token_reloads = b.add(
             "token_reloads",
             "Tokens-file reloads, by result (an invalid file keeps the old tokens)",
@@ -402,6 +410,7 @@ impl Metrics {
                 webhook_rejected,
                 auth_rejected,
                 dlq_replays,
+                unfinished_swept,
                 token_reloads,
                 key_questions: Mutex::new(Vec::new()),
             }),

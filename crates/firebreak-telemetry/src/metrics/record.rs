@@ -104,6 +104,28 @@ impl Metrics {
             .inc();
     }
 
+    /// The sweeper acted on an accepted message with no outcome: `dead_lettered`, or
+    /// `no_record` (indexed, but its record is gone).
+    pub fn unfinished_swept(&self, result: &str) {
+        let result = bounded(result, labels::SWEPT_RESULTS);
+        self.inner
+            .unfinished_swept
+            .get_or_create(&one("result", result))
+            .inc();
+    }
+
+    pub fn unfinished_swept_total(&self) -> u64 {
+        labels::SWEPT_RESULTS
+            .iter()
+            .map(|r| {
+                self.inner
+                    .unfinished_swept
+                    .get_or_create(&one("result", r))
+                    .get()
+            })
+            .sum()
+    }
+
     pub fn dlq_replayed(&self, stage: &str) {
         let stage = bounded(stage, labels::STAGES);
         self.inner
