@@ -1,6 +1,10 @@
-//! Personal data in text: emails, phone numbers (French and international), IBANs that
-//! pass the mod-97 check and card numbers that pass Luhn. Checksums keep order numbers
-//! and tracking codes from being mistaken for bank details.
+//! Personal data in text: emails; phone numbers (French, international, UK and North
+//! American national formats); IBANs that pass the mod-97 check, or that a word such as
+//! "IBAN" or "RIB" introduces; card numbers that pass Luhn, or four groups of four digits
+//! that a card word introduces; national identity numbers (the French NIR, a US SSN, a
+//! UK National Insurance number); identity documents and dates of birth named as such;
+//! postal addresses (a number, a street word, a name). Checksums and context words keep
+//! order numbers and tracking codes from being mistaken for any of these.
 
 use std::sync::LazyLock;
 
@@ -25,6 +29,53 @@ static PHONE_FR: LazyLock<Regex> = LazyLock::new(|| {
 /// International numbers in E.164 style: a `+`, a country code and 7 to 13 more digits.
 static PHONE_INTL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\+\d{1,3}(?:[ .\-]?\(?\d+\)?){2,6}").unwrap());
+/// UK mobiles (07xxx xxxxxx) and London-style numbers (020 xxxx xxxx), and North
+/// American (xxx) xxx-xxxx / xxx-xxx-xxxx: grouped as people write them.
+static PHONE_NATIONAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?-u:\b)07\d{3}[ ]?\d{6}(?-u:\b)|(?-u:\b)0[12]\d{1,3}[ ]\d{3,4}[ ]\d{4}(?-u:\b)|(?:\(\d{3}\)[ ]?|(?-u:\b)\d{3}[ .\-])\d{3}[ .\-]\d{4}(?-u:\b)")
+        .unwrap()
+});
+/// Words that say the digits after them are a card or an account.
+static CARD_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:carte|cb|card|visa|mastercard|amex|cvv|cvc|cryptogramme|expir\w*|exp)\b")
+        .unwrap()
+});
+static CARD_GROUPED: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?-u:\b)\d{4}[ \-]\d{4}[ \-]\d{4}[ \-]\d{4}(?-u:\b)").unwrap());
+static IBAN_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:iban|rib|bic|account number|sort code|num[ée]ro de compte)\b").unwrap()
+});
+/// National identity numbers: the French NIR (sex, year, month, department, commune,
+/// order, key: `1 85 07 75 123 456 78`), a US SSN (`123-45-6789`), a UK National
+/// Insurance number (`QQ 12 34 56 C`).
+static NATIONAL_ID: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)(?-u:\b)[12][ .]\d{2}[ .](?:0[1-9]|1[0-2]|[2-9]\d)[ .](?:\d{2}|2a|2b)[ .]\d{3}[ .]\d{3}(?:[ .]\d{2})?(?-u:\b)|(?-u:\b)\d{3}-\d{2}-\d{4}(?-u:\b)|(?-u:\b)[a-ceghj-pr-tw-z]{2} ?\d{2} ?\d{2} ?\d{2} ?[a-d](?-u:\b)")
+        .unwrap()
+});
+/// A NIR written without spaces reads like an order number: only after a word that
+/// names it.
+static NIR_CONTIGUOUS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)(?-u:\b)[12]\d{12}(?:\d{2})?(?-u:\b)").unwrap());
+static NIR_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:s[ée]cu|s[ée]curit[ée] sociale|nir|carte vitale|social security|insee)\b")
+        .unwrap()
+});
+/// An identity document named, then its number within a few words.
+static ID_DOCUMENT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:passeport|passport|carte d.identit[ée]|cni|id card|identity card|permis de conduire|driving licen[cs]e|driver.?s licen[cs]e|licen[cs]e number|titre de s[ée]jour)\b[^.\n]{0,30}?\b([a-z]{0,4}\d[a-z0-9]{4,14})\b")
+        .unwrap()
+});
+/// A date of birth named as such: `née le 12/03/1985`, `DOB 4 March 1990`.
+static BIRTH_DATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:n[ée]e? le|date de naissance|born on|born|dob|d\.o\.b\.?|date of birth|birthday)\b[^.\n]{0,12}?\b\d{1,2}(?:er)?[/.\- ](?:\d{1,2}|[a-zéû]{3,9})[/.\- ](?:19|20)\d{2}\b")
+        .unwrap()
+});
+/// A postal address: a house number, a street word, a name (`12 rue des Lilas`,
+/// `221B Baker Street`).
+static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b\d{1,4}(?: ?(?:bis|ter|[a-d]))?,? (?:rue|avenue|av\.|boulevard|bd|all[ée]e|impasse|chemin|place|route|quai|cours|square|r[ée]sidence|lotissement|faubourg)\b(?: [\w'’\-]+){1,5}|\b\d{1,5}[a-d]? (?:[a-z][\w'’\-]* ){1,3}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|close|way|boulevard|blvd|court|ct|terrace|crescent|gardens|grove)\b")
+        .unwrap()
+});
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PersonalDataKind {
@@ -33,6 +84,11 @@ pub enum PersonalDataKind {
     Card,
     PhoneFr,
     PhoneIntl,
+    PhoneNational,
+    NationalId,
+    IdDocument,
+    BirthDate,
+    Address,
 }
 
 impl PersonalDataKind {
@@ -43,6 +99,11 @@ impl PersonalDataKind {
             PersonalDataKind::Card => "card_number",
             PersonalDataKind::PhoneFr => "phone_fr",
             PersonalDataKind::PhoneIntl => "phone_intl",
+            PersonalDataKind::PhoneNational => "phone_national",
+            PersonalDataKind::NationalId => "national_id",
+            PersonalDataKind::IdDocument => "id_document",
+            PersonalDataKind::BirthDate => "birth_date",
+            PersonalDataKind::Address => "address",
         }
     }
 
@@ -51,7 +112,13 @@ impl PersonalDataKind {
             PersonalDataKind::Email => "[email]",
             PersonalDataKind::Iban => "[iban]",
             PersonalDataKind::Card => "[card]",
-            PersonalDataKind::PhoneFr | PersonalDataKind::PhoneIntl => "[phone]",
+            PersonalDataKind::PhoneFr
+            | PersonalDataKind::PhoneIntl
+            | PersonalDataKind::PhoneNational => "[phone]",
+            PersonalDataKind::NationalId => "[national id]",
+            PersonalDataKind::IdDocument => "[id document]",
+            PersonalDataKind::BirthDate => "[birth date]",
+            PersonalDataKind::Address => "[address]",
         }
     }
 }
@@ -86,6 +153,41 @@ pub fn find(text: &str) -> Found {
             if (8..=15).contains(&digits) {
                 add(&mut found, m.range(), PersonalDataKind::PhoneIntl);
             }
+        }
+        // Bank details a writer introduces as such, checksum or not: "ma CB 4970 …".
+        if IBAN_WORDS.is_match(text) {
+            for m in IBAN.find_iter(text) {
+                add(&mut found, m.range(), PersonalDataKind::Iban);
+            }
+        }
+        if CARD_WORDS.is_match(text) {
+            for m in CARD_GROUPED.find_iter(text) {
+                add(&mut found, m.range(), PersonalDataKind::Card);
+            }
+        }
+        for m in NATIONAL_ID.find_iter(text) {
+            add(&mut found, m.range(), PersonalDataKind::NationalId);
+        }
+        if NIR_WORDS.is_match(text) {
+            for m in NIR_CONTIGUOUS.find_iter(text) {
+                add(&mut found, m.range(), PersonalDataKind::NationalId);
+            }
+        }
+        for m in PHONE_NATIONAL.find_iter(text) {
+            add(&mut found, m.range(), PersonalDataKind::PhoneNational);
+        }
+    }
+    if text.bytes().any(|b| b.is_ascii_digit()) {
+        for m in BIRTH_DATE.find_iter(text) {
+            add(&mut found, m.range(), PersonalDataKind::BirthDate);
+        }
+        for c in ID_DOCUMENT.captures_iter(text) {
+            if let Some(number) = c.get(1) {
+                add(&mut found, number.range(), PersonalDataKind::IdDocument);
+            }
+        }
+        for m in ADDRESS.find_iter(text) {
+            add(&mut found, m.range(), PersonalDataKind::Address);
         }
     }
     found.sort_by_key(|(r, _)| r.start);
@@ -207,10 +309,47 @@ mod tests {
     }
 
     #[test]
+    fn identity_numbers_documents_birth_dates_and_addresses_are_found() {
+        let kinds = |t: &str| find(t).into_iter().map(|(_, k)| k).collect::<Vec<_>>();
+        assert_eq!(
+            kinds("mon numéro de sécu 1 85 07 75 123 456 78"),
+            [PersonalDataKind::NationalId]
+        );
+        assert_eq!(kinds("SSN 123-45-6789"), [PersonalDataKind::NationalId]);
+        assert_eq!(
+            kinds("my passport number is 19AB12345"),
+            [PersonalDataKind::IdDocument]
+        );
+        assert_eq!(
+            kinds("Jean Martin, né le 12/03/1985"),
+            [PersonalDataKind::BirthDate]
+        );
+        assert_eq!(
+            kinds("livrez au 12 rue des Lilas 75011 Paris"),
+            [PersonalDataKind::Address]
+        );
+        assert_eq!(
+            kinds("sent to 221B Baker Street"),
+            [PersonalDataKind::Address]
+        );
+        assert_eq!(
+            kinds("call me on 07700 900123"),
+            [PersonalDataKind::PhoneNational]
+        );
+        assert_eq!(
+            kinds("ma CB 4970 1234 5678 9012, remboursez-la"),
+            [PersonalDataKind::Card]
+        );
+    }
+
+    #[test]
     fn order_numbers_are_not_personal_data() {
         assert!(find("order 1234567890123 is late").is_empty());
         assert!(find("lot FR12 ABCD 1234 5678 recalled").is_empty());
         assert!(find("batch 20240315 expires 2026").is_empty());
+        assert!(find("commande 4587123 du 12/03, 59,90 €, lot 24187").is_empty());
+        assert!(find("tracking 1Z999AA10123456784 still not moving").is_empty());
+        assert!(find("my iPhone 15 arrived on 12/03/2026 at 10:30").is_empty());
     }
 
     #[test]

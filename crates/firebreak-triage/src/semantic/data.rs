@@ -70,7 +70,8 @@ const INDEPENDENT: &[(&str, &str)] = split!(
     "legal_press",
     "health_incident",
     "key_questions",
-    "benign"
+    "benign",
+    "personal_data"
 );
 
 const FIRST_LINE: &[(&str, &str)] = split!("train", "first_line");

@@ -83,7 +83,10 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
         "key_questions",
     )));
 
-    let independent = independent_rows();
+    // Personal data is a public-post matter: those rows are measured apart, as public.
+    let (personal, independent): (Vec<Row>, Vec<Row>) = independent_rows()
+        .into_iter()
+        .partition(|r| r.source == "personal_data");
     let independent_decisions: Vec<Classification> = independent
         .iter()
         .map(|r| classify(engine, &r.text))
@@ -98,6 +101,7 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
         &independent_decisions,
         "key_questions",
     )));
+    out.push_str(&personal_data_lines(engine, &personal));
 
     if let Some(dir) = datasets {
         for (name, labelled) in third_party_questions(dir)? {
@@ -197,6 +201,22 @@ fn risk_lines(rows: &[Row], decisions: &[Classification]) -> String {
         100.0 * false_p1 as f64 / benign.len().max(1) as f64
     );
     out
+}
+
+/// Personal data posted in public: recall and precision of the flag (escalated at P2
+/// or above), the rows classified as public comments.
+fn personal_data_lines(engine: &TriageEngine, rows: &[Row]) -> String {
+    let mut counts = Counts::default();
+    for row in rows {
+        let message = crate::dry_run_message(&row.text, Visibility::Public);
+        let decision = engine.classify_with(&message, &TriageContext::default());
+        let hit = flagged(&decision, kind::PERSONAL_DATA) && decision.priority <= Priority::P2;
+        counts.add(hit, row.label == kind::PERSONAL_DATA);
+    }
+    format!(
+        "\n== personal data in public posts, independent split\npersonal_data at P2 or above: {}\n",
+        counts.line()
+    )
 }
 
 /// The rows of one source file with their decisions.
