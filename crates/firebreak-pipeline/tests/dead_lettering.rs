@@ -2,6 +2,8 @@
 //! write fails, the delivery is kept and tried again, past the attempt limit, until
 //! the message is on the dead-letter stream with its outcome on record.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -12,16 +14,14 @@ use firebreak_bus::{
     AckFuture, Bus, BusError, Consumer, ConsumerBacklog, ConsumerOptions, Delivery, Envelope, Kv,
     StoredMessage, StreamBounds, StreamUsage,
 };
-use firebreak_core::wire::{Submission, encode_message};
 use firebreak_core::{
-    Author, Channel, Classification, HistoryEntry, Message, MessageId, MessageRecord, Outcome,
-    Stage, Visibility, subjects,
+    Classification, HistoryEntry, Message, MessageId, MessageRecord, Outcome, Stage, subjects,
 };
-use firebreak_pipeline::MESSAGE_ID_HEADER;
 use firebreak_pipeline::worker::{HandleError, Handler, Worker, WorkerConfig};
 use firebreak_store::memory::MemoryStore;
 use firebreak_store::{MessageLog, OutcomeWrite, Reopen, StoreError};
 use firebreak_telemetry::Metrics;
+use support::{message, publish};
 use tokio_util::sync::CancellationToken;
 
 /// Fails every delivery with a retryable error.
@@ -174,33 +174,6 @@ impl MessageLog for OutcomeWriteFails {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
-}
-
-fn message(external_id: &str) -> Message {
-    Submission {
-        channel: Channel::Telegram,
-        external_id: external_id.into(),
-        thread_id: "t".into(),
-        visibility: Visibility::Private,
-        author: Author {
-            id: "a".into(),
-            ..Author::default()
-        },
-        text: "hello".into(),
-        language_hint: String::new(),
-        attachments: Vec::new(),
-        sent_at: None,
-        mail: None,
-        edit_of: None,
-    }
-    .into_message(time::OffsetDateTime::now_utc())
-    .unwrap()
-}
-
-async fn publish(bus: &MemoryBus, message: &Message) {
-    let envelope = Envelope::new(subjects::inbound(message.channel), encode_message(message))
-        .with_header(MESSAGE_ID_HEADER, message.id.to_string());
-    bus.publish(envelope).await.unwrap().await.unwrap();
 }
 
 /// A classify worker that gives up after two attempts and retries dead-lettering fast.

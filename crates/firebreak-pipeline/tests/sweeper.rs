@@ -1,15 +1,15 @@
 //! The sweeper turns an accepted message that went silent without an outcome into a
 //! counted dead letter, and leaves alone what may still be moving.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use firebreak_bus::memory::MemoryBus;
 use firebreak_bus::{Bus, ConsumerOptions, Envelope};
-use firebreak_core::wire::{Submission, encode_message};
-use firebreak_core::{
-    Author, Channel, HistoryEntry, Message, Outcome, Stage, Visibility, subjects,
-};
+use firebreak_core::wire::encode_message;
+use firebreak_core::{Channel, HistoryEntry, Message, Outcome, Stage, subjects};
 use firebreak_pipeline::MESSAGE_ID_HEADER;
 use firebreak_pipeline::dead_letters::{DeadLetters, DlqError};
 use firebreak_pipeline::sweeper::Sweeper;
@@ -19,24 +19,11 @@ use firebreak_telemetry::Metrics;
 use time::OffsetDateTime;
 
 fn message(external_id: &str, accepted_ago: time::Duration) -> Message {
-    Submission {
-        channel: Channel::Whatsapp,
-        external_id: external_id.into(),
-        thread_id: "t".into(),
-        visibility: Visibility::Private,
-        author: Author {
-            id: "a".into(),
-            ..Author::default()
-        },
-        text: "hello".into(),
-        language_hint: String::new(),
-        attachments: Vec::new(),
-        sent_at: None,
-        mail: None,
-        edit_of: None,
-    }
-    .into_message(OffsetDateTime::now_utc() - accepted_ago)
-    .unwrap()
+    support::message_at(
+        Channel::Whatsapp,
+        external_id,
+        OffsetDateTime::now_utc() - accepted_ago,
+    )
 }
 
 struct Fixture {

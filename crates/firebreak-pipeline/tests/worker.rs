@@ -2,20 +2,21 @@
 //! dead-letter after the bounded number of deliveries, and finish in-flight work on
 //! shutdown.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use firebreak_bus::memory::MemoryBus;
-use firebreak_bus::{Bus, ConsumerOptions, Delivery, Envelope};
-use firebreak_core::wire::{Submission, encode_message};
-use firebreak_core::{Author, Channel, Message, Stage, Visibility, subjects};
-use firebreak_pipeline::MESSAGE_ID_HEADER;
+use firebreak_bus::{Bus, ConsumerOptions, Delivery};
+use firebreak_core::{Stage, subjects};
 use firebreak_pipeline::worker::{HandleError, Handler, Worker, WorkerConfig};
 use firebreak_store::MessageLog;
 use firebreak_store::memory::MemoryStore;
 use firebreak_telemetry::Metrics;
+use support::{message, publish};
 use tokio_util::sync::CancellationToken;
 
 /// Fails every delivery with a retryable error, counting attempts.
@@ -47,33 +48,6 @@ impl Handler for Slow {
         self.0.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
-}
-
-fn message(external_id: &str) -> Message {
-    Submission {
-        channel: Channel::Telegram,
-        external_id: external_id.into(),
-        thread_id: "t".into(),
-        visibility: Visibility::Private,
-        author: Author {
-            id: "a".into(),
-            ..Author::default()
-        },
-        text: "hello".into(),
-        language_hint: String::new(),
-        attachments: Vec::new(),
-        sent_at: None,
-        mail: None,
-        edit_of: None,
-    }
-    .into_message(time::OffsetDateTime::now_utc())
-    .unwrap()
-}
-
-async fn publish(bus: &MemoryBus, message: &Message) {
-    let envelope = Envelope::new(subjects::inbound(message.channel), encode_message(message))
-        .with_header(MESSAGE_ID_HEADER, message.id.to_string());
-    bus.publish(envelope).await.unwrap().await.unwrap();
 }
 
 fn worker(bus: &MemoryBus, log: &Arc<MemoryStore>, metrics: &Metrics, max_attempts: u64) -> Worker {
