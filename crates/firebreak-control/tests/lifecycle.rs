@@ -4,33 +4,13 @@
 //! returning to the normal playbook it replaced, and a rehearsal that blocks a draft
 //! which would answer a threat automatically.
 
+#[macro_use]
 mod support;
 
 use firebreak_control::rehearsal::RecordedMessage;
 use firebreak_control::{ControlError, ModeChange};
 use firebreak_triage::Playbook;
 use support::{Fixture, calm_playbook};
-
-macro_rules! both_adapters {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(super::Fixture::embedded().await?).await
-                }
-            )*
-        }
-        mod real_nats {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(super::Fixture::real().await?).await
-                }
-            )*
-        }
-    };
-}
 
 both_adapters!(
     two_versions_are_kept_compared_activated_and_rolled_back,

@@ -3,6 +3,7 @@
 //! audited with their actor; invalid playbooks change nothing; expiry switches the mode
 //! off by itself, also after a restart; another process applies a change within 1 s.
 
+#[macro_use]
 mod support;
 
 use std::time::{Duration, Instant};
@@ -14,27 +15,6 @@ use firebreak_triage::{Playbook, TriageEngine};
 use futures::StreamExt;
 use support::{Fixture, PATIENCE, calm_playbook, control_on, invalid_playbook};
 use tokio_util::sync::CancellationToken;
-
-macro_rules! both_adapters {
-    ($($name:ident),* $(,)?) => {
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(super::Fixture::embedded().await?).await
-                }
-            )*
-        }
-        mod real_nats {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    super::$name(super::Fixture::real().await?).await
-                }
-            )*
-        }
-    };
-}
 
 both_adapters!(
     a_change_shows_in_the_mode_the_watch_and_the_audit_with_its_actor,

@@ -15,6 +15,30 @@ use firebreak_testkit::NatsServer;
 use firebreak_triage::Playbook;
 use firebreak_triage::playbook::BUILTIN_YAML;
 
+/// Runs each named `async fn(Fixture) -> anyhow::Result<()>` as two tests, on the
+/// embedded bus and on a private nats-server. The caller imports `Fixture`.
+#[allow(unused_macros)] // surge.rs runs on one adapter
+macro_rules! both_adapters {
+    ($($name:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $name() -> anyhow::Result<()> {
+                    super::$name(super::Fixture::embedded().await?).await
+                }
+            )*
+        }
+        mod real_nats {
+            $(
+                #[tokio::test]
+                async fn $name() -> anyhow::Result<()> {
+                    super::$name(super::Fixture::real().await?).await
+                }
+            )*
+        }
+    };
+}
+
 pub const PATIENCE: Duration = Duration::from_secs(10);
 
 pub struct Fixture {
