@@ -3,76 +3,18 @@
 //! compared, activated and rolled back; the built-in playbook listed and reactivated;
 //! crisis mode returning to the normal playbook; a minimal one-language playbook
 //! answering a message; the classify preview; a rehearsal on recorded messages and on
-//! the inbound archive that blocks a careless draft; one address for the CLI.
+//! the inbound archive that blocks a careless draft. The command line's walk through
+//! the same lifecycle is in `playbook_cli.rs`.
 
 mod support;
 
 use firebreak_proto::v1 as pb;
 use firebreak_server::auth::Role;
 use serde_json::{Value, json};
+use support::playbooks::{
+    BUILTIN, MINIMAL, active_version, call, careless_draft, named, runs, upload,
+};
 use support::{Adapters, Harness, eventually};
-
-const MINIMAL: &str = include_str!("../../firebreak-triage/playbooks/minimal.yaml");
-const BUILTIN: &str = firebreak_triage::playbook::BUILTIN_YAML;
-
-fn named(name: &str) -> String {
-    BUILTIN.replacen("name: default", &format!("name: {name}"), 1)
-}
-
-/// The built-in playbook as `draft`, with the normal `refund` question renamed and
-/// "bomb" taken out of the threat lexicon.
-fn careless_draft() -> String {
-    named("draft")
-        .replacen("  - id: refund\n", "  - id: money_back\n", 1)
-        .replacen(
-            "  lexicon:\n    legal:",
-            "  lexicon:\n    threat:\n      remove: [bomb]\n    legal:",
-            1,
-        )
-}
-
-async fn call(
-    h: &Harness,
-    method: reqwest::Method,
-    path: &str,
-    role: Role,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut request = h
-        .http
-        .request(method, format!("{}{path}", h.base))
-        .bearer_auth(h.token(role));
-    if let Some(body) = body {
-        request = request.json(&body);
-    }
-    let response = request.send().await.expect("http request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-async fn upload(h: &Harness, name: &str, yaml: &str) -> (u16, Value) {
-    let response = h
-        .http
-        .put(format!("{}/v1/playbooks/{name}", h.base))
-        .bearer_auth(h.token(Role::Crisis))
-        .body(yaml.to_string())
-        .send()
-        .await
-        .expect("http request");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-fn active_version(h: &Harness) -> String {
-    h.app().settings.current().playbook().version().to_string()
-}
-
-async fn runs(h: &Harness, version: &str) {
-    eventually(&format!("{version} runs"), || async {
-        active_version(h) == version
-    })
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn versions_are_uploaded_compared_activated_and_rolled_back_over_http() {
@@ -563,148 +505,6 @@ async fn grpc_shows_lists_and_previews() {
         "{:?}",
         preview.replies
     );
-}
-
-fn cli(server: &str, token: &str, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_firebreak"))
-        .args(args)
-        .env("FIREBREAK_SERVER", server)
-        .env("FIREBREAK_TOKEN", token)
-        .output()
-        .expect("firebreak runs")
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_cli_walks_from_a_copy_of_the_default_to_an_active_rehearsed_playbook() {
-    let h = Harness::start(Adapters::Embedded).await;
-    let crisis = h.token(Role::Crisis);
-    // The HTTP address is enough: the CLI asks it where gRPC listens.
-    let http = h.app().http_addr.to_string();
-    let dir = tempfile::tempdir().unwrap();
-
-    let shown = cli(&http, &crisis, &["playbook", "show", "default", "--yaml"]);
-    assert!(
-        shown.status.success(),
-        "{}",
-        String::from_utf8_lossy(&shown.stderr)
-    );
-    let copy = String::from_utf8(shown.stdout).unwrap();
-    assert_eq!(copy, BUILTIN);
-    let draft = dir.path().join("recall.yaml");
-    std::fs::write(
-        &draft,
-        copy.replacen("name: default", "name: recall", 1)
-            .replace("thread_cap: 2", "thread_cap: 1"),
-    )
-    .unwrap();
-    let messages = dir.path().join("messages.jsonl");
-    std::fs::write(
-        &messages,
-        include_str!("../../firebreak-control/tests/fixtures/recall_messages.jsonl"),
-    )
-    .unwrap();
-
-    let check = cli(
-        &http,
-        &crisis,
-        &["playbook", "check", draft.to_str().unwrap()],
-    );
-    assert!(check.status.success());
-    let rehearsed = cli(
-        &http,
-        &crisis,
-        &[
-            "rehearse",
-            draft.to_str().unwrap(),
-            "--file",
-            messages.to_str().unwrap(),
-        ],
-    );
-    let out = String::from_utf8_lossy(&rehearsed.stdout);
-    assert!(
-        rehearsed.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&rehearsed.stderr)
-    );
-    assert!(out.contains("6 messages, 0 decisions change"), "{out}");
-    assert!(
-        out.contains("no sensitive message would be answered automatically"),
-        "{out}"
-    );
-
-    let uploaded = cli(
-        &http,
-        &crisis,
-        &["playbook", "upload", draft.to_str().unwrap()],
-    );
-    assert!(
-        uploaded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&uploaded.stderr)
-    );
-    let diff = cli(&http, &crisis, &["playbook", "diff", "default", "recall"]);
-    let diff_out = String::from_utf8_lossy(&diff.stdout);
-    assert!(diff_out.contains("+  thread_cap: 1"), "{diff_out}");
-    let on = cli(
-        &http,
-        &crisis,
-        &["crisis", "on", "--reason", "recall", "--playbook", "recall"],
-    );
-    assert!(
-        on.status.success(),
-        "{}",
-        String::from_utf8_lossy(&on.stderr)
-    );
-    let status = cli(&http, &crisis, &["crisis", "status"]);
-    let status_out = String::from_utf8_lossy(&status.stdout);
-    assert!(
-        status_out.contains("crisis off returns to: default@"),
-        "{status_out}"
-    );
-    let listed = cli(&http, &crisis, &["playbook", "list"]);
-    let listed_out = String::from_utf8_lossy(&listed.stdout);
-    assert!(
-        listed_out.lines().any(|l| l.starts_with("* recall@")),
-        "{listed_out}"
-    );
-
-    // The careless draft is blocked: exit code 2, and activation refused.
-    let careless = dir.path().join("draft.yaml");
-    std::fs::write(&careless, careless_draft()).unwrap();
-    let blocked = cli(
-        &http,
-        &crisis,
-        &[
-            "rehearse",
-            careless.to_str().unwrap(),
-            "--file",
-            messages.to_str().unwrap(),
-            "--normal",
-        ],
-    );
-    assert_eq!(blocked.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&blocked.stdout).contains("BLOCKED: 1 sensitive message"));
-
-    let rolled = cli(&http, &crisis, &["playbook", "rollback"]);
-    assert!(
-        rolled.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rolled.stderr)
-    );
-    assert!(String::from_utf8_lossy(&rolled.stdout).contains("default@"));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_wrong_port_gets_an_error_that_says_so() {
-    let h = Harness::start(Adapters::Embedded).await;
-    // Something that speaks HTTP but is not Firebreak.
-    let other = firebreak_testkit::FakeHttpServer::start().await.unwrap();
-    let out = cli(&other.url(), &h.token(Role::Viewer), &["playbook", "list"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("does not answer gRPC"), "{err}");
-    assert!(err.contains("FIREBREAK_SERVER"), "{err}");
-    assert!(!err.contains("grpc-status header missing, mapped"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

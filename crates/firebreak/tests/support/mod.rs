@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod playbooks;
+
 use std::time::Duration;
 
 use firebreak::app::{RunningApp, start};
