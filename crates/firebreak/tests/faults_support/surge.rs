@@ -1,0 +1,180 @@
+//! The surge the fault scenarios send, and the two checks every scenario makes: every
+//! accepted message reached a recorded outcome (0 lost), and no message or recipient
+//! got two replies (0 duplicates).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use firebreak_core::{Channel, MessageId, Outcome};
+use serde_json::{Value, json};
+
+use super::cluster::{Cluster, INGEST_TOKEN};
+
+/// A message the default playbook answers automatically.
+pub const KEY_QUESTION: &str = "How do I get a refund?";
+/// A message the default playbook hands to a person (legal flag).
+pub const ESCALATION: &str = "I am calling my lawyer about this";
+
+/// External ids start here; Telegram replies quote them as `reply_parameters.message_id`.
+const FIRST_EXTERNAL_ID: i64 = 1_000_000;
+
+/// Message `n` of a surge: four in five ask the key question, one in five is for a
+/// person. Each has its own author and chat, so the thread cap and author cooldown
+/// (tested elsewhere) do not turn answers into "ignored".
+pub fn message(n: usize) -> Value {
+    let external = FIRST_EXTERNAL_ID + n as i64;
+    let text = if n % 5 == 4 { ESCALATION } else { KEY_QUESTION };
+    json!({
+        "channel": "telegram",
+        "external_id": external.to_string(),
+        "thread_id": format!("chat-{external}"),
+        "author": {"id": (7_000_000 + n).to_string(), "handle": format!("fan{n}"), "followers": 3, "verified": false},
+        "visibility": "private",
+        "text": text,
+    })
+}
+
+pub fn message_id(n: usize) -> MessageId {
+    MessageId::derive(Channel::Telegram, &(FIRST_EXTERNAL_ID + n as i64).to_string())
+}
+
+fn reply_key(n: usize) -> i64 {
+    FIRST_EXTERNAL_ID + n as i64
+}
+
+/// What ingest answered, counted.
+#[derive(Debug, Default, Clone)]
+pub struct Ingested {
+    pub accepted: Vec<usize>,
+    /// 503 answers (each retried, as a platform retries a webhook).
+    pub refused: usize,
+}
+
+/// Posts messages `range` to the ingest node, `concurrency` at a time. A 503 is retried
+/// after its `Retry-After` (capped at 1 s here), as a platform resends a webhook;
+/// any other answer but 202 fails the test.
+pub async fn submit(
+    ingest_http: &str,
+    range: std::ops::Range<usize>,
+    concurrency: usize,
+) -> Ingested {
+    let client = reqwest::Client::new();
+    let url = format!("{ingest_http}/v1/messages");
+    let posts = range.map(|n| {
+        let (client, url) = (client.clone(), url.clone());
+        async move {
+            let mut refused = 0;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let answer = client
+                    .post(&url)
+                    .bearer_auth(INGEST_TOKEN)
+                    .json(&message(n))
+                    .send()
+                    .await;
+                match answer.map(|r| r.status().as_u16()) {
+                    Ok(202) => return (n, refused),
+                    Ok(503) | Err(_) => refused += 1,
+                    Ok(other) => panic!("ingest answered {other} for message {n}"),
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "message {n} never accepted ({refused} refusals)"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    });
+    let results: Vec<(usize, usize)> =
+        futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
+            futures::stream::iter(posts),
+            concurrency,
+        ))
+        .await;
+    Ingested {
+        accepted: results.iter().map(|(n, _)| *n).collect(),
+        refused: results.iter().map(|(_, r)| r).sum(),
+    }
+}
+
+/// Every accepted message's recorded outcome, once all have one. Fails the test,
+/// naming how many are missing, if they do not within `timeout`.
+pub async fn outcomes(
+    cluster: &Cluster,
+    accepted: &[usize],
+    timeout: Duration,
+) -> HashMap<usize, Outcome> {
+    let started = Instant::now();
+    let mut done = HashMap::new();
+    loop {
+        for &n in accepted {
+            if !done.contains_key(&n)
+                && let Some(outcome) = cluster.outcome(message_id(n)).await
+            {
+                done.insert(n, outcome);
+            }
+        }
+        if done.len() == accepted.len() {
+            return done;
+        }
+        let missing: Vec<_> = accepted.iter().filter(|n| !done.contains_key(n)).collect();
+        assert!(
+            started.elapsed() < timeout,
+            "{} of {} accepted messages have no outcome after {timeout:?} (lost?), e.g. {:?}",
+            missing.len(),
+            accepted.len(),
+            &missing[..missing.len().min(5)]
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+pub fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Replied { .. } => "replied",
+        Outcome::Escalated { .. } => "escalated",
+        Outcome::Ignored { .. } => "ignored",
+        Outcome::DeadLettered { .. } => "dead_lettered",
+    }
+}
+
+/// What a scenario measured, printed for docs/faults.md.
+#[derive(Debug)]
+pub struct Tally {
+    pub accepted: usize,
+    pub by_outcome: BTreeMap<&'static str, usize>,
+    /// Replies the platform posted.
+    pub posted: usize,
+    /// Escalated messages the platform had posted a reply for: sends whose answer
+    /// never came back (a crash or a timeout), handed to a person instead of resent.
+    pub posted_then_escalated: usize,
+}
+
+/// Checks 0 lost (every accepted message has an outcome, which `outcomes` already
+/// waited for) and 0 duplicates (at most one posted reply per message and per chat;
+/// exactly one for every `replied` message), and tallies the rest.
+pub fn check(cluster: &Cluster, outcomes: &HashMap<usize, Outcome>) -> Tally {
+    cluster.platform.assert_no_duplicate_replies();
+    let posted = cluster.platform.posted_per_message();
+    let mut by_outcome = BTreeMap::new();
+    let mut posted_then_escalated = 0;
+    for (&n, outcome) in outcomes {
+        *by_outcome.entry(outcome_name(outcome)).or_default() += 1;
+        let sent = posted.get(&reply_key(n)).copied().unwrap_or(0);
+        match outcome {
+            Outcome::Replied { .. } => {
+                assert_eq!(sent, 1, "message {n} recorded as replied, posted {sent}")
+            }
+            Outcome::Escalated { .. } if sent == 1 => posted_then_escalated += 1,
+            other => assert_eq!(sent, 0, "message {n} ended {other:?} yet was posted"),
+        }
+    }
+    let tally = Tally {
+        accepted: outcomes.len(),
+        by_outcome,
+        posted: cluster.platform.posted_count(),
+        posted_then_escalated,
+    };
+    eprintln!("{tally:?}");
+    tally
+}
