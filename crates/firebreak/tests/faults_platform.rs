@@ -21,8 +21,7 @@ use std::time::Duration;
 
 use faults_support::cluster::{Cluster, Node};
 use faults_support::platform::Mode;
-use faults_support::surge::{Tally, check, outcomes, submit};
-use firebreak_testkit::wait_until;
+use faults_support::surge::{Surge, Tally, check, mid_surge, outcomes, warm_up};
 
 const MESSAGES: usize = 150;
 const KEY_QUESTIONS: usize = MESSAGES * 4 / 5;
@@ -35,18 +34,14 @@ async fn surge_through(fault: Mode, window: Duration, settle: Duration) -> (Clus
         .node("front", "ingest,classify,escalation,control")
         .await;
     let _reply = cluster.node("reply", "reply").await;
-    let ingest = front.http.clone();
-    let surge = tokio::spawn(async move { submit(&ingest, 0..MESSAGES, 4).await });
-    wait_until(Duration::from_secs(30), Duration::from_millis(10), || async {
-        cluster.platform.posted_count() >= 10
-    })
-    .await
-    .expect("replies flowing");
+    warm_up(&cluster, &front.http).await;
+    let surge = Surge::start(&front.http, 0..MESSAGES, 4, 25);
+    mid_surge(&cluster, &surge, 10).await;
     cluster.platform.set_mode(fault);
     tokio::time::sleep(window).await;
     cluster.platform.set_mode(Mode::Ok);
 
-    let ingested = surge.await.expect("surge task");
+    let ingested = surge.finish().await;
     let outcomes = outcomes(&cluster, &ingested.accepted, settle).await;
     let tally = check(&cluster, &outcomes);
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
@@ -61,7 +56,11 @@ async fn a_platform_429_is_waited_out_and_every_reply_is_sent_once() {
     };
     let (cluster, tally) =
         surge_through(fault, Duration::from_secs(3), Duration::from_secs(60)).await;
-    assert_eq!(tally.by_outcome.get("replied"), Some(&KEY_QUESTIONS), "{tally:?}");
+    assert_eq!(
+        tally.by_outcome.get("replied"),
+        Some(&KEY_QUESTIONS),
+        "{tally:?}"
+    );
 
     // Each message's next request came no sooner than the platform asked.
     let received = cluster.platform.received();
@@ -101,7 +100,10 @@ async fn a_platform_500_is_retried_then_escalated_and_nothing_is_sent_twice() {
     let replied = tally.by_outcome.get("replied").copied().unwrap_or(0);
     let escalated = tally.by_outcome.get("escalated").copied().unwrap_or(0);
     assert_eq!(replied + escalated, MESSAGES, "{tally:?}");
-    assert!(escalated > MESSAGES - KEY_QUESTIONS, "no send gave up: {tally:?}");
+    assert!(
+        escalated > MESSAGES - KEY_QUESTIONS,
+        "no send gave up: {tally:?}"
+    );
     eprintln!("500 answered {failed} times");
 }
 

@@ -13,8 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use faults_support::cluster::{Cluster, series};
-use faults_support::surge::{check, outcomes, submit};
-use firebreak_testkit::wait_until;
+use faults_support::surge::{Surge, check, mid_surge, outcomes, warm_up};
 use yaml_rust2::YamlLoader;
 
 const MESSAGES: usize = 200;
@@ -35,8 +34,8 @@ fn dead_letter_series(stage: &str) -> String {
 
 /// The `FirebreakDeadLetters` alert's expression, from the shipped PrometheusRule.
 fn dead_letter_alert_expr() -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../k8s/monitoring/prometheusrule.yaml");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../k8s/monitoring/prometheusrule.yaml");
     let docs = YamlLoader::load_from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let groups = docs[0]["spec"]["groups"].as_vec().expect("rule groups");
     groups
@@ -70,16 +69,17 @@ async fn poison_on_every_stream_is_dead_lettered_counted_and_the_flow_goes_on() 
         total
     };
     for (_, stage) in POISONED {
-        assert_eq!(counted(stage).await, 0.0, "{stage} counted before any poison");
+        assert_eq!(
+            counted(stage).await,
+            0.0,
+            "{stage} counted before any poison"
+        );
     }
 
-    let ingest = front.http.clone();
-    let surge = tokio::spawn(async move { submit(&ingest, 0..MESSAGES, 8).await });
-    wait_until(Duration::from_secs(30), Duration::from_millis(20), || async {
-        cluster.platform.posted_count() >= 20
-    })
-    .await
-    .expect("replies flowing");
+    warm_up(&cluster, &front.http).await;
+
+    let surge = Surge::start(&front.http, 0..MESSAGES, 8, 40);
+    mid_surge(&cluster, &surge, 20).await;
     let js = async_nats::jetstream::new(async_nats::connect(cluster.nats.url()).await.unwrap());
     for (subject, _) in POISONED {
         js.publish(subject, POISON.into())
@@ -90,12 +90,12 @@ async fn poison_on_every_stream_is_dead_lettered_counted_and_the_flow_goes_on() 
     }
     let posted_at_poison = cluster.platform.posted_count();
 
-    let ingested = surge.await.expect("surge task");
+    let ingested = surge.finish().await;
     let outcomes = outcomes(&cluster, &ingested.accepted, Duration::from_secs(60)).await;
     let tally = check(&cluster, &outcomes);
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
     assert!(
-        tally.posted > posted_at_poison,
+        cluster.platform.posted_count() > posted_at_poison,
         "no reply after the poison: {tally:?}"
     );
 

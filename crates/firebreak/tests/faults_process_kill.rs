@@ -10,8 +10,7 @@ mod faults_support;
 use std::time::Duration;
 
 use faults_support::cluster::Cluster;
-use faults_support::surge::{check, outcomes, submit};
-use firebreak_testkit::wait_until;
+use faults_support::surge::{Surge, check, mid_surge, outcomes, warm_up};
 
 const MESSAGES: usize = 400;
 
@@ -21,29 +20,26 @@ const SETTLE: Duration = Duration::from_secs(75);
 
 async fn surge_with_a_crash(crashed: &str) {
     let cluster = Cluster::start().await;
-    let front = cluster
-        .node("front", "ingest,escalation,control")
-        .await;
+    let front = cluster.node("front", "ingest,escalation,control").await;
     let mut classify = cluster.node("classify", "classify").await;
     let mut reply = cluster.node("reply", "reply").await;
 
-    let ingest = front.http.clone();
-    let surge = tokio::spawn(async move { submit(&ingest, 0..MESSAGES, 16).await });
-    // Mid-surge: replies are flowing, most messages are still to come.
-    wait_until(Duration::from_secs(30), Duration::from_millis(20), || async {
-        cluster.platform.posted_count() >= 40
-    })
-    .await
-    .expect("replies flowing");
+    warm_up(&cluster, &front.http).await;
+
+    let surge = Surge::start(&front.http, 0..MESSAGES, 16, 40);
+    mid_surge(&cluster, &surge, 20).await;
     let victim = if crashed == "classify" {
         &mut classify
     } else {
         &mut reply
     };
     cluster.crash_and_restart(victim).await;
-    eprintln!("{crashed} killed and restarted after {} replies", cluster.platform.posted_count());
+    eprintln!(
+        "{crashed} killed and restarted after {} replies",
+        cluster.platform.posted_count()
+    );
 
-    let ingested = surge.await.expect("surge task");
+    let ingested = surge.finish().await;
     assert_eq!(ingested.accepted.len(), MESSAGES);
     let outcomes = outcomes(&cluster, &ingested.accepted, SETTLE).await;
     let tally = check(&cluster, &outcomes);

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use faults_support::cluster::Cluster;
 use faults_support::platform::Mode;
-use faults_support::surge::{check, outcomes, submit};
+use faults_support::surge::{Surge, check, outcomes, warm_up};
 use firebreak_core::subjects;
 
 const MESSAGES: usize = 1000;
@@ -39,11 +39,13 @@ async fn a_slow_platform_builds_a_backlog_not_memory() {
         .node("front", "ingest,classify,escalation,control")
         .await;
     let reply = cluster.node("reply", "reply").await;
+    warm_up(&cluster, &front.http).await;
     let (_, idle_kib) = reply.memory_kib();
-    cluster.platform.set_mode(Mode::Slow(Duration::from_secs(2)));
+    cluster
+        .platform
+        .set_mode(Mode::Slow(Duration::from_secs(2)));
 
-    let ingest = front.http.clone();
-    let surge = tokio::spawn(async move { submit(&ingest, 0..MESSAGES, 32).await });
+    let surge = Surge::start(&front.http, 0..MESSAGES, 32, 0);
     // Sample while the backlog builds, until the surge is in and the backlog has sat
     // at its height for a few seconds of slow sends.
     let mut peak_backlog = 0;
@@ -58,7 +60,10 @@ async fn a_slow_platform_builds_a_backlog_not_memory() {
         if in_since.is_some_and(|t| t.elapsed() > Duration::from_secs(5)) {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(90), "surge never got in");
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "surge never got in"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let (peak_kib, rss_kib) = reply.memory_kib();
@@ -79,7 +84,7 @@ async fn a_slow_platform_builds_a_backlog_not_memory() {
 
     // The platform recovers: the backlog drains, nothing lost, nothing twice.
     cluster.platform.set_mode(Mode::Ok);
-    let ingested = surge.await.expect("surge task");
+    let ingested = surge.finish().await;
     let outcomes = outcomes(&cluster, &ingested.accepted, Duration::from_secs(90)).await;
     let tally = check(&cluster, &outcomes);
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");

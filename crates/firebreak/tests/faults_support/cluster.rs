@@ -68,8 +68,8 @@ impl Node {
 
     /// Peak and current resident memory in KiB (`VmHWM`, `VmRSS`).
     pub fn memory_kib(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
-            .expect("/proc status");
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("/proc status");
         let field = |name: &str| {
             status
                 .lines()
@@ -229,5 +229,30 @@ impl Cluster {
         })
         .await;
         subjects
+    }
+
+    /// Every dead-letter entry's subject and headers (stage, reason, deliveries,
+    /// message id), for a failure message.
+    pub async fn dead_letter_entries(&self) -> Vec<String> {
+        let client = async_nats::connect(self.nats.url())
+            .await
+            .expect("nats connects");
+        let js = async_nats::jetstream::new(client);
+        let stream = js
+            .get_stream(firebreak_core::subjects::STREAM_DEAD_LETTER)
+            .await
+            .expect("dlq stream");
+        let mut entries = Vec::new();
+        let mut sequence = 1;
+        while let Ok(message) = stream.get_raw_message(sequence).await {
+            let headers: Vec<String> = message
+                .headers
+                .iter()
+                .map(|(name, values)| format!("{name}={values:?}"))
+                .collect();
+            entries.push(format!("{} {}", message.subject, headers.join(" ")));
+            sequence += 1;
+        }
+        entries
     }
 }

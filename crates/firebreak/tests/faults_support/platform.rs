@@ -131,7 +131,9 @@ impl Drop for FakePlatform {
 async fn answer(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let at = Instant::now();
     let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let reply_to = json["reply_parameters"]["message_id"].as_i64().unwrap_or(-1);
+    let reply_to = json["reply_parameters"]["message_id"]
+        .as_i64()
+        .unwrap_or(-1);
     let chat = json["chat_id"].to_string();
     let mode = shared.mode.lock().unwrap().unwrap_or(Mode::Ok);
     let posted = matches!(mode, Mode::Ok | Mode::Hang(_) | Mode::Slow(_));

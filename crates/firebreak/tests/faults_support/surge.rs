@@ -3,6 +3,8 @@
 //! got two replies (0 duplicates).
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use firebreak_core::{Channel, MessageId, Outcome};
@@ -35,7 +37,10 @@ pub fn message(n: usize) -> Value {
 }
 
 pub fn message_id(n: usize) -> MessageId {
-    MessageId::derive(Channel::Telegram, &(FIRST_EXTERNAL_ID + n as i64).to_string())
+    MessageId::derive(
+        Channel::Telegram,
+        &(FIRST_EXTERNAL_ID + n as i64).to_string(),
+    )
 }
 
 fn reply_key(n: usize) -> i64 {
@@ -50,19 +55,82 @@ pub struct Ingested {
     pub refused: usize,
 }
 
-/// Posts messages `range` to the ingest node, `concurrency` at a time. A 503 is retried
-/// after its `Retry-After` (capped at 1 s here), as a platform resends a webhook;
-/// any other answer but 202 fails the test.
+/// Posts messages `range` to the ingest node, `concurrency` at a time and, unless
+/// `per_sec` is 0, no faster than `per_sec` (so a fault can land while messages still
+/// arrive). A 503 or a refused connection is retried 200 ms later, as a platform resends
+/// a webhook; any other answer but 202 fails the test.
 pub async fn submit(
     ingest_http: &str,
     range: std::ops::Range<usize>,
     concurrency: usize,
+    per_sec: u32,
+) -> Ingested {
+    submit_counting(
+        ingest_http,
+        range,
+        concurrency,
+        per_sec,
+        &AtomicUsize::new(0),
+    )
+    .await
+}
+
+/// A surge being sent in the background.
+pub struct Surge {
+    accepted: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<Ingested>,
+}
+
+impl Surge {
+    /// Starts [`submit`] in the background.
+    pub fn start(
+        ingest_http: &str,
+        range: std::ops::Range<usize>,
+        concurrency: usize,
+        per_sec: u32,
+    ) -> Self {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = accepted.clone();
+        let http = ingest_http.to_string();
+        let task = tokio::spawn(async move {
+            submit_counting(&http, range, concurrency, per_sec, &counter).await
+        });
+        Surge { accepted, task }
+    }
+
+    /// Messages accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::Relaxed)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+
+    /// Waits until every message is accepted.
+    pub async fn finish(self) -> Ingested {
+        self.task.await.expect("surge task")
+    }
+}
+
+async fn submit_counting(
+    ingest_http: &str,
+    range: std::ops::Range<usize>,
+    concurrency: usize,
+    per_sec: u32,
+    counter: &AtomicUsize,
 ) -> Ingested {
     let client = reqwest::Client::new();
     let url = format!("{ingest_http}/v1/messages");
+    let start = tokio::time::Instant::now();
+    let first = range.start;
     let posts = range.map(|n| {
         let (client, url) = (client.clone(), url.clone());
         async move {
+            if per_sec > 0 {
+                let turn = Duration::from_secs_f64((n - first) as f64 / f64::from(per_sec));
+                tokio::time::sleep_until(start + turn).await;
+            }
             let mut refused = 0;
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
@@ -73,7 +141,10 @@ pub async fn submit(
                     .send()
                     .await;
                 match answer.map(|r| r.status().as_u16()) {
-                    Ok(202) => return (n, refused),
+                    Ok(202) => {
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        return (n, refused);
+                    }
                     Ok(503) | Err(_) => refused += 1,
                     Ok(other) => panic!("ingest answered {other} for message {n}"),
                 }
@@ -85,12 +156,10 @@ pub async fn submit(
             }
         }
     });
-    let results: Vec<(usize, usize)> =
-        futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
-            futures::stream::iter(posts),
-            concurrency,
-        ))
-        .await;
+    let results: Vec<(usize, usize)> = futures::StreamExt::collect(
+        futures::StreamExt::buffer_unordered(futures::stream::iter(posts), concurrency),
+    )
+    .await;
     Ingested {
         accepted: results.iter().map(|(n, _)| *n).collect(),
         refused: results.iter().map(|(_, r)| r).sum(),
@@ -143,7 +212,7 @@ pub fn outcome_name(outcome: &Outcome) -> &'static str {
 pub struct Tally {
     pub accepted: usize,
     pub by_outcome: BTreeMap<&'static str, usize>,
-    /// Replies the platform posted.
+    /// Replies the platform posted for these messages.
     pub posted: usize,
     /// Escalated messages the platform had posted a reply for: sends whose answer
     /// never came back (a crash or a timeout), handed to a person instead of resent.
@@ -158,9 +227,11 @@ pub fn check(cluster: &Cluster, outcomes: &HashMap<usize, Outcome>) -> Tally {
     let posted = cluster.platform.posted_per_message();
     let mut by_outcome = BTreeMap::new();
     let mut posted_then_escalated = 0;
+    let mut posted_total = 0;
     for (&n, outcome) in outcomes {
         *by_outcome.entry(outcome_name(outcome)).or_default() += 1;
         let sent = posted.get(&reply_key(n)).copied().unwrap_or(0);
+        posted_total += sent;
         match outcome {
             Outcome::Replied { .. } => {
                 assert_eq!(sent, 1, "message {n} recorded as replied, posted {sent}")
@@ -172,9 +243,44 @@ pub fn check(cluster: &Cluster, outcomes: &HashMap<usize, Outcome>) -> Tally {
     let tally = Tally {
         accepted: outcomes.len(),
         by_outcome,
-        posted: cluster.platform.posted_count(),
+        posted: posted_total,
         posted_then_escalated,
     };
     eprintln!("{tally:?}");
     tally
+}
+
+/// The message sent before a surge, so that start-up (first connections, the first
+/// triage) is over before a fault is timed against the surge.
+pub const WARM_UP: usize = 90_000;
+
+/// Sends one key question and waits for its reply: the cluster flows end to end.
+pub async fn warm_up(cluster: &Cluster, ingest_http: &str) {
+    let sent = submit(ingest_http, WARM_UP..WARM_UP + 1, 1, 0).await;
+    let done = outcomes(cluster, &sent.accepted, Duration::from_secs(30)).await;
+    assert!(
+        matches!(done.get(&WARM_UP), Some(Outcome::Replied { .. })),
+        "warm-up message not replied: {done:?}"
+    );
+}
+
+/// Waits until the platform posted `replies` (the pipeline flows end to end), and
+/// checks the surge is still arriving: the fault that follows lands mid-surge.
+pub async fn mid_surge(cluster: &Cluster, surge: &Surge, replies: usize) {
+    let flowing = firebreak_testkit::wait_until(
+        Duration::from_secs(30),
+        Duration::from_millis(10),
+        || async { cluster.platform.posted_count() >= replies },
+    )
+    .await;
+    assert!(flowing.is_ok(), "no {replies} replies within 30 s");
+    assert!(
+        !surge.is_finished(),
+        "the surge was all in before the fault"
+    );
+    eprintln!(
+        "fault after {} accepted, {} replies",
+        surge.accepted(),
+        cluster.platform.posted_count()
+    );
 }
