@@ -37,13 +37,13 @@ async fn surge_through(fault: Mode, window: Duration, settle: Duration) -> (Clus
     warm_up(&cluster, &front.http).await;
     let surge = Surge::start(&front.http, 0..MESSAGES, 4, 25);
     mid_surge(&cluster, &surge, 10).await;
-    cluster.platform.set_mode(fault);
+    cluster.platform.set_mode(fault).await;
     tokio::time::sleep(window).await;
-    cluster.platform.set_mode(Mode::Ok);
+    cluster.platform.set_mode(Mode::Ok).await;
 
     let ingested = surge.finish().await;
     let outcomes = outcomes(&cluster, &ingested.accepted, settle).await;
-    let tally = check(&cluster, &outcomes);
+    let tally = check(&cluster, &outcomes).await;
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
     (cluster, tally)
 }
@@ -63,7 +63,7 @@ async fn a_platform_429_is_waited_out_and_every_reply_is_sent_once() {
     );
 
     // Each message's next request came no sooner than the platform asked.
-    let received = cluster.platform.received();
+    let received = cluster.platform.received().await;
     let mut last_refusal: HashMap<i64, std::time::Instant> = HashMap::new();
     let mut limited = 0;
     for request in &received {
@@ -93,6 +93,7 @@ async fn a_platform_500_is_retried_then_escalated_and_nothing_is_sent_twice() {
     let failed = cluster
         .platform
         .received()
+        .await
         .iter()
         .filter(|r| !r.posted)
         .count();

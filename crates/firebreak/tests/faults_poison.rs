@@ -88,14 +88,14 @@ async fn poison_on_every_stream_is_dead_lettered_counted_and_the_flow_goes_on() 
             .await
             .expect("poison stored");
     }
-    let posted_at_poison = cluster.platform.posted_count();
+    let posted_at_poison = cluster.platform.posted_count().await;
 
     let ingested = surge.finish().await;
     let outcomes = outcomes(&cluster, &ingested.accepted, Duration::from_secs(60)).await;
-    let tally = check(&cluster, &outcomes);
+    let tally = check(&cluster, &outcomes).await;
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
     assert!(
-        cluster.platform.posted_count() > posted_at_poison,
+        cluster.platform.posted_count().await > posted_at_poison,
         "no reply after the poison: {tally:?}"
     );
 

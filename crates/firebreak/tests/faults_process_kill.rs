@@ -36,13 +36,13 @@ async fn surge_with_a_crash(crashed: &str) {
     cluster.crash_and_restart(victim).await;
     eprintln!(
         "{crashed} killed and restarted after {} replies",
-        cluster.platform.posted_count()
+        cluster.platform.posted_count().await
     );
 
     let ingested = surge.finish().await;
     assert_eq!(ingested.accepted.len(), MESSAGES);
     let outcomes = outcomes(&cluster, &ingested.accepted, SETTLE).await;
-    let tally = check(&cluster, &outcomes);
+    let tally = check(&cluster, &outcomes).await;
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
     // Four in five ask the key question; a crash may turn a few into escalations, not
     // many: the platform still answered most of them.

@@ -107,7 +107,7 @@ async fn a_nats_restart_mid_surge_loses_nothing_and_sends_nothing_twice() {
     let mut accepted = ingested.accepted;
     accepted.extend(probes);
     let outcomes = outcomes(&cluster, &accepted, SETTLE).await;
-    let tally = check(&cluster, &outcomes);
+    let tally = check(&cluster, &outcomes).await;
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
     let entries = cluster.dead_letter_entries().await;
     assert!(entries.is_empty(), "{entries:#?}");
@@ -155,7 +155,7 @@ async fn redis_outage(down_for: Duration) -> (Cluster, HashMap<usize, Outcome>) 
             "message {n} changed outcome"
         );
     }
-    check(&cluster, &outcomes);
+    check(&cluster, &outcomes).await;
     (cluster, outcomes)
 }
 

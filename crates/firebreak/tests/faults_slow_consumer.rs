@@ -46,7 +46,8 @@ async fn a_slow_platform_builds_a_backlog_not_memory() {
     let (_, idle_kib) = reply.memory_kib();
     cluster
         .platform
-        .set_mode(Mode::Slow(Duration::from_secs(2)));
+        .set_mode(Mode::Slow(Duration::from_secs(2)))
+        .await;
 
     let surge = Surge::start(&front.http, 0..MESSAGES, 32, 0);
     // Sample while the backlog builds, until the surge is in and the backlog has sat
@@ -73,7 +74,7 @@ async fn a_slow_platform_builds_a_backlog_not_memory() {
     eprintln!(
         "reply process: idle {idle_kib} KiB, peak {peak_kib} KiB, now {rss_kib} KiB; \
          FB_REPLY backlog peaked at {peak_backlog}; posted {} so far",
-        cluster.platform.posted_count()
+        cluster.platform.posted_count().await
     );
     assert!(
         peak_backlog >= 300,
@@ -88,10 +89,10 @@ async fn a_slow_platform_builds_a_backlog_not_memory() {
     }
 
     // The platform recovers: the backlog drains, nothing lost, nothing twice.
-    cluster.platform.set_mode(Mode::Ok);
+    cluster.platform.set_mode(Mode::Ok).await;
     let ingested = surge.finish().await;
     let outcomes = outcomes(&cluster, &ingested.accepted, Duration::from_secs(90)).await;
-    let tally = check(&cluster, &outcomes);
+    let tally = check(&cluster, &outcomes).await;
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
     assert_eq!(
         tally.by_outcome.get("replied"),

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -21,6 +21,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use tokio::net::TcpListener;
+use tokio::sync::Mutex;
 use tokio::task::JoinHandle;
 
 /// How the platform answers from now on.
@@ -80,43 +81,43 @@ impl FakePlatform {
         format!("http://{}", self.addr)
     }
 
-    pub fn set_mode(&self, mode: Mode) {
-        *self.shared.mode.lock().unwrap() = Some(mode);
+    pub async fn set_mode(&self, mode: Mode) {
+        *self.shared.mode.lock().await = Some(mode);
     }
 
-    pub fn received(&self) -> Vec<Received> {
-        self.shared.received.lock().unwrap().clone()
+    pub async fn received(&self) -> Vec<Received> {
+        self.shared.received.lock().await.clone()
     }
 
     /// Replies posted so far (every request that put a reply in a chat).
-    pub fn posted_count(&self) -> usize {
-        self.received().iter().filter(|r| r.posted).count()
+    pub async fn posted_count(&self) -> usize {
+        self.received().await.iter().filter(|r| r.posted).count()
     }
 
     /// Replies posted per inbound message.
-    pub fn posted_per_message(&self) -> HashMap<i64, usize> {
+    pub async fn posted_per_message(&self) -> HashMap<i64, usize> {
         let mut counts = HashMap::new();
-        for request in self.received().iter().filter(|r| r.posted) {
+        for request in self.received().await.iter().filter(|r| r.posted) {
             *counts.entry(request.reply_to).or_default() += 1;
         }
         counts
     }
 
     /// Replies posted per recipient chat.
-    pub fn posted_per_chat(&self) -> HashMap<String, usize> {
+    pub async fn posted_per_chat(&self) -> HashMap<String, usize> {
         let mut counts = HashMap::new();
-        for request in self.received().iter().filter(|r| r.posted) {
+        for request in self.received().await.iter().filter(|r| r.posted) {
             *counts.entry(request.chat.clone()).or_default() += 1;
         }
         counts
     }
 
     /// Panics naming the first message or chat that got two replies.
-    pub fn assert_no_duplicate_replies(&self) {
-        for (message, count) in self.posted_per_message() {
+    pub async fn assert_no_duplicate_replies(&self) {
+        for (message, count) in self.posted_per_message().await {
             assert!(count <= 1, "message {message} got {count} replies");
         }
-        for (chat, count) in self.posted_per_chat() {
+        for (chat, count) in self.posted_per_chat().await {
             assert!(count <= 1, "chat {chat} got {count} replies");
         }
     }
@@ -135,10 +136,10 @@ async fn answer(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
         .as_i64()
         .unwrap_or(-1);
     let chat = json["chat_id"].to_string();
-    let mode = shared.mode.lock().unwrap().unwrap_or(Mode::Ok);
+    let mode = shared.mode.lock().await.unwrap_or(Mode::Ok);
     let posted = matches!(mode, Mode::Ok | Mode::Hang(_) | Mode::Slow(_));
     // Recorded on arrival: a hung request was posted even if its answer never leaves.
-    shared.received.lock().unwrap().push(Received {
+    shared.received.lock().await.push(Received {
         at,
         reply_to,
         chat,

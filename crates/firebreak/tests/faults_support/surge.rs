@@ -222,9 +222,9 @@ pub struct Tally {
 /// Checks 0 lost (every accepted message has an outcome, which `outcomes` already
 /// waited for) and 0 duplicates (at most one posted reply per message and per chat;
 /// exactly one for every `replied` message), and tallies the rest.
-pub fn check(cluster: &Cluster, outcomes: &HashMap<usize, Outcome>) -> Tally {
-    cluster.platform.assert_no_duplicate_replies();
-    let posted = cluster.platform.posted_per_message();
+pub async fn check(cluster: &Cluster, outcomes: &HashMap<usize, Outcome>) -> Tally {
+    cluster.platform.assert_no_duplicate_replies().await;
+    let posted = cluster.platform.posted_per_message().await;
     let mut by_outcome = BTreeMap::new();
     let mut posted_then_escalated = 0;
     let mut posted_total = 0;
@@ -270,7 +270,7 @@ pub async fn mid_surge(cluster: &Cluster, surge: &Surge, replies: usize) {
     let flowing = firebreak_testkit::wait_until(
         Duration::from_secs(30),
         Duration::from_millis(10),
-        || async { cluster.platform.posted_count() >= replies },
+        || async { cluster.platform.posted_count().await >= replies },
     )
     .await;
     assert!(flowing.is_ok(), "no {replies} replies within 30 s");
@@ -281,6 +281,6 @@ pub async fn mid_surge(cluster: &Cluster, surge: &Surge, replies: usize) {
     eprintln!(
         "fault after {} accepted, {} replies",
         surge.accepted(),
-        cluster.platform.posted_count()
+        cluster.platform.posted_count().await
     );
 }
