@@ -80,10 +80,13 @@ async fn start_surge() -> Running {
 }
 
 /// Waits for the probes sent once the server is back to be accepted.
-async fn accepted_again(ingest: &str, first: usize) -> Vec<usize> {
+async fn accepted_again(ingest: &str, first: usize, what: &str) -> Vec<usize> {
     let started = Instant::now();
     let again = submit(ingest, first..first + 5, 1, 0).await;
-    eprintln!("accepting again {:?} after the restart", started.elapsed());
+    eprintln!(
+        "{what}: accepting again {:?} after the restart",
+        started.elapsed()
+    );
     again.accepted
 }
 
@@ -99,10 +102,10 @@ async fn a_nats_restart_mid_surge_loses_nothing_and_sends_nothing_twice() {
     let answers = probe_while_down(&front.http, PROBES, Duration::from_secs(2)).await;
     assert_refused(&answers, "NATS");
     cluster.nats.restart().await.expect("nats-server restarts");
-    let probes = accepted_again(&front.http, PROBES + 100).await;
+    let probes = accepted_again(&front.http, PROBES + 100, "nats").await;
 
     let ingested = surge.finish().await;
-    eprintln!("surge: {} refusals retried", ingested.refused);
+    eprintln!("nats: {} surge refusals retried", ingested.refused);
     assert!(ingested.refused > 0, "the outage missed the surge");
     let mut accepted = ingested.accepted;
     accepted.extend(probes);
@@ -138,10 +141,13 @@ async fn redis_outage(down_for: Duration) -> (Cluster, HashMap<usize, Outcome>) 
         .restart()
         .await
         .expect("redis-server restarts");
-    let probes = accepted_again(&front.http, PROBES + 1000).await;
+    let probes = accepted_again(&front.http, PROBES + 1000, "redis").await;
 
     let ingested = surge.finish().await;
-    eprintln!("surge: {} refusals retried", ingested.refused);
+    eprintln!(
+        "redis down {down_for:?}: {} surge refusals retried",
+        ingested.refused
+    );
     assert!(ingested.refused > 0, "the outage missed the surge");
     let mut accepted = ingested.accepted;
     accepted.extend(probes);
