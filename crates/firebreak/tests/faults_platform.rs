@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use faults_support::cluster::{Cluster, Node};
 use faults_support::platform::Mode;
-use faults_support::surge::{Surge, Tally, check, mid_surge, outcomes, warm_up};
+use faults_support::surge::{Surge, Tally, api_agrees, check, mid_surge, outcomes, warm_up};
 
 const MESSAGES: usize = 150;
 const KEY_QUESTIONS: usize = MESSAGES * 4 / 5;
@@ -44,6 +44,7 @@ async fn surge_through(fault: Mode, window: Duration, settle: Duration) -> (Clus
     let ingested = surge.finish().await;
     let outcomes = outcomes(&cluster, &ingested.accepted, settle).await;
     let tally = check(&cluster, &outcomes).await;
+    api_agrees(&front.http, &outcomes).await;
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
     (cluster, tally)
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use faults_support::cluster::{Cluster, series};
-use faults_support::surge::{Surge, check, mid_surge, outcomes, warm_up};
+use faults_support::surge::{Surge, api_agrees, check, mid_surge, outcomes, warm_up};
 use yaml_rust2::YamlLoader;
 
 const MESSAGES: usize = 200;
@@ -93,6 +93,7 @@ async fn poison_on_every_stream_is_dead_lettered_counted_and_the_flow_goes_on() 
     let ingested = surge.finish().await;
     let outcomes = outcomes(&cluster, &ingested.accepted, Duration::from_secs(60)).await;
     let tally = check(&cluster, &outcomes).await;
+    api_agrees(&front.http, &outcomes).await;
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
     assert!(
         cluster.platform.posted_count().await > posted_at_poison,

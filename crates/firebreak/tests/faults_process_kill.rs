@@ -10,7 +10,7 @@ mod faults_support;
 use std::time::Duration;
 
 use faults_support::cluster::Cluster;
-use faults_support::surge::{Surge, check, mid_surge, outcomes, warm_up};
+use faults_support::surge::{Surge, api_agrees, check, mid_surge, outcomes, warm_up};
 
 const MESSAGES: usize = 400;
 
@@ -43,6 +43,7 @@ async fn surge_with_a_crash(crashed: &str) {
     assert_eq!(ingested.accepted.len(), MESSAGES);
     let outcomes = outcomes(&cluster, &ingested.accepted, SETTLE).await;
     let tally = check(&cluster, &outcomes).await;
+    api_agrees(&front.http, &outcomes).await;
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
     // Four in five ask the key question; a crash may turn a few into escalations, not
     // many: the platform still answered most of them.

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use faults_support::cluster::{Cluster, INGEST_TOKEN};
 use faults_support::surge::{
-    Surge, check, message, message_id, mid_surge, outcomes, submit, warm_up,
+    Surge, api_agrees, check, message, message_id, mid_surge, outcomes, submit, warm_up,
 };
 use firebreak_core::Outcome;
 
@@ -111,6 +111,7 @@ async fn a_nats_restart_mid_surge_loses_nothing_and_sends_nothing_twice() {
     accepted.extend(probes);
     let outcomes = outcomes(&cluster, &accepted, SETTLE).await;
     let tally = check(&cluster, &outcomes).await;
+    api_agrees(&front.http, &outcomes).await;
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
     let entries = cluster.dead_letter_entries().await;
     assert!(entries.is_empty(), "{entries:#?}");
@@ -162,6 +163,7 @@ async fn redis_outage(down_for: Duration) -> (Cluster, HashMap<usize, Outcome>) 
         );
     }
     check(&cluster, &outcomes).await;
+    api_agrees(&front.http, &outcomes).await;
     (cluster, outcomes)
 }
 

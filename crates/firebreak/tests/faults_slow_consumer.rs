@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use faults_support::cluster::Cluster;
 use faults_support::platform::Mode;
-use faults_support::surge::{Surge, check, outcomes, warm_up};
+use faults_support::surge::{Surge, api_agrees, check, outcomes, warm_up};
 use firebreak_core::subjects;
 
 const MESSAGES: usize = 1000;
@@ -93,6 +93,7 @@ async fn a_slow_platform_builds_a_backlog_not_memory() {
     let ingested = surge.finish().await;
     let outcomes = outcomes(&cluster, &ingested.accepted, Duration::from_secs(90)).await;
     let tally = check(&cluster, &outcomes).await;
+    api_agrees(&front.http, &outcomes).await;
     assert_eq!(tally.by_outcome.get("dead_lettered"), None, "{tally:?}");
     assert_eq!(
         tally.by_outcome.get("replied"),

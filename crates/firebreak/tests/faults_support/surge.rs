@@ -284,3 +284,27 @@ pub async fn mid_surge(cluster: &Cluster, surge: &Surge, replies: usize) {
         cluster.platform.posted_count().await
     );
 }
+
+/// Reads every 10th message back through the HTTP API (`GET /v1/messages/{id}` on an
+/// ingest node, as a viewer) and checks it reports the outcome the store holds.
+pub async fn api_agrees(ingest_http: &str, outcomes: &HashMap<usize, Outcome>) {
+    let client = reqwest::Client::new();
+    let mut sample: Vec<_> = outcomes.iter().collect();
+    sample.sort_by_key(|(n, _)| **n);
+    for (n, outcome) in sample.into_iter().step_by(10) {
+        let record: Value = client
+            .get(format!("{ingest_http}/v1/messages/{}", message_id(*n)))
+            .bearer_auth(super::cluster::VIEWER_TOKEN)
+            .send()
+            .await
+            .expect("api answers")
+            .json()
+            .await
+            .expect("a record");
+        assert_eq!(
+            record["status"].as_str(),
+            Some(outcome_name(outcome)),
+            "message {n} through the API: {record}"
+        );
+    }
+}
