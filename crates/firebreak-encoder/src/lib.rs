@@ -8,6 +8,7 @@
 //! and matches the reference implementation (see `tests/reference.rs`).
 
 mod artifact;
+mod gemm;
 mod model;
 mod normalize;
 mod tokenizer;

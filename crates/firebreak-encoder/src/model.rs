@@ -10,10 +10,9 @@
 //! Both then run the same exact head, so the fast path only approximates the
 //! contextual CNN.
 
-use matrixmultiply::sgemm;
-
 use crate::EncoderError;
 use crate::artifact::Tensors;
+use crate::gemm::PackedMatrix;
 
 /// Dimension of an embedding.
 pub const DIM: usize = 512;
@@ -29,9 +28,9 @@ const ORDERS: [(usize, usize); 3] = [(2, 0), (3, 1), (5, 2)];
 struct CnnBranch {
     order: usize,
     left: usize,
-    w1: Vec<f32>,
+    w1: PackedMatrix,
     b1: Vec<f32>,
-    w2: Vec<f32>,
+    w2: PackedMatrix,
     b2: Vec<f32>,
 }
 
@@ -43,19 +42,19 @@ pub(crate) struct Network {
     static_q: Vec<i8>,
     static_scale: Vec<f32>,
     static_centre: Vec<f32>,
-    proj_w: Vec<f32>,
+    proj_w: PackedMatrix,
     proj_b: Vec<f32>,
     proj_ln: (Vec<f32>, Vec<f32>),
     branches: Vec<CnnBranch>,
     features_ln: (Vec<f32>, Vec<f32>),
-    pool_w: Vec<f32>,
+    pool_w: PackedMatrix,
     pool_b: Vec<f32>,
-    d0: Vec<f32>,
-    d1: Vec<f32>,
-    d2: Vec<f32>,
-    d3: Vec<f32>,
-    p1: Vec<f32>,
-    p3: Vec<f32>,
+    d0: PackedMatrix,
+    d1: PackedMatrix,
+    d2: PackedMatrix,
+    d3: PackedMatrix,
+    p1: PackedMatrix,
+    p3: PackedMatrix,
     eps: f32,
 }
 
@@ -75,9 +74,9 @@ impl Network {
                 Ok(CnnBranch {
                     order,
                     left,
-                    w1: t.matrix(&name("w1"), order * CNN, CNN)?,
+                    w1: packed(t, &name("w1"), order * CNN, CNN)?,
                     b1: t.vector(&name("b1"), CNN)?,
-                    w2: t.matrix(&name("w2"), order * CNN, CNN)?,
+                    w2: packed(t, &name("w2"), order * CNN, CNN)?,
                     b2: t.vector(&name("b2"), CNN)?,
                 })
             })
@@ -90,7 +89,7 @@ impl Network {
             static_q: statics.i8s("static.q")?,
             static_scale: t.vector("static.scale", vocab)?,
             static_centre: t.vector("static.centre", STATIC_RANK)?,
-            proj_w: t.matrix("proj.w", DIM, 3 * CNN)?,
+            proj_w: packed(t, "proj.w", DIM, 3 * CNN)?,
             proj_b: t.vector("proj.b", 3 * CNN)?,
             proj_ln: (
                 t.vector("proj.ln_g", 3 * CNN)?,
@@ -101,14 +100,14 @@ impl Network {
                 t.vector("features.ln_g", FEATURES)?,
                 t.vector("features.ln_b", FEATURES)?,
             ),
-            pool_w: t.matrix("pool.w", FEATURES, DIM)?,
+            pool_w: packed(t, "pool.w", FEATURES, DIM)?,
             pool_b: t.vector("pool.b", DIM)?,
-            d0: t.matrix("head.d0", DIM, HIDDEN)?,
-            d1: t.matrix("head.d1", HIDDEN, HIDDEN)?,
-            d2: t.matrix("head.d2", HIDDEN, DIM)?,
-            d3: t.matrix("head.d3", DIM, DIM)?,
-            p1: t.matrix("head.p1", DIM, HIDDEN)?,
-            p3: t.matrix("head.p3", HIDDEN, DIM)?,
+            d0: packed(t, "head.d0", DIM, HIDDEN)?,
+            d1: packed(t, "head.d1", HIDDEN, HIDDEN)?,
+            d2: packed(t, "head.d2", HIDDEN, DIM)?,
+            d3: packed(t, "head.d3", DIM, DIM)?,
+            p1: packed(t, "head.p1", DIM, HIDDEN)?,
+            p3: packed(t, "head.p3", HIDDEN, DIM)?,
             eps: t.vector("eps", 1)?[0],
         })
     }
@@ -158,16 +157,7 @@ impl Network {
         for t in 0..n {
             x[t * 3 * CNN..(t + 1) * 3 * CNN].copy_from_slice(&self.proj_b);
         }
-        matmul(
-            &features,
-            FEATURES,
-            &self.proj_w,
-            &mut x,
-            n,
-            DIM,
-            3 * CNN,
-            1.0,
-        );
+        self.proj_w.mul_add(&features, FEATURES, n, &mut x);
         for row in x.chunks_exact_mut(3 * CNN) {
             layer_norm(row, &self.proj_ln.0, &self.proj_ln.1, self.eps);
         }
@@ -193,7 +183,7 @@ impl Network {
         for (p, b) in pooled.iter_mut().zip(&self.pool_b) {
             *p = b * n as f32;
         }
-        vec_mat(&summed, &self.pool_w, DIM, &mut pooled);
+        self.pool_w.mul_add(&summed, FEATURES, 1, &mut pooled);
         let norm = (n as f32).sqrt().recip();
         pooled.iter_mut().for_each(|p| *p *= norm);
         self.head(&pooled)
@@ -202,18 +192,18 @@ impl Network {
     /// The dense head: two residual ReLU blocks, tanh, L2 normalisation.
     fn head(&self, pooled: &[f32; DIM]) -> Vec<f32> {
         let mut y0 = [0f32; HIDDEN];
-        vec_mat(pooled, &self.d0, HIDDEN, &mut y0);
+        self.d0.mul_add(pooled, DIM, 1, &mut y0);
         relu(&mut y0);
         let mut y1 = [0f32; HIDDEN];
-        vec_mat(pooled, &self.p1, HIDDEN, &mut y1);
-        vec_mat(&y0, &self.d1, HIDDEN, &mut y1);
+        self.p1.mul_add(pooled, DIM, 1, &mut y1);
+        self.d1.mul_add(&y0, HIDDEN, 1, &mut y1);
         relu(&mut y1);
         let mut y2 = [0f32; DIM];
-        vec_mat(&y1, &self.d2, DIM, &mut y2);
+        self.d2.mul_add(&y1, HIDDEN, 1, &mut y2);
         relu(&mut y2);
         let mut z = [0f32; DIM];
-        vec_mat(&y1, &self.p3, DIM, &mut z);
-        vec_mat(&y2, &self.d3, DIM, &mut z);
+        self.p3.mul_add(&y1, HIDDEN, 1, &mut z);
+        self.d3.mul_add(&y2, DIM, 1, &mut z);
         z.iter_mut().for_each(|v| *v = v.tanh());
         let norm = z.iter().map(|v| v * v).sum::<f32>().max(self.eps).sqrt();
         z.iter_mut().for_each(|v| *v /= norm);
@@ -222,65 +212,29 @@ impl Network {
 }
 
 /// One residual convolution over `order`-gram windows: `relu(window @ w + b) + input`.
-/// Window slots outside the sentence read zeros, as the reference pads.
-fn conv_block(input: &[f32], n: usize, branch: &CnnBranch, w: &[f32], b: &[f32]) -> Vec<f32> {
-    let width = branch.order * CNN;
-    let mut windows = vec![0f32; n * width];
-    for t in 0..n {
-        for k in 0..branch.order {
-            let src = t as isize - branch.left as isize + k as isize;
-            if (0..n as isize).contains(&src) {
-                let src = src as usize;
-                windows[t * width + k * CNN..t * width + (k + 1) * CNN]
-                    .copy_from_slice(&input[src * CNN..(src + 1) * CNN]);
-            }
-        }
-    }
+/// Window slots outside the sentence read zeros, as the reference pads: the input is
+/// copied between `left` rows of zeros and `order - 1 - left` more, so the window of
+/// token `t` is the contiguous run of rows `t .. t + order` and the product reads it in
+/// place.
+fn conv_block(
+    input: &[f32],
+    n: usize,
+    branch: &CnnBranch,
+    w: &PackedMatrix,
+    b: &[f32],
+) -> Vec<f32> {
+    debug_assert_eq!(w.rows(), branch.order * CNN);
+    let mut padded = vec![0f32; (n + branch.order - 1) * CNN];
+    padded[branch.left * CNN..(branch.left + n) * CNN].copy_from_slice(&input[..n * CNN]);
     let mut out = vec![0f32; n * CNN];
     for row in out.chunks_exact_mut(CNN) {
         row.copy_from_slice(b);
     }
-    matmul(&windows, width, w, &mut out, n, width, CNN, 1.0);
+    w.mul_add(&padded, CNN, n, &mut out);
     for (o, i) in out.iter_mut().zip(input) {
         *o = o.max(0.0) + i;
     }
     out
-}
-
-/// `c += alpha · a[m × k] @ b[k × n]`, with `a` rows `lda` apart, all row-major.
-#[allow(clippy::too_many_arguments)]
-fn matmul(
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    c: &mut [f32],
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f32,
-) {
-    assert!(a.len() >= (m - 1) * lda + k && b.len() >= k * n && c.len() >= m * n);
-    // SAFETY: with unit column strides and the row strides given, `sgemm` reads
-    // `a[..(m-1)·lda + k]` and `b[..k·n]` and writes `c[..m·n]`, all checked above.
-    #[allow(unsafe_code)]
-    unsafe {
-        sgemm(
-            m,
-            k,
-            n,
-            alpha,
-            a.as_ptr(),
-            lda as isize,
-            1,
-            b.as_ptr(),
-            n as isize,
-            1,
-            1.0,
-            c.as_mut_ptr(),
-            n as isize,
-            1,
-        );
-    }
 }
 
 /// `out += scale · row`, for the int8 static vectors; compiled for AVX2 too and picked
@@ -289,18 +243,6 @@ fn matmul(
 fn add_scaled_i8(out: &mut [f32], row: &[i8], scale: f32) {
     for (o, &q) in out.iter_mut().zip(row) {
         *o += scale * f32::from(q);
-    }
-}
-
-/// `out += x @ w`, with `w` row-major `x.len() × cols`.
-fn vec_mat(x: &[f32], w: &[f32], cols: usize, out: &mut [f32]) {
-    for (xi, row) in x.iter().zip(w.chunks_exact(cols)) {
-        if *xi == 0.0 {
-            continue;
-        }
-        for (o, wv) in out.iter_mut().zip(row) {
-            *o += xi * wv;
-        }
     }
 }
 
@@ -317,4 +259,9 @@ fn layer_norm(row: &mut [f32], gamma: &[f32], beta: &[f32], eps: f32) {
     for ((v, g), b) in row.iter_mut().zip(gamma).zip(beta) {
         *v = *v * inv * g + b;
     }
+}
+
+/// A weight matrix of the file, packed for [`PackedMatrix::mul_add`].
+fn packed(t: &Tensors<'_>, name: &str, k: usize, n: usize) -> Result<PackedMatrix, EncoderError> {
+    Ok(PackedMatrix::pack(&t.matrix(name, k, n)?, k, n))
 }
