@@ -24,6 +24,7 @@ pub mod manual;
 pub mod memory_state;
 pub mod policy;
 mod port;
+mod redis_merged;
 pub mod redis_state;
 pub mod render;
 pub mod select;
@@ -34,7 +35,8 @@ pub use engine::{Decision, ReplyEngine};
 pub use manual::{ManualReplier, ManualReplies, ManualReply, ManualReplyError, ManualReplySent};
 pub use memory_state::MemoryReplyState;
 pub use port::{
-    Budget, Claim, ClaimState, Grant, Ledger, Rate, Recent, STATE_TTL, StateError, Ticket,
+    Budget, Claim, ClaimState, Grant, Ledger, Lookup, Rate, Recent, Reserve, Reserved,
+    STATE_TTL, StateError, Take, Taken, Ticket, VariantQuery, VariantView,
 };
 pub use redis_state::RedisReplyState;
 pub use stage::ReplyStage;
