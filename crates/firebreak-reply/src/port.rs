@@ -298,6 +298,10 @@ pub trait Ledger: Send + Sync + 'static {
     /// Redis adapter does all three in one round trip and drops a claim made for a
     /// pick that lost its race.
     async fn take_and_claim(&self, take: &Take<'_>) -> Result<Taken, StateError> {
+        // A claim already there wins over the pick, as in the one-round-trip version.
+        if let Some(existing) = self.get_claim(take.message).await? {
+            return Ok(Taken::Existing(existing));
+        }
         if let (Some(ring), Some((version, after))) = (take.query.ring, &take.ring_after)
             && !self.swap_recent(ring, *version, after).await?
         {

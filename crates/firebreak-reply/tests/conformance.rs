@@ -9,6 +9,7 @@ use firebreak_reply::{
 };
 use firebreak_testkit::RedisServer;
 
+#[path = "conformance/merged.rs"]
 mod merged;
 
 trait State: Budget + Ledger {}

@@ -17,6 +17,7 @@ use firebreak_store::{MessageLog, OutcomeWrite, Reopen};
 use firebreak_testkit::RedisServer;
 use time::OffsetDateTime;
 
+#[path = "conformance/merged.rs"]
 mod merged;
 use merged::*;
 

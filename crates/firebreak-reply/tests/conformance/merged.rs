@@ -8,8 +8,6 @@ use firebreak_reply::{
     Claim, ClaimState, Grant, Rate, Reserve, Reserved, Take, Taken, VariantQuery,
 };
 
-use firebreak_reply::{Budget, Ledger};
-
 use super::State;
 
 fn reserve<'a>(message: &'a str, thread: &'a str, author: &'a str) -> Reserve<'a> {
