@@ -158,9 +158,7 @@ impl RedisCases {
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<Self, RepoError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let connection = RedisConn::open(client.clone())
-            .await
-            .map_err(unavailable)?;
+        let connection = RedisConn::open(client.clone()).await.map_err(unavailable)?;
         let changes = watch::channel(0).0;
         let repo = RedisCases {
             connection,

@@ -195,7 +195,11 @@ pub trait CaseRepo: Send + Sync + 'static {
             Some(id) => self.get(id).await?,
             None => None,
         };
-        let author_case = self.pointed_cases(std::slice::from_ref(author)).await?.pop().flatten();
+        let author_case = self
+            .pointed_cases(std::slice::from_ref(author))
+            .await?
+            .pop()
+            .flatten();
         Ok(FilingView {
             filed: None,
             thread_held,

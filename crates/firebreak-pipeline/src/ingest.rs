@@ -175,7 +175,10 @@ struct RecordWriter {
     log: Arc<dyn MessageLog>,
 }
 
-type Pending = (Message, tokio::sync::oneshot::Sender<Result<(), StoreError>>);
+type Pending = (
+    Message,
+    tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+);
 
 impl RecordWriter {
     fn spawn(log: Arc<dyn MessageLog>) -> Self {

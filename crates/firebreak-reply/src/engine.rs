@@ -254,7 +254,11 @@ impl ReplyEngine {
             let take = Take {
                 message: &member,
                 query: VariantQuery {
-                    ring: if ring_after.is_some() { query.ring } else { None },
+                    ring: if ring_after.is_some() {
+                        query.ring
+                    } else {
+                        None
+                    },
                     ..query
                 },
                 variant,

@@ -308,7 +308,12 @@ pub trait Ledger: Send + Sync + 'static {
             return Ok(Taken::Lost);
         }
         if !self
-            .use_thread_variant(take.query.thread, take.query.group, take.variant, take.message)
+            .use_thread_variant(
+                take.query.thread,
+                take.query.group,
+                take.variant,
+                take.message,
+            )
             .await?
         {
             return Ok(Taken::Lost);

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use redis::{FromRedisValue, Value};
 
 use crate::keys::redis as k;
-use crate::port::{Ledger, Lookup, Rate, Reserve, Reserved, Take, Taken, VariantQuery, VariantView};
+use crate::port::{
+    Ledger, Lookup, Rate, Reserve, Reserved, Take, Taken, VariantQuery, VariantView,
+};
 use crate::redis_state::{
     ACQUIRE, CLAIM, RELEASE_AUTHOR, RESERVE_AUTHOR, RESERVE_THREAD, RedisReplyState, SWAP_RECENT,
     USE_THREAD_VARIANT, claim_from, grant, ring_text, state_name, ttl_ms, unavailable,
@@ -63,7 +65,11 @@ fn view_from(
     answers: &mut impl Iterator<Item = Value>,
     query: &VariantQuery<'_>,
 ) -> Result<VariantView, StateError> {
-    let mut next = || answers.next().ok_or_else(|| StateError::Corrupt("short pipeline".into()));
+    let mut next = || {
+        answers
+            .next()
+            .ok_or_else(|| StateError::Corrupt("short pipeline".into()))
+    };
     let fields: HashMap<String, String> = parse(next()?)?;
     let recent = match query.ring {
         Some(_) => {
@@ -164,7 +170,11 @@ impl RedisReplyState {
             .await
             .map_err(unavailable)?;
         let mut answers = answers.into_iter();
-        let mut next = || answers.next().ok_or_else(|| StateError::Corrupt("short pipeline".into()));
+        let mut next = || {
+            answers
+                .next()
+                .ok_or_else(|| StateError::Corrupt("short pipeline".into()))
+        };
         let finished: bool = parse(next()?)?;
         let claim = claim_from(parse(next()?)?)?;
         let variants = match &variants {
@@ -238,7 +248,11 @@ impl RedisReplyState {
             .await
             .map_err(unavailable)?;
         let mut answers = answers.into_iter();
-        let mut next = || answers.next().ok_or_else(|| StateError::Corrupt("short pipeline".into()));
+        let mut next = || {
+            answers
+                .next()
+                .ok_or_else(|| StateError::Corrupt("short pipeline".into()))
+        };
         let swapped = match swap {
             Some(_) => parse::<i64>(next()?)? == 1,
             None => true,

@@ -77,7 +77,10 @@ async fn two_replicas_together_keep_one_chat_to_its_pace() -> anyhow::Result<()>
     }
     let total = granted[0] + granted[1];
     // One a second over 2.5 s, strictly spaced on Redis time: at 0, 1 and 2 s.
-    assert!(total <= 3, "the chat got {total} replies in 2.5 s: {granted:?}");
+    assert!(
+        total <= 3,
+        "the chat got {total} replies in 2.5 s: {granted:?}"
+    );
     assert!(total >= 2, "the pace starved the chat: {granted:?}");
     // Another chat has its own pace, untouched by the first one's.
     assert!((2..=3).contains(&other_granted), "{other_granted}");

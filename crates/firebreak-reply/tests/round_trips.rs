@@ -170,7 +170,11 @@ impl Pipeline {
         count.classify = self.round_trips() - before;
 
         let (stream, durable, handler): (_, _, &dyn Handler) = if then == "reply" {
-            (subjects::STREAM_REPLY, subjects::CONSUMER_REPLY, &self.reply)
+            (
+                subjects::STREAM_REPLY,
+                subjects::CONSUMER_REPLY,
+                &self.reply,
+            )
         } else {
             (
                 subjects::STREAM_ESCALATE,
@@ -292,9 +296,11 @@ async fn a_burst_at_ingest_records_in_batches() -> anyhow::Result<()> {
         .await?;
     let burst = 64u32;
     let before = pipeline.round_trips();
-    let answers = futures::future::join_all(
-        (0..burst).map(|n| pipeline.ingest.submit(submission(100 + n, Visibility::Private, QUESTION), "test")),
-    )
+    let answers = futures::future::join_all((0..burst).map(|n| {
+        pipeline
+            .ingest
+            .submit(submission(100 + n, Visibility::Private, QUESTION), "test")
+    }))
     .await;
     let used = pipeline.round_trips() - before;
     for answer in answers {
@@ -303,7 +309,10 @@ async fn a_burst_at_ingest_records_in_batches() -> anyhow::Result<()> {
     // One dedup check each, and the records in far fewer round trips than messages.
     let records = used - u64::from(burst);
     println!("{burst} messages at once: {used} round trips, {records} for the records");
-    assert!(records <= u64::from(burst / 4), "{records} record round trips");
+    assert!(
+        records <= u64::from(burst / 4),
+        "{records} record round trips"
+    );
     // Every record landed before its answer: a retry now is a duplicate.
     let again = pipeline
         .ingest

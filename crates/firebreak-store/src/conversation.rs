@@ -18,9 +18,9 @@ use firebreak_core::{Classification, HistoryEntry, Message, Visibility};
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
-use crate::{MessageLog, StoreError};
 use crate::memory::MemoryStore;
 use crate::redis_store::RedisStore;
+use crate::{MessageLog, StoreError};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recall {
@@ -273,7 +273,6 @@ impl ConversationMemory for MemoryStore {
         classification: &Classification,
     ) -> Result<(), StoreError> {
         self.note(message, marks, retention).await?;
-        self.record_classified(message, entry, classification)
-            .await
+        self.record_classified(message, entry, classification).await
     }
 }

@@ -22,23 +22,40 @@ fn reserve<'a>(message: &'a str, thread: &'a str, author: &'a str) -> Reserve<'a
 
 pub async fn reserving_both_holds_nothing_for_a_full_thread(state: Arc<dyn State>) {
     assert_eq!(
-        state.reserve_both(&reserve("m1", "tg:t1", "tg:a1:q")).await.unwrap(),
+        state
+            .reserve_both(&reserve("m1", "tg:t1", "tg:a1:q"))
+            .await
+            .unwrap(),
         Reserved::Both
     );
     // Idempotent for the message holding both.
     assert_eq!(
-        state.reserve_both(&reserve("m1", "tg:t1", "tg:a1:q")).await.unwrap(),
+        state
+            .reserve_both(&reserve("m1", "tg:t1", "tg:a1:q"))
+            .await
+            .unwrap(),
         Reserved::Both
     );
     // The thread is full: the other author's reservation must not stay behind.
     assert_eq!(
-        state.reserve_both(&reserve("m2", "tg:t1", "tg:a2:q")).await.unwrap(),
+        state
+            .reserve_both(&reserve("m2", "tg:t1", "tg:a2:q"))
+            .await
+            .unwrap(),
         Reserved::ThreadFull
     );
-    assert!(state.reserve_author("tg:a2:q", "m3", Duration::from_secs(60)).await.unwrap());
+    assert!(
+        state
+            .reserve_author("tg:a2:q", "m3", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
     // A thread with room, an author cooling down: the thread slot is held.
     assert_eq!(
-        state.reserve_both(&reserve("m4", "tg:t2", "tg:a1:q")).await.unwrap(),
+        state
+            .reserve_both(&reserve("m4", "tg:t2", "tg:a1:q"))
+            .await
+            .unwrap(),
         Reserved::AuthorCooling
     );
     assert!(!state.reserve_thread("tg:t2", "m5", 1).await.unwrap());
@@ -47,10 +64,19 @@ pub async fn reserving_both_holds_nothing_for_a_full_thread(state: Arc<dyn State
 pub async fn acquiring_several_budgets_answers_each(state: Arc<dyn State>) {
     let fast = Rate::per_second(1000.0, 1).unwrap();
     let slow = Rate::per_second(1.0, 1).unwrap();
-    let first = state.acquire_all(&[("g", fast), ("chat", slow)]).await.unwrap();
+    let first = state
+        .acquire_all(&[("g", fast), ("chat", slow)])
+        .await
+        .unwrap();
     assert_eq!(first, vec![Grant::Granted, Grant::Granted]);
-    let second = state.acquire_all(&[("g", fast), ("chat", slow)]).await.unwrap();
-    assert!(matches!(second[1], Grant::Wait(w) if w > Duration::from_millis(900)), "{second:?}");
+    let second = state
+        .acquire_all(&[("g", fast), ("chat", slow)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(second[1], Grant::Wait(w) if w > Duration::from_millis(900)),
+        "{second:?}"
+    );
 }
 
 fn claim(variant: &str) -> Claim {
@@ -96,7 +122,10 @@ pub async fn a_take_claims_once_and_a_lost_race_leaves_no_claim(state: Arc<dyn S
         Taken::Existing(c) if c.variant == "refund.en.1"
     ));
     let looked = state.lookup("m1", Some(query)).await.unwrap();
-    assert_eq!(looked.claim.map(|c| c.variant), Some("refund.en.1".to_string()));
+    assert_eq!(
+        looked.claim.map(|c| c.variant),
+        Some("refund.en.1".to_string())
+    );
     let view = looked.variants.unwrap();
     assert_eq!(view.taken, vec![(1, "m1".to_string())]);
     assert_eq!(view.recent.variants, vec![1]);
