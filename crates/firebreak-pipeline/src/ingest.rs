@@ -52,6 +52,7 @@ pub fn store_error(e: StoreError) -> FirebreakError {
 }
 
 impl Ingestor {
+    /// Starts the record writer's task, so it must be called within a Tokio runtime.
     pub fn new(bus: Arc<dyn Bus>, log: Arc<dyn MessageLog>, metrics: Metrics) -> Self {
         Ingestor {
             records: RecordWriter::spawn(log.clone()),

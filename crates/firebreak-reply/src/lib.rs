@@ -4,8 +4,9 @@
 //!   automatic reply now: loop and spam guards and messaging windows
 //!   ([`policy`]), the per-thread cap and per-author cooldown, the channel and global
 //!   budgets (in-process `governor` fast path in [`local`], cluster-wide GCRA behind the
-//!   [`Budget`] port), then a variant ([`select`], pure) rendered from the live playbook
-//!   with redacted variables ([`render`]).
+//!   [`Budget`] port, and each chat's pace, [`engine::Recipient`], on the same port),
+//!   then a variant ([`select`], pure) rendered from the live playbook with redacted
+//!   variables ([`render`]), claimed in the same round trip as the variant.
 //! - [`stage::ReplyStage`] runs it on `FB_REPLY`: it claims the reply before sending,
 //!   defers what is over budget (nak with a delay, never a drop), escalates what a
 //!   human must take, and records an outcome for everything.

@@ -1,6 +1,7 @@
 //! The reply stage: a pipeline [`Handler`] on `FB_REPLY`. It asks the
-//! [`ReplyEngine`] what to do, then claims the reply, sends it, and records the
-//! outcome, so that a redelivered message never produces a second reply.
+//! [`ReplyEngine`] what to do (a decision to send holds the reply's claim, made with
+//! its variant), sends, and records the outcome, so that a redelivered message never
+//! produces a second reply.
 
 use std::sync::Arc;
 use std::time::Duration;
