@@ -293,7 +293,7 @@ async fn an_entry_is_stored_with_its_commit_and_never_without_it(
     f.repo
         .commit_with_entry(&commit(open("case-a")), &entry)
         .await?;
-    ensure!(texts(&f.repo.entries("case-a").await?) == [m.text.clone()]);
+    ensure!(texts(&f.repo.entries("case-a").await?) == [m.text.as_str()]);
     // The thread pointer is taken now: this commit conflicts, and leaves no text behind.
     let lost = f
         .repo
