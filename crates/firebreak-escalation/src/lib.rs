@@ -42,6 +42,15 @@ pub use service::{Breach, Cases, CasesConfig};
 use async_trait::async_trait;
 use firebreak_store::{OpenCases, StoreError};
 
+fn subject_pointer(subject: firebreak_store::CaseSubject<'_>) -> Pointer {
+    match subject {
+        firebreak_store::CaseSubject::Author(author) => Pointer::Private(author.to_string()),
+        firebreak_store::CaseSubject::Thread(channel, thread) => {
+            Pointer::Thread(channel, thread.to_string())
+        }
+    }
+}
+
 /// Spill-over lookups for classify, answered from the case store.
 #[async_trait]
 impl OpenCases for Cases {
@@ -49,13 +58,17 @@ impl OpenCases for Cases {
         &self,
         subject: firebreak_store::CaseSubject<'_>,
     ) -> Result<Option<String>, StoreError> {
-        let pointer = match subject {
-            firebreak_store::CaseSubject::Author(author) => Pointer::Private(author.to_string()),
-            firebreak_store::CaseSubject::Thread(channel, thread) => {
-                Pointer::Thread(channel, thread.to_string())
-            }
-        };
-        Cases::open_private_case_for(self, &pointer)
+        Cases::open_private_case_for(self, &subject_pointer(subject))
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn first_open_private_case(
+        &self,
+        subjects: &[firebreak_store::CaseSubject<'_>],
+    ) -> Result<Option<String>, StoreError> {
+        let pointers: Vec<Pointer> = subjects.iter().copied().map(subject_pointer).collect();
+        Cases::first_open_private_case(self, &pointers)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }

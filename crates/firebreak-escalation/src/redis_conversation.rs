@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use firebreak_store::redis_conn::RedisConn;
 
 use crate::conversation::{ConversationEntry, in_order};
 use crate::repo::RepoError;
 
-fn conversation_key(case_id: &str) -> String {
+pub(crate) fn conversation_key(case_id: &str) -> String {
     format!("fb:{{cases}}:x:{case_id}")
 }
 
@@ -18,7 +18,7 @@ fn unavailable(e: redis::RedisError) -> RepoError {
 }
 
 pub(crate) async fn put(
-    mut conn: ConnectionManager,
+    mut conn: RedisConn,
     case_id: &str,
     entry: &ConversationEntry,
 ) -> Result<(), RepoError> {
@@ -33,7 +33,7 @@ pub(crate) async fn put(
 }
 
 pub(crate) async fn read(
-    mut conn: ConnectionManager,
+    mut conn: RedisConn,
     case_id: &str,
 ) -> Result<Vec<ConversationEntry>, RepoError> {
     let values: Vec<String> = redis::cmd("HVALS")
@@ -49,7 +49,7 @@ pub(crate) async fn read(
 }
 
 pub(crate) async fn expire(
-    mut conn: ConnectionManager,
+    mut conn: RedisConn,
     case_id: &str,
     after: Option<Duration>,
 ) -> Result<(), RepoError> {
@@ -73,7 +73,7 @@ pub(crate) async fn expire(
         .map_err(unavailable)
 }
 
-pub(crate) async fn purge(mut conn: ConnectionManager, case_id: &str) -> Result<bool, RepoError> {
+pub(crate) async fn purge(mut conn: RedisConn, case_id: &str) -> Result<bool, RepoError> {
     let removed: i64 = redis::cmd("DEL")
         .arg(conversation_key(case_id))
         .query_async(&mut conn)

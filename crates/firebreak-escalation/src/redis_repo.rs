@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
+use firebreak_store::redis_conn::RedisConn;
 use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -25,7 +25,8 @@ use crate::conversation::ConversationEntry;
 use crate::model::{Case, CaseEvent, CaseEventKind, CaseStatus, millis};
 use crate::redis_conversation;
 use crate::repo::{
-    CaseRepo, Commit, EVENT_RETENTION, Expect, Pointer, PointerOp, RESOLVED_RETENTION, RepoError,
+    CaseRepo, Commit, EVENT_RETENTION, Expect, FilingView, Pointer, PointerOp, RESOLVED_RETENTION,
+    RepoError,
 };
 
 const PREFIX: &str = "fb:{cases}:";
@@ -54,18 +55,21 @@ fn corrupt(e: impl std::fmt::Display) -> RepoError {
 
 /// The atomic commit. Returns the event cursor, or -1 (having changed nothing) when the
 /// version or a pointer expectation does not hold. All checks come before any write,
-/// since a Lua script is not rolled back.
+/// since a Lua script is not rolled back. KEYS[7] is the case's conversation: when
+/// ARGV[13] names an entry, it is stored there (ARGV[14]) with the commit, and the
+/// conversation keeps no TTL while the case is unresolved.
 static COMMIT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         local current = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
         if current ~= tonumber(ARGV[1]) then return -1 end
-        local fixed = 12
-        local n = #KEYS - 6
+        local fixed = 14
+        local first = 7
+        local n = #KEYS - first
         for i = 1, n do
           local base = fixed + (i - 1) * 4
           if ARGV[base + 1] == 'set' and ARGV[base + 2] ~= 'any' then
-            local held = redis.call('GET', KEYS[6 + i])
+            local held = redis.call('GET', KEYS[first + i])
             if ARGV[base + 2] == 'absent' then
               if held then return -1 end
             elseif held ~= ARGV[base + 3] then return -1 end
@@ -74,7 +78,7 @@ static COMMIT: LazyLock<redis::Script> = LazyLock::new(|| {
         local id = ARGV[4]
         for i = 1, n do
           local base = fixed + (i - 1) * 4
-          local k = KEYS[6 + i]
+          local k = KEYS[first + i]
           if ARGV[base + 1] == 'set' then
             local ttl = tonumber(ARGV[base + 4])
             if ttl > 0 then redis.call('SET', k, id, 'EX', ttl) else redis.call('SET', k, id) end
@@ -90,6 +94,10 @@ static COMMIT: LazyLock<redis::Script> = LazyLock::new(|| {
         local cap = tonumber(ARGV[12])
         if cap > 0 then redis.call('ZREMRANGEBYRANK', KEYS[6], cap, -1) end
         if ARGV[6] == '' then redis.call('ZREM', KEYS[4], id) else redis.call('ZADD', KEYS[4], ARGV[6], id) end
+        if ARGV[13] ~= '' then
+          redis.call('HSET', KEYS[7], ARGV[13], ARGV[14])
+          if ttl == 0 then redis.call('PERSIST', KEYS[7]) end
+        end
         local cursor = redis.call('INCR', KEYS[2])
         redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[9], cursor .. '-0',
           'kind', ARGV[7], 'at', ARGV[8], 'case', ARGV[3])
@@ -97,8 +105,42 @@ static COMMIT: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
+/// Follows pointers to their cases: for each pointer key, the case's JSON or nil. The
+/// case keys are derived from the pointers' values, under the same `{cases}` tag
+/// (ARGV[1] is the prefix), so the script stays in one slot.
+static POINTED_CASES: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local out = {}
+        for i = 1, #KEYS do
+          local id = redis.call('GET', KEYS[i])
+          local json = false
+          if id then json = redis.call('HGET', ARGV[1] .. 'c:' .. id, 'json') end
+          out[i] = json
+        end
+        return out",
+    )
+});
+
+/// What filing a message reads, at once: the message pointer (KEYS[1]; if set, nothing
+/// else), the thread pointer and its case (KEYS[2]), the author's case (KEYS[3]).
+static FILING_VIEW: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local filed = redis.call('GET', KEYS[1])
+        if filed then return {filed} end
+        local function case_of(id)
+          if not id then return false end
+          return redis.call('HGET', ARGV[1] .. 'c:' .. id, 'json')
+        end
+        local thread = redis.call('GET', KEYS[2])
+        local author = redis.call('GET', KEYS[3])
+        return {false, thread or false, case_of(thread), case_of(author)}",
+    )
+});
+
 pub struct RedisCases {
-    connection: ConnectionManager,
+    connection: RedisConn,
     changes: watch::Sender<u64>,
 }
 
@@ -116,13 +158,7 @@ impl RedisCases {
         shutdown: tokio_util::sync::CancellationToken,
     ) -> Result<Self, RepoError> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2);
-        let connection = ConnectionManager::new_with_config(client.clone(), config)
-            .await
-            .map_err(unavailable)?;
+        let connection = RedisConn::open(client.clone()).await.map_err(unavailable)?;
         let changes = watch::channel(0).0;
         let repo = RedisCases {
             connection,
@@ -134,9 +170,112 @@ impl RedisCases {
         Ok(repo)
     }
 
-    fn conn(&self) -> ConnectionManager {
+    fn conn(&self) -> RedisConn {
         self.connection.clone()
     }
+
+    /// Round trips to Redis made by this store (the event tail's blocking reads on
+    /// their own connection aside).
+    pub fn round_trips(&self) -> u64 {
+        self.connection.round_trips()
+    }
+
+    /// The commit script, with the conversation entry stored by it when given.
+    async fn commit_script(
+        &self,
+        commit: &Commit,
+        entry: Option<&ConversationEntry>,
+    ) -> Result<u64, RepoError> {
+        let case = &commit.case;
+        let json = serde_json::to_string(case).map_err(corrupt)?;
+        let kind = commit.event.as_str();
+        let at = commit
+            .at
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(corrupt)?;
+        let previous = commit.previous_status.unwrap_or(case.status);
+        let resolved = case.status == CaseStatus::Resolved;
+        let entry_json = match entry {
+            Some(entry) => serde_json::to_string(entry).map_err(corrupt)?,
+            None => String::new(),
+        };
+        let mut script = COMMIT.prepare_invoke();
+        script
+            .key(case_key(&case.id))
+            .key(key("seq"))
+            .key(key("events"))
+            .key(key("deadlines"))
+            .key(index_key(previous))
+            .key(index_key(case.status))
+            .key(redis_conversation::conversation_key(&case.id))
+            .arg(commit.expected_version)
+            .arg(case.version)
+            .arg(&json)
+            .arg(&case.id)
+            .arg(case.index_score())
+            .arg(
+                case.next_deadline()
+                    .map(|d| millis(d).to_string())
+                    .unwrap_or_default(),
+            )
+            .arg(kind)
+            .arg(at)
+            .arg(EVENT_RETENTION)
+            .arg(if resolved {
+                RESOLVED_RETENTION.as_secs()
+            } else {
+                0
+            })
+            .arg(if previous != case.status { "1" } else { "0" })
+            .arg(if resolved { RESOLVED_INDEX_CAP } else { 0 })
+            .arg(entry.map(ConversationEntry::key).unwrap_or_default())
+            .arg(entry_json);
+        for op in &commit.pointers {
+            match op {
+                PointerOp::Set {
+                    pointer,
+                    expect,
+                    ttl,
+                } => {
+                    let (mode, value) = expect_args(expect);
+                    script
+                        .key(key(&pointer.key()))
+                        .arg("set")
+                        .arg(mode)
+                        .arg(value)
+                        .arg(ttl.map_or(0, |t| t.as_secs().max(1)));
+                }
+                PointerOp::Clear { pointer } => {
+                    script
+                        .key(key(&pointer.key()))
+                        .arg("clear")
+                        .arg("")
+                        .arg("")
+                        .arg(0);
+                }
+            }
+        }
+        let cursor: i64 = script
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        if cursor < 0 {
+            return Err(RepoError::Conflict);
+        }
+        // Local watchers hear of it now; other processes through the tail.
+        let cursor = cursor as u64;
+        self.changes.send_if_modified(|newest| {
+            let newer = cursor > *newest;
+            *newest = (*newest).max(cursor);
+            newer
+        });
+        Ok(cursor)
+    }
+}
+
+fn case_of(json: Option<&str>) -> Result<Option<Case>, RepoError> {
+    json.map(|j| serde_json::from_str(j).map_err(corrupt))
+        .transpose()
 }
 
 /// Blocks on the event stream and publishes the newest cursor to local watchers, so a
@@ -260,83 +399,64 @@ impl CaseRepo for RedisCases {
     }
 
     async fn commit(&self, commit: &Commit) -> Result<u64, RepoError> {
-        let case = &commit.case;
-        let json = serde_json::to_string(case).map_err(corrupt)?;
-        let kind = commit.event.as_str();
-        let at = commit
-            .at
-            .format(&time::format_description::well_known::Rfc3339)
-            .map_err(corrupt)?;
-        let previous = commit.previous_status.unwrap_or(case.status);
-        let resolved = case.status == CaseStatus::Resolved;
-        let mut script = COMMIT.prepare_invoke();
-        script
-            .key(case_key(&case.id))
-            .key(key("seq"))
-            .key(key("events"))
-            .key(key("deadlines"))
-            .key(index_key(previous))
-            .key(index_key(case.status))
-            .arg(commit.expected_version)
-            .arg(case.version)
-            .arg(&json)
-            .arg(&case.id)
-            .arg(case.index_score())
-            .arg(
-                case.next_deadline()
-                    .map(|d| millis(d).to_string())
-                    .unwrap_or_default(),
-            )
-            .arg(kind)
-            .arg(at)
-            .arg(EVENT_RETENTION)
-            .arg(if resolved {
-                RESOLVED_RETENTION.as_secs()
-            } else {
-                0
-            })
-            .arg(if previous != case.status { "1" } else { "0" })
-            .arg(if resolved { RESOLVED_INDEX_CAP } else { 0 });
-        for op in &commit.pointers {
-            match op {
-                PointerOp::Set {
-                    pointer,
-                    expect,
-                    ttl,
-                } => {
-                    let (mode, value) = expect_args(expect);
-                    script
-                        .key(key(&pointer.key()))
-                        .arg("set")
-                        .arg(mode)
-                        .arg(value)
-                        .arg(ttl.map_or(0, |t| t.as_secs().max(1)));
-                }
-                PointerOp::Clear { pointer } => {
-                    script
-                        .key(key(&pointer.key()))
-                        .arg("clear")
-                        .arg("")
-                        .arg("")
-                        .arg(0);
-                }
-            }
+        self.commit_script(commit, None).await
+    }
+
+    async fn commit_with_entry(
+        &self,
+        commit: &Commit,
+        entry: &ConversationEntry,
+    ) -> Result<u64, RepoError> {
+        self.commit_script(commit, Some(entry)).await
+    }
+
+    async fn pointed_cases(&self, pointers: &[Pointer]) -> Result<Vec<Option<Case>>, RepoError> {
+        if pointers.is_empty() {
+            return Ok(Vec::new());
         }
-        let cursor: i64 = script
+        let mut script = POINTED_CASES.prepare_invoke();
+        for pointer in pointers {
+            script.key(key(&pointer.key()));
+        }
+        let found: Vec<Option<String>> = script
+            .arg(PREFIX)
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        if cursor < 0 {
-            return Err(RepoError::Conflict);
+        found.iter().map(|json| case_of(json.as_deref())).collect()
+    }
+
+    async fn filing_view(
+        &self,
+        message: &Pointer,
+        thread: &Pointer,
+        author: &Pointer,
+    ) -> Result<FilingView, RepoError> {
+        let found: Vec<Option<String>> = FILING_VIEW
+            .key(key(&message.key()))
+            .key(key(&thread.key()))
+            .key(key(&author.key()))
+            .arg(PREFIX)
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        let mut found = found.into_iter();
+        let filed = found.next().flatten();
+        if filed.is_some() {
+            return Ok(FilingView {
+                filed,
+                ..FilingView::default()
+            });
         }
-        // Local watchers hear of it now; other processes through the tail.
-        let cursor = cursor as u64;
-        self.changes.send_if_modified(|newest| {
-            let newer = cursor > *newest;
-            *newest = (*newest).max(cursor);
-            newer
-        });
-        Ok(cursor)
+        let thread_held = found.next().flatten();
+        let thread_case = case_of(found.next().flatten().as_deref())?;
+        let author_case = case_of(found.next().flatten().as_deref())?;
+        Ok(FilingView {
+            filed: None,
+            thread_held,
+            thread_case,
+            author_case,
+        })
     }
 
     async fn list(&self, status: CaseStatus, limit: usize) -> Result<Vec<Case>, RepoError> {

@@ -137,6 +137,19 @@ impl From<RepoError> for CaseError {
     }
 }
 
+/// What filing an escalated message reads before it decides where the message goes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FilingView {
+    /// The case the message already went to (a redelivery).
+    pub filed: Option<String>,
+    /// What the thread pointer holds: the commit expects it unchanged.
+    pub thread_held: Option<String>,
+    /// The case the thread pointer leads to, if it still exists.
+    pub thread_case: Option<Case>,
+    /// The case the author pointer leads to, if it still exists.
+    pub author_case: Option<Case>,
+}
+
 /// How long resolved cases are kept (the event log and the audit outlive them).
 pub const RESOLVED_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// How many events the log keeps; a watcher further behind starts again from 0.
@@ -148,10 +161,74 @@ pub trait CaseRepo: Send + Sync + 'static {
 
     async fn pointer(&self, pointer: &Pointer) -> Result<Option<String>, RepoError>;
 
+    /// Reads every pointer in `pointers` and the case each leads to (`None` for an
+    /// unset pointer or a case gone). The Redis adapter does it in one round trip.
+    async fn pointed_cases(&self, pointers: &[Pointer]) -> Result<Vec<Option<Case>>, RepoError> {
+        let mut cases = Vec::with_capacity(pointers.len());
+        for pointer in pointers {
+            cases.push(match self.pointer(pointer).await? {
+                Some(id) => self.get(&id).await?,
+                None => None,
+            });
+        }
+        Ok(cases)
+    }
+
+    /// Everything filing a message reads: the message's, the thread's and the author's
+    /// pointers and the cases they lead to. The Redis adapter does it in one round
+    /// trip; a message already filed reads nothing more.
+    async fn filing_view(
+        &self,
+        message: &Pointer,
+        thread: &Pointer,
+        author: &Pointer,
+    ) -> Result<FilingView, RepoError> {
+        let filed = self.pointer(message).await?;
+        if filed.is_some() {
+            return Ok(FilingView {
+                filed,
+                ..FilingView::default()
+            });
+        }
+        let thread_held = self.pointer(thread).await?;
+        let thread_case = match &thread_held {
+            Some(id) => self.get(id).await?,
+            None => None,
+        };
+        let author_case = self
+            .pointed_cases(std::slice::from_ref(author))
+            .await?
+            .pop()
+            .flatten();
+        Ok(FilingView {
+            filed: None,
+            thread_held,
+            thread_case,
+            author_case,
+        })
+    }
+
     /// Applies the commit atomically and returns the event's cursor, or
     /// [`RepoError::Conflict`] (changing nothing) when the case version or a pointer
     /// expectation does not hold.
     async fn commit(&self, commit: &Commit) -> Result<u64, RepoError>;
+
+    /// Commits, then keeps `entry` in the committed case's conversation, which stays
+    /// without a TTL while the case is unresolved. The Redis adapter writes the entry
+    /// inside the commit's script: one round trip, and no entry for a commit that
+    /// conflicted.
+    async fn commit_with_entry(
+        &self,
+        commit: &Commit,
+        entry: &ConversationEntry,
+    ) -> Result<u64, RepoError> {
+        let cursor = self.commit(commit).await?;
+        self.put_entry(&commit.case.id, entry).await?;
+        if !commit.case.is_resolved() {
+            self.expire_entries(&commit.case.id, None).await?;
+        }
+        Ok(cursor)
+    }
 
     /// Cases in `status`, in index order (P1 first, oldest first; resolved newest
     /// first).

@@ -9,11 +9,19 @@ use firebreak_telemetry::Metrics;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
-use crate::conversation::{ConversationEntry, SentReply};
+use crate::conversation::{ConversationEntry, SentReply, WrittenMessage};
 use crate::machine::{self, BreachKind, Transition};
 use crate::model::{Case, CaseError, CaseEventKind, CaseStatus};
 use crate::ports::{AuditRecord, AuditSink, ModeratorReply, SlaPolicy};
 use crate::repo::{CaseRepo, Commit, Expect, Pointer, RepoError};
+
+/// Where [`Cases::file_message`] put a message.
+enum Filed {
+    /// This call filed it, with its conversation entry.
+    Now(String),
+    /// An earlier delivery did.
+    Before(String),
+}
 
 /// How the service groups and keeps cases.
 #[derive(Clone, Debug)]
@@ -151,14 +159,23 @@ impl Cases {
         &self,
         pointer: &Pointer,
     ) -> Result<Option<String>, CaseError> {
-        let Some(id) = self.repo.pointer(pointer).await? else {
-            return Ok(None);
-        };
+        self.first_open_private_case(std::slice::from_ref(pointer))
+            .await
+    }
+
+    /// The first of `pointers` (in order) that leads to an unresolved private case,
+    /// all read at once (one round trip on Redis).
+    pub async fn first_open_private_case(
+        &self,
+        pointers: &[Pointer],
+    ) -> Result<Option<String>, CaseError> {
         Ok(self
             .repo
-            .get(&id)
+            .pointed_cases(pointers)
             .await?
-            .filter(|c| !c.is_resolved() && c.visibility == Visibility::Private)
+            .into_iter()
+            .flatten()
+            .find(|c| !c.is_resolved() && c.visibility == Visibility::Private)
             .map(|c| c.id))
     }
 
@@ -171,16 +188,24 @@ impl Cases {
         message: &Message,
         classification: &Classification,
     ) -> Result<String, CaseError> {
-        let id = self.file_message(message, classification).await?;
-        self.keep_message(&id, message, classification).await?;
-        Ok(id)
+        let entry = ConversationEntry::Message(WrittenMessage::new(message, classification));
+        match self.file_message(message, classification, &entry).await? {
+            Filed::Now(id) => Ok(id),
+            Filed::Before(id) => {
+                self.keep_message(&id, message, classification).await?;
+                Ok(id)
+            }
+        }
     }
 
+    /// Files the message and keeps its entry in the same commit; a message filed
+    /// before is only looked up (the caller stores its entry again).
     async fn file_message(
         &self,
         message: &Message,
         classification: &Classification,
-    ) -> Result<String, CaseError> {
+        entry: &ConversationEntry,
+    ) -> Result<Filed, CaseError> {
         let sla = self.sla.target(classification.priority);
         let thread = Pointer::Thread(message.channel, message.thread_id.clone());
         let author = Pointer::Author(
@@ -189,29 +214,27 @@ impl Cases {
             message.author.id.clone(),
         );
         for attempt in 0..MAX_ATTEMPTS {
-            if let Some(id) = self.repo.pointer(&Pointer::Message(message.id)).await? {
-                return Ok(id);
+            // One read for the whole decision: the message's, the thread's and the
+            // author's pointers, and their cases.
+            let view = self
+                .repo
+                .filing_view(&Pointer::Message(message.id), &thread, &author)
+                .await?;
+            if let Some(id) = view.filed {
+                return Ok(Filed::Before(id));
             }
             let now = now();
             // The commit expects the thread pointer to still hold what this decision was
             // based on; a writer that raced ahead makes it conflict and decide again.
-            let thread_held = self.repo.pointer(&thread).await?;
-            let thread_case = match &thread_held {
-                Some(id) => self.repo.get(id).await?,
-                None => None,
-            };
             let reopenable = |c: &Case| {
                 c.resolved_at.is_none_or(|at| {
                     now - at
                         <= time::Duration::try_from(self.config.reopen_window).unwrap_or_default()
                 })
             };
-            let target = match &thread_case {
+            let target = match &view.thread_case {
                 Some(case) if reopenable(case) => Some(case.clone()),
-                _ => self
-                    .pointed_case(&author)
-                    .await?
-                    .filter(|c| !c.is_resolved()),
+                _ => view.author_case.clone().filter(|c| !c.is_resolved()),
             };
             let transition = match &target {
                 Some(case) => machine::add_message(case, message, classification, now, &sla),
@@ -234,7 +257,7 @@ impl Cases {
                 Expect::Absent,
                 Some(self.config.message_memory),
             )
-            .set(thread.clone(), Expect::from_read(thread_held), None)
+            .set(thread.clone(), Expect::from_read(view.thread_held), None)
             .set(author.clone(), Expect::Any, Some(self.config.author_window));
             if transition.case.visibility == Visibility::Private {
                 commit = commit.set(
@@ -243,7 +266,7 @@ impl Cases {
                     None,
                 );
             }
-            match self.repo.commit(&commit).await {
+            match self.repo.commit_with_entry(&commit, entry).await {
                 Ok(_) => {
                     if matches!(
                         transition.event,
@@ -251,20 +274,13 @@ impl Cases {
                     ) {
                         info!(case_id = %transition.case.id, priority = transition.case.priority.as_str(), event = transition.event.as_str(), "case opened");
                     }
-                    return Ok(transition.case.id);
+                    return Ok(Filed::Now(transition.case.id));
                 }
                 Err(RepoError::Conflict) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),
             }
         }
         Err(CaseError::Unavailable("case too contended, retry".into()))
-    }
-
-    async fn pointed_case(&self, pointer: &Pointer) -> Result<Option<Case>, CaseError> {
-        match self.repo.pointer(pointer).await? {
-            Some(id) => Ok(self.repo.get(&id).await?),
-            None => Ok(None),
-        }
     }
 
     /// Reads, applies `step`, commits; again on a concurrent change. `step` returning

@@ -23,6 +23,7 @@ conformance!(
     resolving_needs_a_claim_and_a_note,
     a_resolved_case_reopens_by_hand_and_keeps_its_texts,
     bulk_resolve_as_noise_resolves_each_case_and_audits_it,
+    an_entry_is_stored_with_its_commit_and_never_without_it,
 );
 
 struct Recorded;
@@ -268,5 +269,38 @@ async fn bulk_resolve_as_noise_resolves_each_case_and_audits_it(f: &Fixture) -> 
         f.cases.resolve_as_noise(&ids, "alice", " ").await,
         Err(CaseError::Invalid(_))
     ));
+    Ok(())
+}
+
+async fn an_entry_is_stored_with_its_commit_and_never_without_it(
+    f: &Fixture,
+) -> anyhow::Result<()> {
+    use firebreak_escalation::repo::{Commit, Expect};
+    use firebreak_escalation::{CaseEventKind, Pointer, WrittenMessage, machine};
+    let m = private("dm-5", "cat", "501");
+    let c = classification(Priority::P3, &["x"]);
+    let entry = ConversationEntry::Message(WrittenMessage::new(&m, &c));
+    let now = time::OffsetDateTime::now_utc();
+    let open = |id: &str| machine::open(id.into(), &m, &c, now, &sla(60)).case;
+    let thread = Pointer::Thread(m.channel, m.thread_id.clone());
+    let commit = |case| {
+        Commit::new(case, None, CaseEventKind::Opened, now).set(
+            thread.clone(),
+            Expect::Absent,
+            None,
+        )
+    };
+    f.repo
+        .commit_with_entry(&commit(open("case-a")), &entry)
+        .await?;
+    ensure!(texts(&f.repo.entries("case-a").await?) == [m.text.as_str()]);
+    // The thread pointer is taken now: this commit conflicts, and leaves no text behind.
+    let lost = f
+        .repo
+        .commit_with_entry(&commit(open("case-b")), &entry)
+        .await;
+    ensure!(lost.is_err(), "the second commit must conflict");
+    ensure!(f.repo.entries("case-b").await?.is_empty());
+    ensure!(f.repo.get("case-b").await?.is_none());
     Ok(())
 }

@@ -20,7 +20,8 @@ pub struct ClassifyStage {
     pub bus: Arc<dyn Bus>,
     pub log: Arc<dyn MessageLog>,
     pub settings: LiveSettings,
-    /// Author memory: recent complaints and last visibility.
+    /// Author memory: recent complaints and last visibility. It also writes the
+    /// classified record (`note_classified`), so it must be the same store as `log`.
     pub memory: Arc<dyn ConversationMemory>,
     /// Open private cases, for spill-over into public.
     pub open_cases: Arc<dyn OpenCases>,
@@ -56,21 +57,13 @@ impl ClassifyStage {
             if message.visibility != Visibility::Public {
                 return Ok(None);
             }
-            let by_author = self
-                .open_cases
-                .open_private_case_for(CaseSubject::Author(&message.author.id))
-                .await?;
-            match by_author {
-                Some(case) => Ok(Some(case)),
-                None => {
-                    self.open_cases
-                        .open_private_case_for(CaseSubject::Thread(
-                            message.channel,
-                            &message.thread_id,
-                        ))
-                        .await
-                }
-            }
+            // The author's private case first, then the thread's, in one lookup.
+            self.open_cases
+                .first_open_private_case(&[
+                    CaseSubject::Author(&message.author.id),
+                    CaseSubject::Thread(message.channel, &message.thread_id),
+                ])
+                .await
         };
         let (recall, open_case) = tokio::join!(recall, open_case);
         let recall = recall.map_err(HandleError::retry)?;
@@ -112,11 +105,6 @@ impl Handler for ClassifyStage {
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), HandleError> {
         let message = decode_message(&delivery.payload).map_err(HandleError::permanent)?;
-        // Ingest records the message after the stream's ack; we may get here first.
-        self.log
-            .record_accepted(&message)
-            .await
-            .map_err(HandleError::retry)?;
         let settings = self.settings.current();
         let context = self.context(&message, &settings).await?;
         let mut observed = firebreak_triage::Observed::default();
@@ -144,10 +132,6 @@ impl Handler for ClassifyStage {
             first_line: message.visibility == Visibility::Private
                 && firebreak_triage::first_line::counts_towards_human(&decision),
         };
-        self.memory
-            .note(&message, marks, Self::memory_retention(&settings))
-            .await
-            .map_err(HandleError::retry)?;
         let now = time::OffsetDateTime::now_utc();
         let entry = HistoryEntry {
             at: now,
@@ -158,8 +142,18 @@ impl Handler for ClassifyStage {
                 decision.priority.as_str()
             ),
         };
-        self.log
-            .record_stage(message.id, &entry, Some(&decision))
+        // One write after the decision: the author's memory, and the record with its
+        // classification. Ingest records the message after the stream's ack, so we may
+        // get here first: the record is created if missing, before the next stage
+        // can see the message.
+        self.memory
+            .note_classified(
+                &message,
+                marks,
+                Self::memory_retention(&settings),
+                &entry,
+                &decision,
+            )
             .await
             .map_err(HandleError::retry)?;
         let subject = match decision.route {

@@ -25,6 +25,7 @@ pub struct Accepted {
 pub struct Ingestor {
     bus: Arc<dyn Bus>,
     log: Arc<dyn MessageLog>,
+    records: RecordWriter,
     metrics: Metrics,
     /// Keeps accepted messages for rehearsals; `None` when the archive is off.
     archive: Option<firebreak_store::archive::ArchiveWriter>,
@@ -51,8 +52,10 @@ pub fn store_error(e: StoreError) -> FirebreakError {
 }
 
 impl Ingestor {
+    /// Starts the record writer's task, so it must be called within a Tokio runtime.
     pub fn new(bus: Arc<dyn Bus>, log: Arc<dyn MessageLog>, metrics: Metrics) -> Self {
         Ingestor {
+            records: RecordWriter::spawn(log.clone()),
             bus,
             log,
             metrics,
@@ -124,7 +127,7 @@ impl Ingestor {
             self.metrics.rejected(&source, "bus_unavailable");
             bus_error(e)
         })?;
-        let log = self.log.clone();
+        let records = self.records.clone();
         let metrics = self.metrics.clone();
         let archive = self.archive.clone();
         Ok(Box::pin(async move {
@@ -134,8 +137,10 @@ impl Ingestor {
             })?;
             // The message is safe in the stream from here on. Recording it is what makes
             // later retries duplicates; if that fails the stream's own dedup still covers
-            // retries within its window, so we still answer success.
-            if let Err(e) = log.record_accepted(&message).await {
+            // retries within its window, so we still answer success. The answer waits
+            // for the record (written in a batch with its neighbours), so a client that
+            // retries after its answer is always told "duplicate".
+            if let Err(e) = records.record(&message).await {
                 warn!(message_id = %id, error = %e, "could not record accepted message");
             }
             if let Some(archive) = archive.filter(|_| !ack.duplicate) {
@@ -154,5 +159,61 @@ impl Ingestor {
                 duplicate: ack.duplicate,
             })
         }))
+    }
+}
+
+/// Most records in one batch.
+const RECORD_BATCH: usize = 256;
+
+/// Writes ingest's post-ack records in batches, one round trip per batch
+/// ([`MessageLog::record_accepted_batch`]). It is a group commit: a batch is whatever
+/// arrived while the previous one was being written (at most [`RECORD_BATCH`]), so a
+/// quiet ingest writes each record at once and a busy one writes hundreds per round
+/// trip, with no timer adding latency to either.
+#[derive(Clone)]
+struct RecordWriter {
+    queue: tokio::sync::mpsc::Sender<Pending>,
+    log: Arc<dyn MessageLog>,
+}
+
+type Pending = (
+    Message,
+    tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+);
+
+impl RecordWriter {
+    fn spawn(log: Arc<dyn MessageLog>) -> Self {
+        let (queue, mut incoming) = tokio::sync::mpsc::channel::<Pending>(RECORD_BATCH * 4);
+        let writer = log.clone();
+        // Ends when the last ingestor clone (and so the last sender) is dropped.
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(RECORD_BATCH);
+            while incoming.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+                let (messages, waiters): (Vec<Message>, Vec<_>) = batch.drain(..).unzip();
+                let written = writer.record_accepted_batch(&messages).await;
+                for waiter in waiters {
+                    let result = match &written {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(StoreError::Unavailable(e.to_string())),
+                    };
+                    // A client that went away no longer waits for its answer.
+                    let _ = waiter.send(result);
+                }
+            }
+        });
+        RecordWriter { queue, log }
+    }
+
+    /// Records `message` with the next batch and waits until it is written.
+    async fn record(&self, message: &Message) -> Result<(), StoreError> {
+        let (done, written) = tokio::sync::oneshot::channel();
+        if self.queue.send((message.clone(), done)).await.is_err() {
+            // The writer task is gone (the runtime is shutting down): write alone.
+            return self.log.record_accepted(message).await;
+        }
+        match written.await {
+            Ok(result) => result,
+            Err(_) => self.log.record_accepted(message).await,
+        }
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use firebreak_core::{Classification, FirstLine, Message, Visibility};
+use firebreak_core::{Channel, Classification, FirstLine, Message, Visibility};
 use firebreak_pipeline::settings::LiveSettings;
 use firebreak_triage::playbook::Budgets;
 use time::OffsetDateTime;
@@ -14,7 +14,10 @@ use time::OffsetDateTime;
 use crate::config::ReplyConfig;
 use crate::local::LocalLimits;
 use crate::policy::Verdict;
-use crate::port::{Budget, Grant, Ledger, Rate, StateError, Ticket};
+use crate::port::{
+    Budget, Claim, ClaimState, Grant, Ledger, Rate, Reserve, Reserved, StateError, Take, Taken,
+    Ticket, VariantQuery, VariantView,
+};
 use crate::select::{push_recent, seed_of, select_variant};
 use crate::{keys, render};
 
@@ -33,6 +36,62 @@ pub enum Decision {
     },
     Ignore(&'static str),
     Escalate(&'static str),
+    /// Another delivery of the message claimed it first: reconcile with that claim.
+    Claimed(Claim),
+}
+
+/// What [`ReplyEngine::choose_and_claim`] came to.
+enum Chosen {
+    Claimed(Claim),
+    Existing(Claim),
+    NoneLeft,
+    NoTemplate,
+}
+
+/// Pace at which one chat may get replies on `channel`: a public Telegram chat is a
+/// group (20 a minute), any other chat about one a second, a WhatsApp user one per 6 s.
+pub fn recipient_interval(channel: Channel, visibility: Visibility) -> Duration {
+    match (channel, visibility) {
+        (Channel::Whatsapp, _) => Duration::from_secs(6),
+        (Channel::Telegram, Visibility::Public) => Duration::from_secs(3),
+        _ => Duration::from_secs(1),
+    }
+}
+
+/// Who a reply is paced for: the chat it is posted in (a group or a public thread as a
+/// whole, or the one person of a private chat), on its channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Recipient {
+    pub channel: Channel,
+    pub visibility: Visibility,
+    pub chat: String,
+}
+
+impl Recipient {
+    pub fn of(message: &Message) -> Self {
+        Recipient {
+            channel: message.channel,
+            visibility: message.visibility,
+            chat: keys::recipient(message),
+        }
+    }
+
+    /// The cluster-wide pace's budget key.
+    pub fn budget_key(&self) -> String {
+        keys::recipient_budget(self.channel, &self.chat)
+    }
+
+    /// One reply per [`recipient_interval`], no burst, on Redis time: every replica
+    /// shares the one schedule.
+    pub fn rate(&self) -> Rate {
+        let emission_us = recipient_interval(self.channel, self.visibility)
+            .as_micros()
+            .max(1) as u64;
+        Rate {
+            emission_us,
+            tolerance_us: 0,
+        }
+    }
 }
 
 pub struct ReplyEngine {
@@ -77,13 +136,14 @@ impl ReplyEngine {
         Rate::per_second(per_sec * self.config.headroom, 1)
     }
 
-    /// Takes one reply from the channel's and the global budget, for a message in
-    /// line by `ticket`. Shared by automatic and manual replies.
+    /// Takes one reply from the channel's and the global budget and from the
+    /// recipient's pace, for a message in line by `ticket` to the chat `recipient`
+    /// ([`keys::recipient`]). Shared by automatic and manual replies.
     pub async fn take_budget(
         &self,
         budgets: &Budgets,
         channel: firebreak_core::Channel,
-        recipient: &str,
+        recipient: &Recipient,
         ticket: &Ticket,
     ) -> Result<Option<Grant>, StateError> {
         let (Some(channel_rate), Some(global_rate)) = (
@@ -106,88 +166,136 @@ impl ReplyEngine {
             Grant::Granted => {}
             wait => return Ok(Some(wait)),
         }
-        if let wait @ Grant::Wait(_) = self
-            .budget
-            .acquire(keys::GLOBAL_BUDGET, global_rate)
-            .await?
-        {
-            self.budget.refund(&channel_key, channel_rate).await?;
-            return Ok(Some(wait));
+        // The global budget and the recipient's pace (every replica's, on Redis time)
+        // in one round trip, only once the channel granted: a message merely waiting
+        // in line uses up neither.
+        let recipient_key = recipient.budget_key();
+        let taken = [
+            (keys::GLOBAL_BUDGET, global_rate),
+            (recipient_key.as_str(), recipient.rate()),
+        ];
+        let grants = self.budget.acquire_all(&taken).await?;
+        let Some(wait) = grants.iter().find(|g| matches!(g, Grant::Wait(_))).copied() else {
+            return Ok(Some(Grant::Granted));
+        };
+        self.budget.refund(&channel_key, channel_rate).await?;
+        for ((key, rate), grant) in taken.iter().zip(&grants) {
+            if *grant == Grant::Granted {
+                self.budget.refund(key, *rate).await?;
+            }
         }
-        // The platform's pace per chat or user, checked last so that a message merely
-        // waiting in line does not use it up.
-        if let Some(wait) = self.local.check_recipient(channel, recipient) {
-            self.budget.refund(&channel_key, channel_rate).await?;
-            self.budget.refund(keys::GLOBAL_BUDGET, global_rate).await?;
-            return Ok(Some(Grant::Wait(wait)));
-        }
-        Ok(Some(Grant::Granted))
+        Ok(Some(wait))
     }
 
     /// Picks the variant for `message`, never one its thread already saw, spreading
-    /// public replies over the channel's recent ones. Concurrent pickers are settled
-    /// by compare-and-swap on both the thread and the channel ring.
-    async fn choose_variant(
+    /// public replies over the channel's recent ones, renders it and claims the
+    /// message's reply with it. Concurrent pickers are settled by compare-and-swap on
+    /// both the thread and the channel ring; the claim goes in the same round trip.
+    /// `view` is what the stage read with its lookup, used for the first attempt.
+    async fn choose_and_claim(
         &self,
         message: &Message,
-        question: &str,
-        variants: usize,
-        language: firebreak_core::Language,
-    ) -> Result<Option<usize>, StateError> {
+        (question, language, variants): (&str, firebreak_core::Language, usize),
+        view: Option<VariantView>,
+        render: impl Fn(usize) -> Option<String>,
+    ) -> Result<Chosen, StateError> {
         let thread = keys::thread(message);
         let group = keys::group(question, language);
         let member = message.id.to_string();
         let ring = keys::ring(message.channel, question, language);
         let public = message.visibility == Visibility::Public;
+        let query = VariantQuery {
+            thread: &thread,
+            group: &group,
+            ring: public.then_some(ring.as_str()),
+        };
+        let mut view = view;
         for attempt in 0u64..16 {
-            let taken = self.ledger.thread_variants(&thread, &group).await?;
-            if let Some((own, _)) = taken.iter().find(|(_, holder)| *holder == member) {
-                return Ok(Some(*own));
-            }
-            let used: Vec<usize> = taken.iter().map(|(v, _)| *v).collect();
-            let recent = if public {
-                self.ledger.recent(&ring).await?
-            } else {
-                Default::default()
+            let seen = match view.take() {
+                Some(seen) => seen,
+                None => self.ledger.variant_view(query).await?,
             };
-            let Some(variant) = select_variant(
-                variants,
-                &used,
-                &recent.variants,
-                seed_of(&member) + attempt,
-            ) else {
-                return Ok(None);
+            let own = seen
+                .taken
+                .iter()
+                .find(|(_, holder)| *holder == member)
+                .map(|(v, _)| *v);
+            let used: Vec<usize> = seen.taken.iter().map(|(v, _)| *v).collect();
+            let pick = match own {
+                // A redelivery keeps its own pick; the ring already has it.
+                Some(own) => Some(own),
+                None => select_variant(
+                    variants,
+                    &used,
+                    &seen.recent.variants,
+                    seed_of(&member) + attempt,
+                ),
             };
-            if public {
-                let ring_after = push_recent(&recent.variants, variant, self.config.recent_window);
-                if !self
-                    .ledger
-                    .swap_recent(&ring, recent.version, &ring_after)
-                    .await?
-                {
-                    continue;
-                }
-            }
-            if self
-                .ledger
-                .use_thread_variant(&thread, &group, variant, &member)
-                .await?
-            {
-                return Ok(Some(variant));
+            let Some(variant) = pick else {
+                return Ok(Chosen::NoneLeft);
+            };
+            let Some(text) = render(variant) else {
+                return Ok(Chosen::NoTemplate);
+            };
+            let ring_after = (public && own.is_none()).then(|| {
+                (
+                    seen.recent.version,
+                    push_recent(&seen.recent.variants, variant, self.config.recent_window),
+                )
+            });
+            let claim = Claim {
+                state: ClaimState::Sending,
+                variant: format!("{group}.{variant}"),
+                text,
+                // Stamped by the ledger's clock, not this replica's.
+                claimed_at_ms: 0,
+                connector: String::new(),
+            };
+            let take = Take {
+                message: &member,
+                query: VariantQuery {
+                    ring: if ring_after.is_some() {
+                        query.ring
+                    } else {
+                        None
+                    },
+                    ..query
+                },
+                variant,
+                ring_after,
+                claim: &claim,
+            };
+            match self.ledger.take_and_claim(&take).await? {
+                Taken::Claimed => return Ok(Chosen::Claimed(claim)),
+                Taken::Existing(existing) => return Ok(Chosen::Existing(existing)),
+                Taken::Lost => continue,
             }
         }
         // Sixteen lost races in a row: a human is a better answer than a repeat.
-        Ok(None)
+        Ok(Chosen::NoneLeft)
     }
 
-    /// Decides what happens to `message` now. Reservations (thread slot, author
-    /// cooldown) are idempotent per message, so a redelivery decides the same way, and
-    /// are released when the message will not be answered.
+    /// Decides what happens to `message` now; a `Send` holds the claim made for it.
+    /// Reservations (thread slot, author cooldown) are idempotent per message, so a
+    /// redelivery decides the same way, and are released when the message will not be
+    /// answered.
     pub async fn decide(
         &self,
         message: &Message,
         classification: &Classification,
         now: OffsetDateTime,
+    ) -> Result<Decision, StateError> {
+        self.decide_with(message, classification, now, None).await
+    }
+
+    /// [`ReplyEngine::decide`] with the variant view the caller already read (with
+    /// [`crate::Ledger::lookup`]), saving that round trip.
+    pub async fn decide_with(
+        &self,
+        message: &Message,
+        classification: &Classification,
+        now: OffsetDateTime,
+        view: Option<VariantView>,
     ) -> Result<Decision, StateError> {
         let settings = self.settings.current();
         let crisis = settings.crisis_active();
@@ -207,35 +315,37 @@ impl ReplyEngine {
         let budgets = &mode.budgets;
         let member = message.id.to_string();
         let thread = keys::thread(message);
-        if !self
-            .budget
-            .reserve_thread(&thread, &member, budgets.thread_cap)
-            .await?
-        {
-            return Ok(Decision::Escalate(
-                "thread reached its automatic reply cap: a human takes it",
-            ));
-        }
         let author = keys::author(message, question);
         let cooldown = match (acknowledgement, &mode.first_line.acknowledgement) {
             (true, Some(ack)) => Duration::from_secs(ack.window_secs),
             _ => Duration::from_secs(budgets.author_cooldown_secs),
         };
-        if !self
-            .budget
-            .reserve_author(&author, &member, cooldown)
-            .await?
-        {
-            self.budget.release_thread(&thread, &member).await?;
-            return Ok(Decision::Ignore(if acknowledgement {
-                "already acknowledged within the window: counted towards a human"
-            } else {
-                "author cooldown: already answered on this question"
-            }));
+        let reserve = Reserve {
+            message: &member,
+            thread: &thread,
+            thread_cap: budgets.thread_cap,
+            author: &author,
+            cooldown,
+        };
+        match self.budget.reserve_both(&reserve).await? {
+            Reserved::Both => {}
+            Reserved::ThreadFull => {
+                return Ok(Decision::Escalate(
+                    "thread reached its automatic reply cap: a human takes it",
+                ));
+            }
+            Reserved::AuthorCooling => {
+                self.budget.release_thread(&thread, &member).await?;
+                return Ok(Decision::Ignore(if acknowledgement {
+                    "already acknowledged within the window: counted towards a human"
+                } else {
+                    "author cooldown: already answered on this question"
+                }));
+            }
         }
         let ticket = ticket(message);
         match self
-            .take_budget(budgets, message.channel, &message.author.id, &ticket)
+            .take_budget(budgets, message.channel, &Recipient::of(message), &ticket)
             .await?
         {
             None if classification.first_line.is_some() => {
@@ -262,26 +372,28 @@ impl ReplyEngine {
         }
         let language = classification.language;
         let count = playbook.reply_variants(crisis, question, language).len();
-        let Some(index) = self
-            .choose_variant(message, question, count, language)
-            .await?
-        else {
-            self.budget.release_author(&author, &member).await?;
-            return Ok(Decision::Escalate(
-                "every reply variant was already used in this thread",
-            ));
-        };
         let vars = render::vars(message, render::case_ref(message.id));
-        let Some(text) = playbook.render_reply(crisis, question, language, index, &vars) else {
-            self.budget.release_author(&author, &member).await?;
-            return Ok(Decision::Escalate(
-                "no reply template for this question and language",
-            ));
+        let render = |index: usize| {
+            playbook
+                .render_reply(crisis, question, language, index, &vars)
+                .map(|text| render::tidy(&text))
         };
-        Ok(Decision::Send {
-            variant: format!("{}.{index}", keys::group(question, language)),
-            text: render::tidy(&text),
-        })
+        let why = match self
+            .choose_and_claim(message, (question, language, count), view, render)
+            .await?
+        {
+            Chosen::Claimed(claim) => {
+                return Ok(Decision::Send {
+                    variant: claim.variant,
+                    text: claim.text,
+                });
+            }
+            Chosen::Existing(claim) => return Ok(Decision::Claimed(claim)),
+            Chosen::NoneLeft => "every reply variant was already used in this thread",
+            Chosen::NoTemplate => "no reply template for this question and language",
+        };
+        self.budget.release_author(&author, &member).await?;
+        Ok(Decision::Escalate(why))
     }
 
     /// Takes a message out of its channel's budget line.

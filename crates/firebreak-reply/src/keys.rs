@@ -1,7 +1,7 @@
 //! Redis keys. Each operation touches keys of one hash tag only, so everything runs
 //! unchanged on Redis Cluster. Tags match the store's (`{m:ID}`, `{t:channel:thread}`).
 
-use firebreak_core::{Channel, Language, Message};
+use firebreak_core::{Channel, Language, Message, Visibility};
 
 /// The thread's tag body, shared with the case store's open-case key.
 pub fn thread(message: &Message) -> String {
@@ -14,6 +14,20 @@ pub fn channel_budget(channel: Channel) -> String {
 }
 
 pub const GLOBAL_BUDGET: &str = "global";
+
+/// The chat a reply to `message` is posted in, which platforms pace: a group or a
+/// public thread as a whole (its thread id), the person of a private chat.
+pub fn recipient(message: &Message) -> String {
+    match message.visibility {
+        Visibility::Public => message.thread_id.clone(),
+        Visibility::Private => message.author.id.clone(),
+    }
+}
+
+/// The pace budget of one chat on one channel.
+pub fn recipient_budget(channel: Channel, chat: &str) -> String {
+    format!("recipient:{}:{chat}", channel.as_str())
+}
 
 /// The author's cooldown for one key question.
 pub fn author(message: &Message, key_question: &str) -> String {
@@ -53,6 +67,11 @@ pub(crate) mod redis {
     }
     pub fn claim(message: &str) -> String {
         format!("fb:{{m:{message}}}:reply")
+    }
+    /// The message's record in the message log (`firebreak-store`'s key, read only for
+    /// its `outcome` field, beside the claim of the same tag).
+    pub fn record(message: &str) -> String {
+        format!("fb:{{m:{message}}}")
     }
     pub fn ring(key: &str) -> String {
         format!("fb:{{ring:{key}}}")

@@ -4,8 +4,9 @@
 //!   automatic reply now: loop and spam guards and messaging windows
 //!   ([`policy`]), the per-thread cap and per-author cooldown, the channel and global
 //!   budgets (in-process `governor` fast path in [`local`], cluster-wide GCRA behind the
-//!   [`Budget`] port), then a variant ([`select`], pure) rendered from the live playbook
-//!   with redacted variables ([`render`]).
+//!   [`Budget`] port, and each chat's pace, [`engine::Recipient`], on the same port),
+//!   then a variant ([`select`], pure) rendered from the live playbook with redacted
+//!   variables ([`render`]), claimed in the same round trip as the variant.
 //! - [`stage::ReplyStage`] runs it on `FB_REPLY`: it claims the reply before sending,
 //!   defers what is over budget (nak with a delay, never a drop), escalates what a
 //!   human must take, and records an outcome for everything.
@@ -24,6 +25,7 @@ pub mod manual;
 pub mod memory_state;
 pub mod policy;
 mod port;
+mod redis_merged;
 pub mod redis_state;
 pub mod render;
 pub mod select;
@@ -34,7 +36,8 @@ pub use engine::{Decision, ReplyEngine};
 pub use manual::{ManualReplier, ManualReplies, ManualReply, ManualReplyError, ManualReplySent};
 pub use memory_state::MemoryReplyState;
 pub use port::{
-    Budget, Claim, ClaimState, Grant, Ledger, Rate, Recent, STATE_TTL, StateError, Ticket,
+    Budget, Claim, ClaimState, Grant, Ledger, Lookup, Rate, Recent, Reserve, Reserved, STATE_TTL,
+    StateError, Take, Taken, Ticket, VariantQuery, VariantView,
 };
 pub use redis_state::RedisReplyState;
 pub use stage::ReplyStage;

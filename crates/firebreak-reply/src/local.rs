@@ -3,9 +3,12 @@
 //! A replica lets through at most twice its channel's pace of *attempts* to Redis: the
 //! shared GCRA is the authority, this only sheds the obviously excess part of a surge
 //! without a round trip. Twice, so that attempts Redis turns down (a message behind
-//! older ones) cannot starve the budget. Per-recipient pacing (Telegram about 1/s per
-//! chat, WhatsApp about 1 per 6 s per user) is a keyed limiter whose idle keys are
-//! evicted on a timer with `retain_recent`.
+//! older ones) cannot starve the budget.
+//!
+//! Per-recipient pacing is not here: a limiter per replica let N replicas send N times
+//! the pace to one chat. It is a GCRA per chat on the shared budget
+//! ([`crate::engine::Recipient`]), taken in the same round trip as the global budget, so
+//! a local pre-filter would save no round trip.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -15,17 +18,8 @@ use std::time::Duration;
 use firebreak_core::Channel;
 use firebreak_triage::playbook::Budgets;
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use parking_lot::RwLock;
-use tokio_util::sync::CancellationToken;
-
-/// Pace at which one recipient may get replies on `channel`.
-pub fn recipient_interval(channel: Channel) -> Duration {
-    match channel {
-        Channel::Whatsapp => Duration::from_secs(6),
-        _ => Duration::from_secs(1),
-    }
-}
 
 struct Limits {
     /// Per-second paces the limiters were built for, to notice a playbook or crisis change.
@@ -35,8 +29,6 @@ struct Limits {
 
 pub struct LocalLimits {
     limits: RwLock<Arc<Limits>>,
-    /// One keyed limiter per recipient pace (1 s, 6 s), keyed by `channel:recipient`.
-    recipients: HashMap<u64, DefaultKeyedRateLimiter<String>>,
     clock: DefaultClock,
     headroom: f64,
 }
@@ -67,19 +59,11 @@ fn attempt_limiter(pace: f64) -> Option<DefaultDirectRateLimiter> {
 
 impl LocalLimits {
     pub fn new(headroom: f64) -> Self {
-        let mut recipients = HashMap::new();
-        for channel in Channel::ALL {
-            let interval = recipient_interval(channel);
-            recipients
-                .entry(interval.as_secs())
-                .or_insert_with(|| RateLimiter::keyed(Quota::with_period(interval).unwrap()));
-        }
         LocalLimits {
             limits: RwLock::new(Arc::new(Limits {
                 paces: Vec::new(),
                 channels: HashMap::new(),
             })),
-            recipients,
             clock: DefaultClock::default(),
             headroom,
         }
@@ -114,45 +98,6 @@ impl LocalLimits {
             .check()
             .err()
             .map(|not_until| not_until.wait_time_from(self.clock.now()))
-    }
-
-    /// `None` when `recipient` may get a reply on `channel` now.
-    pub fn check_recipient(&self, channel: Channel, recipient: &str) -> Option<Duration> {
-        let limiter = self
-            .recipients
-            .get(&recipient_interval(channel).as_secs())?;
-        limiter
-            .check_key(&format!("{}:{recipient}", channel.as_str()))
-            .err()
-            .map(|not_until| not_until.wait_time_from(self.clock.now()))
-    }
-
-    /// Recipients currently remembered.
-    pub fn tracked_recipients(&self) -> usize {
-        self.recipients.values().map(|l| l.len()).sum()
-    }
-
-    /// Forgets recipients whose limiter is back to full, keeping memory bounded in a
-    /// surge of distinct authors.
-    pub fn evict_idle(&self) {
-        for limiter in self.recipients.values() {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
-    }
-
-    /// Runs [`Self::evict_idle`] every `every` until shutdown.
-    pub fn spawn_eviction(self: &Arc<Self>, every: Duration, shutdown: CancellationToken) {
-        let this = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tick.tick() => this.evict_idle(),
-                }
-            }
-        });
     }
 }
 
@@ -190,15 +135,5 @@ mod tests {
                 .check_channel(&budgets(50.0), Channel::Telegram)
                 .is_none()
         );
-    }
-
-    #[test]
-    fn one_recipient_is_paced_and_idle_ones_are_evicted() {
-        let local = LocalLimits::new(1.0);
-        assert!(local.check_recipient(Channel::Whatsapp, "u1").is_none());
-        let wait = local.check_recipient(Channel::Whatsapp, "u1").unwrap();
-        assert!(wait > Duration::from_secs(5), "{wait:?}");
-        assert!(local.check_recipient(Channel::Telegram, "u1").is_none());
-        assert_eq!(local.tracked_recipients(), 2);
     }
 }

@@ -11,7 +11,7 @@ use firebreak_core::{Channel, Message, Visibility};
 use time::OffsetDateTime;
 use tracing::info;
 
-use crate::engine::{ReplyEngine, ticket};
+use crate::engine::{Recipient, ReplyEngine, ticket};
 use crate::port::{Claim, ClaimState, Grant, StateError};
 
 /// A moderator's answer to one message of a case.
@@ -142,7 +142,7 @@ impl ManualReplies for ManualReplier {
             .take_budget(
                 budgets,
                 message.channel,
-                &message.author.id,
+                &Recipient::of(message),
                 &ticket(message),
             )
             .await?

@@ -55,8 +55,19 @@ pub trait Budget: Send + Sync + 'static {
     /// the next acquire prunes them). For the `reply_budget_waiting` gauge.
     async fn waiting(&self, key: &str) -> Result<u64, StateError>;
 
-    /// Takes one reply from the plain budget `key` (the global one).
+    /// Takes one reply from the plain budget `key` (the global one, or a recipient's
+    /// pace).
     async fn acquire(&self, key: &str, rate: Rate) -> Result<Grant, StateError>;
+
+    /// Takes one reply from each plain budget at once (one round trip on Redis) and
+    /// answers each. A caller that cannot use them all refunds the granted ones.
+    async fn acquire_all(&self, budgets: &[(&str, Rate)]) -> Result<Vec<Grant>, StateError> {
+        let mut grants = Vec::with_capacity(budgets.len());
+        for (key, rate) in budgets {
+            grants.push(self.acquire(key, *rate).await?);
+        }
+        Ok(grants)
+    }
 
     /// Gives back a reply taken from `key` but not sent (another budget said no).
     async fn refund(&self, key: &str, rate: Rate) -> Result<(), StateError>;
@@ -81,6 +92,95 @@ pub trait Budget: Send + Sync + 'static {
 
     /// Frees the thread slot `message` holds.
     async fn release_thread(&self, key: &str, message: &str) -> Result<(), StateError>;
+
+    /// [`Budget::reserve_thread`], then [`Budget::reserve_author`] if the thread had
+    /// room. The Redis adapter asks both in one round trip and frees an author
+    /// reservation the thread's answer made useless.
+    async fn reserve_both(&self, reserve: &Reserve<'_>) -> Result<Reserved, StateError> {
+        if !self
+            .reserve_thread(reserve.thread, reserve.message, reserve.thread_cap)
+            .await?
+        {
+            return Ok(Reserved::ThreadFull);
+        }
+        if !self
+            .reserve_author(reserve.author, reserve.message, reserve.cooldown)
+            .await?
+        {
+            return Ok(Reserved::AuthorCooling);
+        }
+        Ok(Reserved::Both)
+    }
+}
+
+/// The thread slot and author cooldown one message asks for.
+#[derive(Clone, Copy, Debug)]
+pub struct Reserve<'a> {
+    pub message: &'a str,
+    pub thread: &'a str,
+    pub thread_cap: u32,
+    pub author: &'a str,
+    pub cooldown: Duration,
+}
+
+/// What [`Budget::reserve_both`] got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reserved {
+    Both,
+    /// The thread's cap is reached; nothing is held.
+    ThreadFull,
+    /// The thread slot is held, the author's reply on this question is not.
+    AuthorCooling,
+}
+
+/// Which variants a thread and a channel already used, for one variant family.
+#[derive(Clone, Copy, Debug)]
+pub struct VariantQuery<'a> {
+    pub thread: &'a str,
+    pub group: &'a str,
+    /// The channel's ring of recent public variants (public messages only).
+    pub ring: Option<&'a str>,
+}
+
+/// The answer to a [`VariantQuery`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VariantView {
+    /// Variants taken in the thread, with the message holding each.
+    pub taken: Vec<(usize, String)>,
+    pub recent: Recent,
+}
+
+/// What a reply attempt reads first about its message.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Lookup {
+    /// Whether the message log holds an outcome for the message; `None` when this
+    /// ledger cannot see the log (the caller reads it there).
+    pub finished: Option<bool>,
+    pub claim: Option<Claim>,
+    /// The variant view asked for, read in the same round trip.
+    pub variants: Option<VariantView>,
+}
+
+/// A variant picked for a message, and the claim to make with it.
+#[derive(Clone, Debug)]
+pub struct Take<'a> {
+    pub message: &'a str,
+    pub query: VariantQuery<'a>,
+    pub variant: usize,
+    /// The ring after this pick and the version it was read at (public messages).
+    pub ring_after: Option<(u64, Vec<usize>)>,
+    pub claim: &'a Claim,
+}
+
+/// What [`Ledger::take_and_claim`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Taken {
+    /// The variant is the message's and the claim is made: send.
+    Claimed,
+    /// The message was already claimed (a redelivery raced this one).
+    Existing(Claim),
+    /// Another message changed the ring or took the variant first: pick again.
+    Lost,
 }
 
 /// Where one message's reply is. Written before the send, updated after it.
@@ -164,6 +264,65 @@ pub trait Ledger: Send + Sync + 'static {
         expected: u64,
         variants: &[usize],
     ) -> Result<bool, StateError>;
+
+    /// The variants a thread (and for a public message, the channel) already used.
+    async fn variant_view(&self, query: VariantQuery<'_>) -> Result<VariantView, StateError> {
+        let taken = self.thread_variants(query.thread, query.group).await?;
+        let recent = match query.ring {
+            Some(ring) => self.recent(ring).await?,
+            None => Recent::default(),
+        };
+        Ok(VariantView { taken, recent })
+    }
+
+    /// The message's claim, whether it has an outcome, and the variant view if asked:
+    /// one round trip on Redis (the claim and the record share the message's tag).
+    async fn lookup(
+        &self,
+        message: &str,
+        variants: Option<VariantQuery<'_>>,
+    ) -> Result<Lookup, StateError> {
+        let claim = self.get_claim(message).await?;
+        let variants = match variants {
+            Some(query) => Some(self.variant_view(query).await?),
+            None => None,
+        };
+        Ok(Lookup {
+            finished: None,
+            claim,
+            variants,
+        })
+    }
+
+    /// Moves the ring, takes the thread's variant and claims the message's reply. The
+    /// Redis adapter does all three in one round trip and drops a claim made for a
+    /// pick that lost its race.
+    async fn take_and_claim(&self, take: &Take<'_>) -> Result<Taken, StateError> {
+        // A claim already there wins over the pick, as in the one-round-trip version.
+        if let Some(existing) = self.get_claim(take.message).await? {
+            return Ok(Taken::Existing(existing));
+        }
+        if let (Some(ring), Some((version, after))) = (take.query.ring, &take.ring_after)
+            && !self.swap_recent(ring, *version, after).await?
+        {
+            return Ok(Taken::Lost);
+        }
+        if !self
+            .use_thread_variant(
+                take.query.thread,
+                take.query.group,
+                take.variant,
+                take.message,
+            )
+            .await?
+        {
+            return Ok(Taken::Lost);
+        }
+        Ok(match self.claim(take.message, take.claim).await? {
+            None => Taken::Claimed,
+            Some(existing) => Taken::Existing(existing),
+        })
+    }
 }
 
 /// How long reply state outlives its message: the platforms' retry horizon.

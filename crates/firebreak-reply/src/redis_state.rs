@@ -1,25 +1,27 @@
 //! The Redis adapter of [`Budget`] and [`Ledger`]. Every script touches the keys of a
 //! single hash tag, and budgets read the clock from Redis (`TIME`), so replicas with
-//! skewed clocks still share one schedule.
+//! skewed clocks still share one schedule. The steps the reply stage merges into one
+//! round trip are in `redis_merged.rs`.
 
 use std::sync::LazyLock;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::ConnectionManager;
+use firebreak_store::redis_conn::RedisConn;
 
 use crate::keys::redis as k;
 use crate::port::{
-    Budget, Claim, ClaimState, Grant, Ledger, Rate, Recent, STATE_TTL, StateError, Ticket,
+    Budget, Claim, ClaimState, Grant, Ledger, Lookup, Rate, Recent, Reserve, Reserved, STATE_TTL,
+    StateError, Take, Taken, Ticket, VariantQuery, VariantView,
 };
 
 /// A waiter not seen for this long left the line without saying so (crashed, or its
 /// message ended another way): it stops holding younger messages back.
-const STALE_WAITER: Duration = Duration::from_secs(90);
+pub(crate) const STALE_WAITER: Duration = Duration::from_secs(90);
 
 #[derive(Clone)]
 pub struct RedisReplyState {
-    connection: ConnectionManager,
+    connection: RedisConn,
 }
 
 impl std::fmt::Debug for RedisReplyState {
@@ -28,14 +30,14 @@ impl std::fmt::Debug for RedisReplyState {
     }
 }
 
-fn unavailable(e: redis::RedisError) -> StateError {
+pub(crate) fn unavailable(e: redis::RedisError) -> StateError {
     StateError::Unavailable(e.to_string())
 }
 
 /// GCRA over a line of waiters ordered by age: a request is served only when fewer than
 /// `ahead_limit` older messages wait, and only if the rate allows it now. Returns 0 when
 /// granted, else the microseconds to wait.
-static ACQUIRE_QUEUED: LazyLock<redis::Script> = LazyLock::new(|| {
+pub(crate) static ACQUIRE_QUEUED: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         local t = redis.call('TIME')
@@ -69,7 +71,7 @@ static ACQUIRE_QUEUED: LazyLock<redis::Script> = LazyLock::new(|| {
 });
 
 /// Plain GCRA on one key. Returns 0 when granted, else the microseconds to wait.
-static ACQUIRE: LazyLock<redis::Script> = LazyLock::new(|| {
+pub(crate) static ACQUIRE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         local t = redis.call('TIME')
@@ -84,7 +86,7 @@ static ACQUIRE: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-static REFUND: LazyLock<redis::Script> = LazyLock::new(|| {
+pub(crate) static REFUND: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         local t = redis.call('TIME')
@@ -96,7 +98,7 @@ static REFUND: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-static RESERVE_AUTHOR: LazyLock<redis::Script> = LazyLock::new(|| {
+pub(crate) static RESERVE_AUTHOR: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         local holder = redis.call('GET', KEYS[1])
@@ -107,7 +109,7 @@ static RESERVE_AUTHOR: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-static RELEASE_AUTHOR: LazyLock<redis::Script> = LazyLock::new(|| {
+pub(crate) static RELEASE_AUTHOR: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -117,7 +119,7 @@ static RELEASE_AUTHOR: LazyLock<redis::Script> = LazyLock::new(|| {
 
 /// A thread hash holds `n` (slots taken), `r:<message>` (who holds one) and
 /// `v:<group>:<variant>` (who sent that variant).
-static RESERVE_THREAD: LazyLock<redis::Script> = LazyLock::new(|| {
+pub(crate) static RESERVE_THREAD: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         if redis.call('HEXISTS', KEYS[1], 'r:' .. ARGV[1]) == 1 then return 1 end
@@ -130,7 +132,7 @@ static RESERVE_THREAD: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-static RELEASE_THREAD: LazyLock<redis::Script> = LazyLock::new(|| {
+pub(crate) static RELEASE_THREAD: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         if redis.call('HDEL', KEYS[1], 'r:' .. ARGV[1]) == 1 then
@@ -141,7 +143,7 @@ static RELEASE_THREAD: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-static USE_THREAD_VARIANT: LazyLock<redis::Script> = LazyLock::new(|| {
+pub(crate) static USE_THREAD_VARIANT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         local holder = redis.call('HGET', KEYS[1], ARGV[1])
@@ -157,7 +159,7 @@ static USE_THREAD_VARIANT: LazyLock<redis::Script> = LazyLock::new(|| {
 /// claim that was there, or nothing when this call made it. The claim is stamped with
 /// Redis's clock (`TIME`), the one clock every replica shares, so a lease is never
 /// judged across two machines' clocks. (ARGV[4], the caller's time, is not used.)
-static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
+pub(crate) static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         if redis.call('HSETNX', KEYS[1], 'state', ARGV[1]) == 0 then
@@ -171,7 +173,7 @@ static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-static SWAP_RECENT: LazyLock<redis::Script> = LazyLock::new(|| {
+pub(crate) static SWAP_RECENT: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
         local v = redis.call('HGET', KEYS[1], 'v') or '0'
@@ -183,11 +185,11 @@ static SWAP_RECENT: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
-fn ttl_ms() -> u64 {
+pub(crate) fn ttl_ms() -> u64 {
     STATE_TTL.as_millis() as u64
 }
 
-fn grant(wait_us: u64) -> Grant {
+pub(crate) fn grant(wait_us: u64) -> Grant {
     if wait_us == 0 {
         Grant::Granted
     } else {
@@ -195,7 +197,7 @@ fn grant(wait_us: u64) -> Grant {
     }
 }
 
-fn state_name(state: &ClaimState) -> &'static str {
+pub(crate) fn state_name(state: &ClaimState) -> &'static str {
     match state {
         ClaimState::Sending => "sending",
         ClaimState::Sent => "sent",
@@ -203,7 +205,7 @@ fn state_name(state: &ClaimState) -> &'static str {
 }
 
 /// Builds a claim from `HMGET state variant text claimed_at connector`.
-fn claim_from(fields: Vec<Option<String>>) -> Result<Option<Claim>, StateError> {
+pub(crate) fn claim_from(fields: Vec<Option<String>>) -> Result<Option<Claim>, StateError> {
     let mut fields = fields.into_iter();
     let mut next = || fields.next().flatten();
     let state = match next().as_deref() {
@@ -221,7 +223,7 @@ fn claim_from(fields: Vec<Option<String>>) -> Result<Option<Claim>, StateError> 
     }))
 }
 
-fn ring_text(variants: &[usize]) -> String {
+pub(crate) fn ring_text(variants: &[usize]) -> String {
     variants
         .iter()
         .map(usize::to_string)
@@ -231,19 +233,17 @@ fn ring_text(variants: &[usize]) -> String {
 
 impl RedisReplyState {
     pub async fn connect(url: &str) -> Result<Self, StateError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2);
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(unavailable)?;
+        let connection = RedisConn::connect(url).await.map_err(unavailable)?;
         Ok(RedisReplyState { connection })
     }
 
-    fn conn(&self) -> ConnectionManager {
+    pub(crate) fn conn(&self) -> RedisConn {
         self.connection.clone()
+    }
+
+    /// Round trips to Redis made by this state and its clones.
+    pub fn round_trips(&self) -> u64 {
+        self.connection.round_trips()
     }
 }
 
@@ -362,6 +362,14 @@ impl Budget for RedisReplyState {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn acquire_all(&self, budgets: &[(&str, Rate)]) -> Result<Vec<Grant>, StateError> {
+        self.acquire_all_at_once(budgets).await
+    }
+
+    async fn reserve_both(&self, reserve: &Reserve<'_>) -> Result<Reserved, StateError> {
+        self.reserve_both_at_once(reserve).await
     }
 }
 
@@ -512,5 +520,21 @@ impl Ledger for RedisReplyState {
             .await
             .map_err(unavailable)?;
         Ok(swapped == 1)
+    }
+
+    async fn variant_view(&self, query: VariantQuery<'_>) -> Result<VariantView, StateError> {
+        self.variant_view_at_once(query).await
+    }
+
+    async fn lookup(
+        &self,
+        message: &str,
+        variants: Option<VariantQuery<'_>>,
+    ) -> Result<Lookup, StateError> {
+        self.lookup_at_once(message, variants).await
+    }
+
+    async fn take_and_claim(&self, take: &Take<'_>) -> Result<Taken, StateError> {
+        self.take_and_claim_at_once(take).await
     }
 }

@@ -1,6 +1,7 @@
 //! The reply stage: a pipeline [`Handler`] on `FB_REPLY`. It asks the
-//! [`ReplyEngine`] what to do, then claims the reply, sends it, and records the
-//! outcome, so that a redelivered message never produces a second reply.
+//! [`ReplyEngine`] what to do (a decision to send holds the reply's claim, made with
+//! its variant), sends, and records the outcome, so that a redelivered message never
+//! produces a second reply.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,8 @@ use firebreak_bus::{Bus, Delivery, Envelope};
 use firebreak_connectors::{Connector, OutboundReply, ReplyToken, send_with_retry};
 use firebreak_core::wire::{decode_classified, encode_classified};
 use firebreak_core::{
-    Classification, Flag, HistoryEntry, Message, Outcome, Priority, Route, Stage, subjects,
+    Classification, Flag, HistoryEntry, Message, Outcome, Priority, Route, Stage, Visibility,
+    subjects,
 };
 use firebreak_pipeline::MESSAGE_ID_HEADER;
 use firebreak_pipeline::worker::{HandleError, Handler};
@@ -20,7 +22,8 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use crate::engine::{Decision, ReplyEngine};
-use crate::port::{Claim, ClaimState};
+use crate::keys;
+use crate::port::{Claim, ClaimState, VariantQuery};
 
 pub struct ReplyStage {
     pub engine: Arc<ReplyEngine>,
@@ -192,25 +195,29 @@ impl ReplyStage {
         {
             Ok(delivered) => {
                 let connector = delivered.receipt.connector;
-                self.engine
-                    .ledger
-                    .mark_sent(&id, &connector)
-                    .await
-                    .map_err(retry)?;
                 let outcome = Outcome::Replied {
                     variant: variant.to_string(),
                     text: text.to_string(),
-                    connector,
+                    connector: connector.clone(),
                 };
-                self.record(message, outcome).await?;
+                // The outcome is what a redelivery checks first, so once it is written
+                // the claim need not say `sent`. Only when it cannot be written does
+                // the claim carry the news, for a redelivery to record it from.
+                if let Err(e) = self.record(message, outcome).await {
+                    self.engine
+                        .ledger
+                        .mark_sent(&id, &connector)
+                        .await
+                        .map_err(retry)?;
+                    return Err(e);
+                }
                 let question = match classification.first_line {
                     Some(_) => None,
                     None => classification.key_question.as_deref(),
                 };
                 self.metrics.reply_sent(message.channel.as_str(), question);
-                if let Err(e) = self.engine.release_line(message).await {
-                    warn!(message_id = %message.id, error = %e, "could not leave the budget line");
-                }
+                // No line to leave: the channel budget took the message out of its
+                // line when it granted the slot.
                 Ok(())
             }
             Err(failure) if failure.error.possibly_delivered() => {
@@ -245,37 +252,64 @@ impl ReplyStage {
         message: &Message,
         classification: Classification,
     ) -> Result<(), HandleError> {
-        let record = self.log.get(message.id).await.map_err(retry)?;
-        if record.is_some_and(|r| r.outcome.is_some()) {
+        let id = message.id.to_string();
+        // The claim, whether the message already has an outcome, and the variants its
+        // thread used: one round trip on Redis.
+        let query = classification.reply_set().map(|question| {
+            (
+                keys::thread(message),
+                keys::group(question, classification.language),
+                keys::ring(message.channel, question, classification.language),
+            )
+        });
+        let lookup = self
+            .engine
+            .ledger
+            .lookup(
+                &id,
+                query.as_ref().map(|(thread, group, ring)| VariantQuery {
+                    thread,
+                    group,
+                    ring: (message.visibility == Visibility::Public).then_some(ring.as_str()),
+                }),
+            )
+            .await
+            .map_err(retry)?;
+        let finished = match lookup.finished {
+            Some(finished) => finished,
+            None => self
+                .log
+                .get(message.id)
+                .await
+                .map_err(retry)?
+                .is_some_and(|r| r.outcome.is_some()),
+        };
+        if finished {
             return Ok(());
         }
-        let id = message.id.to_string();
-        if let Some(claim) = self.engine.ledger.get_claim(&id).await.map_err(retry)? {
+        if let Some(claim) = lookup.claim {
             return self.reconcile(message, classification, claim).await;
         }
         let decision = self
             .engine
-            .decide(message, &classification, OffsetDateTime::now_utc())
+            .decide_with(
+                message,
+                &classification,
+                OffsetDateTime::now_utc(),
+                lookup.variants,
+            )
             .await
             .map_err(retry)?;
         match decision {
             Decision::Send { variant, text } => {
                 self.metrics.budget_granted(message.channel.as_str());
-                let claim = Claim {
-                    state: ClaimState::Sending,
-                    variant: variant.clone(),
-                    text: text.clone(),
-                    // Stamped by the ledger's clock, not this replica's.
-                    claimed_at_ms: 0,
-                    connector: String::new(),
-                };
-                // Recorded before sending: whoever claims first sends, once.
-                if let Some(existing) =
-                    self.engine.ledger.claim(&id, &claim).await.map_err(retry)?
-                {
-                    return self.reconcile(message, classification, existing).await;
-                }
+                // Claimed by the engine with the variant: whoever claims first sends,
+                // once.
                 self.deliver(message, classification, &variant, &text).await
+            }
+            Decision::Claimed(existing) => {
+                self.metrics.budget_granted(message.channel.as_str());
+                self.reconcile(message, classification, existing).await
             }
             Decision::Defer { delay, reason } => {
                 self.metrics.budget_wait(message.channel.as_str());

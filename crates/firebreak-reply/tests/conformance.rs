@@ -9,6 +9,9 @@ use firebreak_reply::{
 };
 use firebreak_testkit::RedisServer;
 
+#[path = "conformance/merged.rs"]
+mod merged;
+
 trait State: Budget + Ledger {}
 impl<T: Budget + Ledger> State for T {}
 
@@ -269,6 +272,9 @@ async fn run_suite(make: impl AsyncFn() -> Arc<dyn State>) {
     deferrals_are_counted(make().await).await;
     a_thread_variant_belongs_to_one_message(make().await).await;
     the_ring_swaps_only_at_the_expected_version(make().await).await;
+    merged::reserving_both_holds_nothing_for_a_full_thread(make().await).await;
+    merged::acquiring_several_budgets_answers_each(make().await).await;
+    merged::a_take_claims_once_and_a_lost_race_leaves_no_claim(make().await).await;
 }
 
 #[tokio::test]

@@ -14,13 +14,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use firebreak_core::{Message, Visibility};
+use firebreak_core::{Classification, HistoryEntry, Message, Visibility};
 use parking_lot::Mutex;
 use time::OffsetDateTime;
 
-use crate::StoreError;
 use crate::memory::MemoryStore;
 use crate::redis_store::RedisStore;
+use crate::{MessageLog, StoreError};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Recall {
@@ -59,6 +59,18 @@ pub trait ConversationMemory: Send + Sync + 'static {
         message: &Message,
         marks: Marks,
         retention: Duration,
+    ) -> Result<(), StoreError>;
+
+    /// [`ConversationMemory::note`] and [`MessageLog::record_classified`] of the same
+    /// store, together: classify's one write after its decision (one round trip on
+    /// Redis, a pipeline over the author's and the message's keys).
+    async fn note_classified(
+        &self,
+        message: &Message,
+        marks: Marks,
+        retention: Duration,
+        entry: &HistoryEntry,
+        classification: &Classification,
     ) -> Result<(), StoreError>;
 }
 
@@ -131,24 +143,51 @@ impl ConversationMemory for RedisStore {
         marks: Marks,
         retention: Duration,
     ) -> Result<(), StoreError> {
-        let author = &author_of(message);
-        let now = millis(message.received_at);
-        let ttl = retention.as_secs().max(1);
         let mut pipe = redis::pipe();
-        pipe.set_ex(visibility_key(author), message.visibility.as_str(), ttl);
-        for (marked, key) in [
-            (marks.complaint, complaints_key(author)),
-            (marks.first_line, first_line_key(author)),
-        ] {
-            if marked {
-                pipe.zadd(&key, message.id.to_string(), now)
-                    .zrembyscore(&key, "-inf", now - retention.as_millis() as i64)
-                    .expire(&key, ttl as i64);
-            }
-        }
+        note_into(&mut pipe, message, marks, retention);
         pipe.exec_async(&mut self.conn())
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    async fn note_classified(
+        &self,
+        message: &Message,
+        marks: Marks,
+        retention: Duration,
+        entry: &HistoryEntry,
+        classification: &Classification,
+    ) -> Result<(), StoreError> {
+        // Two hash tags (the author's, the message's) in one pipeline: each command
+        // stays in its slot, and the round trip is shared.
+        let mut pipe = redis::pipe();
+        note_into(&mut pipe, message, marks, retention);
+        crate::redis_store::classified_into(&mut pipe, message, entry, classification)?;
+        pipe.exec_async(&mut self.conn())
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+/// Adds the author-memory writes of `message` to `pipe`, replying nothing.
+fn note_into(pipe: &mut redis::Pipeline, message: &Message, marks: Marks, retention: Duration) {
+    let author = &author_of(message);
+    let now = millis(message.received_at);
+    let ttl = retention.as_secs().max(1);
+    pipe.set_ex(visibility_key(author), message.visibility.as_str(), ttl)
+        .ignore();
+    for (marked, key) in [
+        (marks.complaint, complaints_key(author)),
+        (marks.first_line, first_line_key(author)),
+    ] {
+        if marked {
+            pipe.zadd(&key, message.id.to_string(), now)
+                .ignore()
+                .zrembyscore(&key, "-inf", now - retention.as_millis() as i64)
+                .ignore()
+                .expire(&key, ttl as i64)
+                .ignore();
+        }
     }
 }
 
@@ -223,5 +262,17 @@ impl ConversationMemory for MemoryStore {
             }
         }
         Ok(())
+    }
+
+    async fn note_classified(
+        &self,
+        message: &Message,
+        marks: Marks,
+        retention: Duration,
+        entry: &HistoryEntry,
+        classification: &Classification,
+    ) -> Result<(), StoreError> {
+        self.note(message, marks, retention).await?;
+        self.record_classified(message, entry, classification).await
     }
 }

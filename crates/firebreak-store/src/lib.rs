@@ -11,6 +11,7 @@ pub mod conversation;
 pub mod memory;
 mod port;
 pub mod redis_archive;
+pub mod redis_conn;
 pub mod redis_store;
 
 pub use port::{CaseSubject, MessageLog, OpenCases, OutcomeWrite, Reopen, StoreError};

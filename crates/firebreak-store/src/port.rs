@@ -42,6 +42,15 @@ pub trait MessageLog: Send + Sync + 'static {
     /// Creates the record with an `accepted` entry. Idempotent.
     async fn record_accepted(&self, message: &Message) -> Result<(), StoreError>;
 
+    /// [`MessageLog::record_accepted`] for many messages: one round trip on Redis,
+    /// whatever the batch's size. Ingest writes its post-ack records this way.
+    async fn record_accepted_batch(&self, messages: &[Message]) -> Result<(), StoreError> {
+        for message in messages {
+            self.record_accepted(message).await?;
+        }
+        Ok(())
+    }
+
     /// Appends a waypoint (classified, deferred...). Never overrides a terminal status.
     async fn record_stage(
         &self,
@@ -49,6 +58,20 @@ pub trait MessageLog: Send + Sync + 'static {
         entry: &HistoryEntry,
         classification: Option<&Classification>,
     ) -> Result<(), StoreError>;
+
+    /// Records the classification of a message the caller holds (a `classified`
+    /// waypoint and the decision), creating its record first if ingest's write has not
+    /// landed. The Redis adapter does both in one round trip.
+    async fn record_classified(
+        &self,
+        message: &Message,
+        entry: &HistoryEntry,
+        classification: &Classification,
+    ) -> Result<(), StoreError> {
+        self.record_accepted(message).await?;
+        self.record_stage(message.id, entry, Some(classification))
+            .await
+    }
 
     /// Records the terminal outcome. Only the first one counts: a message that already
     /// has one is left unchanged, which makes redelivered work idempotent.
@@ -128,4 +151,18 @@ pub trait OpenCases: Send + Sync + 'static {
         &self,
         subject: CaseSubject<'_>,
     ) -> Result<Option<String>, StoreError>;
+
+    /// The first of `subjects`, in order, with an open private case. The case store
+    /// answers it in one round trip; this default asks one subject at a time.
+    async fn first_open_private_case(
+        &self,
+        subjects: &[CaseSubject<'_>],
+    ) -> Result<Option<String>, StoreError> {
+        for subject in subjects {
+            if let Some(case) = self.open_private_case_for(*subject).await? {
+                return Ok(Some(case));
+            }
+        }
+        Ok(None)
+    }
 }

@@ -8,14 +8,15 @@ use firebreak_core::{
     Channel, Classification, HistoryEntry, Message, MessageId, MessageRecord, Outcome, Stage,
 };
 use redis::AsyncCommands;
-use redis::aio::ConnectionManager;
+
+use crate::redis_conn::RedisConn;
 
 use crate::MESSAGE_RETENTION;
 use crate::port::{MessageLog, OutcomeWrite, Reopen, StoreError};
 
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: RedisConn,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -76,6 +77,29 @@ static RECORD_ACCEPTED: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
+/// Classify's write: creates the record as [`RECORD_ACCEPTED`] does when ingest's write
+/// has not landed, then appends the `classified` line, moves the status unless an
+/// outcome is set, and stores the decision.
+static RECORD_CLASSIFIED: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        if redis.call('EXISTS', KEYS[1]) == 0 then
+          redis.call('HSET', KEYS[1], 'status', ARGV[1], 'channel', ARGV[2],
+            'external_id', ARGV[3], 'thread_id', ARGV[4])
+          redis.call('DEL', KEYS[2])
+          redis.call('RPUSH', KEYS[2], ARGV[5])
+          redis.call('EXPIRE', KEYS[1], ARGV[6])
+          redis.call('EXPIRE', KEYS[2], ARGV[6])
+        end
+        if redis.call('HEXISTS', KEYS[1], 'outcome') == 0 then
+          redis.call('HSET', KEYS[1], 'status', ARGV[7])
+        end
+        redis.call('HSET', KEYS[1], 'classification', ARGV[9])
+        redis.call('RPUSH', KEYS[2], ARGV[8])
+        return 1",
+    )
+});
+
 /// Appends a history line and moves the status, unless a terminal outcome is set.
 static RECORD_STAGE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
@@ -123,24 +147,89 @@ static RECORD_OUTCOME: LazyLock<redis::Script> = LazyLock::new(|| {
 
 impl RedisStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(unavailable)?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(std::time::Duration::from_secs(2)))
-            .set_response_timeout(Some(std::time::Duration::from_secs(2)))
-            .set_number_of_retries(2);
-        let connection = ConnectionManager::new_with_config(client, config)
-            .await
-            .map_err(unavailable)?;
+        let connection = RedisConn::connect(url).await.map_err(unavailable)?;
         Ok(RedisStore { connection })
     }
 
-    pub(crate) fn conn(&self) -> ConnectionManager {
+    pub(crate) fn conn(&self) -> RedisConn {
         self.connection.clone()
+    }
+
+    /// Round trips to Redis made by this store and its clones.
+    pub fn round_trips(&self) -> u64 {
+        self.connection.round_trips()
     }
 }
 
 fn entry_json(entry: &HistoryEntry) -> Result<String, StoreError> {
     serde_json::to_string(entry).map_err(corrupt)
+}
+
+fn accepted_entry(message: &Message) -> Result<String, StoreError> {
+    entry_json(&HistoryEntry {
+        at: message.received_at,
+        stage: Stage::Accepted,
+        detail: String::new(),
+    })
+}
+
+/// Adds to `pipe` the unfinished-index entry and the creation of `message`'s record,
+/// replying nothing; the caller loads [`RECORD_ACCEPTED`] first. Indexed first: if the record write then fails, the sweeper finds
+/// an entry without a record rather than a record nobody watches.
+pub(crate) fn accept_into(pipe: &mut redis::Pipeline, message: &Message) -> Result<(), StoreError> {
+    pipe.cmd("ZADD")
+        .arg(UNFINISHED_KEY)
+        .arg("NX")
+        .arg(unix_ms(message.received_at))
+        .arg(message.id.to_string())
+        .ignore()
+        .invoke_script(
+            RECORD_ACCEPTED
+                .key(message_key(message.id))
+                .key(history_key(message.id))
+                .arg(Stage::Accepted.as_str())
+                .arg(message.channel.as_str())
+                .arg(&message.external_id)
+                .arg(&message.thread_id)
+                .arg(accepted_entry(message)?)
+                .arg(MESSAGE_RETENTION.as_secs()),
+        )
+        .ignore();
+    Ok(())
+}
+
+/// Adds to `pipe` classify's record write ([`RECORD_CLASSIFIED`]) and the
+/// unfinished-index entry, replying nothing.
+pub(crate) fn classified_into(
+    pipe: &mut redis::Pipeline,
+    message: &Message,
+    entry: &HistoryEntry,
+    classification: &Classification,
+) -> Result<(), StoreError> {
+    pipe.cmd("ZADD")
+        .arg(UNFINISHED_KEY)
+        .arg("NX")
+        .arg(unix_ms(message.received_at))
+        .arg(message.id.to_string())
+        .ignore()
+        .load_script(&RECORD_CLASSIFIED)
+        .ignore()
+        .invoke_script(
+            RECORD_CLASSIFIED
+                .key(message_key(message.id))
+                .key(history_key(message.id))
+                .arg(Stage::Accepted.as_str())
+                .arg(message.channel.as_str())
+                .arg(&message.external_id)
+                .arg(&message.thread_id)
+                .arg(accepted_entry(message)?)
+                .arg(MESSAGE_RETENTION.as_secs())
+                .arg(entry.stage.as_str())
+                .arg(entry_json(entry)?)
+                .arg(serde_json::to_string(classification).map_err(corrupt)?),
+        )
+        .ignore();
+    Ok(())
 }
 
 #[async_trait]
@@ -153,42 +242,36 @@ impl MessageLog for RedisStore {
     }
 
     async fn record_accepted(&self, message: &Message) -> Result<(), StoreError> {
-        let key = message_key(message.id);
-        let history = history_key(message.id);
-        let entry = entry_json(&HistoryEntry {
-            at: message.received_at,
-            stage: Stage::Accepted,
-            detail: String::new(),
-        })?;
-        let ttl = MESSAGE_RETENTION.as_secs() as i64;
-        // Indexed first: if the record write then fails, the sweeper finds an entry
-        // without a record rather than a record nobody watches.
-        let _: (i64,) = redis::pipe()
-            .cmd("ZADD")
-            .arg(UNFINISHED_KEY)
-            .arg("NX")
-            .arg(unix_ms(message.received_at))
-            .arg(message.id.to_string())
-            .ignore()
-            // A pipeline cannot fall back from EVALSHA to EVAL: load first (a no-op
-            // once cached), in the same round trip.
-            .load_script(&RECORD_ACCEPTED)
-            .ignore()
-            .invoke_script(
-                RECORD_ACCEPTED
-                    .key(&key)
-                    .key(&history)
-                    .arg(Stage::Accepted.as_str())
-                    .arg(message.channel.as_str())
-                    .arg(&message.external_id)
-                    .arg(&message.thread_id)
-                    .arg(entry)
-                    .arg(ttl),
-            )
-            .query_async(&mut self.conn())
-            .await
-            .map_err(unavailable)?;
-        Ok(())
+        let mut pipe = redis::pipe();
+        // A pipeline cannot fall back from EVALSHA to EVAL: load first (a no-op once
+        // cached), in the same round trip.
+        pipe.load_script(&RECORD_ACCEPTED).ignore();
+        accept_into(&mut pipe, message)?;
+        pipe.exec_async(&mut self.conn()).await.map_err(unavailable)
+    }
+
+    async fn record_accepted_batch(&self, messages: &[Message]) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        // One pipeline for the whole batch: one round trip whatever its size.
+        let mut pipe = redis::pipe();
+        pipe.load_script(&RECORD_ACCEPTED).ignore();
+        for message in messages {
+            accept_into(&mut pipe, message)?;
+        }
+        pipe.exec_async(&mut self.conn()).await.map_err(unavailable)
+    }
+
+    async fn record_classified(
+        &self,
+        message: &Message,
+        entry: &HistoryEntry,
+        classification: &Classification,
+    ) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        classified_into(&mut pipe, message, entry, classification)?;
+        pipe.exec_async(&mut self.conn()).await.map_err(unavailable)
     }
 
     async fn record_stage(

@@ -17,6 +17,10 @@ use firebreak_store::{MessageLog, OutcomeWrite, Reopen};
 use firebreak_testkit::RedisServer;
 use time::OffsetDateTime;
 
+#[path = "conformance/merged.rs"]
+mod merged;
+use merged::*;
+
 /// Upper bound for one test, so a hang fails instead of stalling the suite.
 const TEST_TIMEOUT: Duration = Duration::from_secs(45);
 
@@ -92,6 +96,10 @@ conformance!(
     author_memory_counts_complaints_and_first_line_messages_apart,
     author_memory_is_kept_per_channel,
     a_dead_letter_reopens_for_a_replay_and_keeps_its_history,
+    a_batch_of_records_is_each_accepted_once,
+    classified_creates_a_record_ingest_never_wrote,
+    classified_after_an_outcome_keeps_it,
+    note_classified_writes_the_memory_and_the_record,
 );
 
 // ---------------------------------------------------------------------------------------

@@ -227,7 +227,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     let control = crate::control::control(&bus, playbook);
     tasks_follow_settings(&settings, &bus, &shutdown);
     let (connector, dry_run) = connectors(&config)?;
-    let reply = crate::reply_role::build(&config, &settings, connector, &shutdown).await?;
+    let reply = crate::reply_role::build(&config, &settings, connector).await?;
     let cases = crate::escalation::cases(
         crate::escalation::CaseDeps {
             redis_url: config.redis_url.clone(),

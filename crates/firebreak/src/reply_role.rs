@@ -2,7 +2,6 @@
 //! otherwise), the engine every reply path shares, the stage and its consumer.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use firebreak_bus::Bus;
@@ -15,7 +14,6 @@ use firebreak_reply::{
 };
 use firebreak_store::MessageLog;
 use firebreak_telemetry::Metrics;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::RunConfig;
 
@@ -30,7 +28,6 @@ pub async fn build(
     config: &RunConfig,
     settings: &LiveSettings,
     connector: Arc<dyn Connector>,
-    shutdown: &CancellationToken,
 ) -> anyhow::Result<ReplyParts> {
     let (budget, ledger): (Arc<dyn Budget>, Arc<dyn Ledger>) = match &config.redis_url {
         Some(url) => {
@@ -52,9 +49,6 @@ pub async fn build(
         settings.clone(),
         config.reply.reply_config(),
     ));
-    engine
-        .local
-        .spawn_eviction(Duration::from_secs(30), shutdown.clone());
     let manual = Arc::new(ManualReplier {
         engine: engine.clone(),
         connector: connector.clone(),

@@ -1,0 +1,132 @@
+//! The merged steps (several port operations at once) behave as their parts in order,
+//! on both adapters.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use firebreak_reply::{
+    Claim, ClaimState, Grant, Rate, Reserve, Reserved, Take, Taken, VariantQuery,
+};
+
+use super::State;
+
+fn reserve<'a>(message: &'a str, thread: &'a str, author: &'a str) -> Reserve<'a> {
+    Reserve {
+        message,
+        thread,
+        thread_cap: 1,
+        author,
+        cooldown: Duration::from_secs(60),
+    }
+}
+
+pub async fn reserving_both_holds_nothing_for_a_full_thread(state: Arc<dyn State>) {
+    assert_eq!(
+        state
+            .reserve_both(&reserve("m1", "tg:t1", "tg:a1:q"))
+            .await
+            .unwrap(),
+        Reserved::Both
+    );
+    // Idempotent for the message holding both.
+    assert_eq!(
+        state
+            .reserve_both(&reserve("m1", "tg:t1", "tg:a1:q"))
+            .await
+            .unwrap(),
+        Reserved::Both
+    );
+    // The thread is full: the other author's reservation must not stay behind.
+    assert_eq!(
+        state
+            .reserve_both(&reserve("m2", "tg:t1", "tg:a2:q"))
+            .await
+            .unwrap(),
+        Reserved::ThreadFull
+    );
+    assert!(
+        state
+            .reserve_author("tg:a2:q", "m3", Duration::from_secs(60))
+            .await
+            .unwrap()
+    );
+    // A thread with room, an author cooling down: the thread slot is held.
+    assert_eq!(
+        state
+            .reserve_both(&reserve("m4", "tg:t2", "tg:a1:q"))
+            .await
+            .unwrap(),
+        Reserved::AuthorCooling
+    );
+    assert!(!state.reserve_thread("tg:t2", "m5", 1).await.unwrap());
+}
+
+pub async fn acquiring_several_budgets_answers_each(state: Arc<dyn State>) {
+    let fast = Rate::per_second(1000.0, 1).unwrap();
+    let slow = Rate::per_second(1.0, 1).unwrap();
+    let first = state
+        .acquire_all(&[("g", fast), ("chat", slow)])
+        .await
+        .unwrap();
+    assert_eq!(first, vec![Grant::Granted, Grant::Granted]);
+    let second = state
+        .acquire_all(&[("g", fast), ("chat", slow)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(second[1], Grant::Wait(w) if w > Duration::from_millis(900)),
+        "{second:?}"
+    );
+}
+
+fn claim(variant: &str) -> Claim {
+    Claim {
+        state: ClaimState::Sending,
+        variant: variant.into(),
+        text: "hello".into(),
+        claimed_at_ms: 0,
+        connector: String::new(),
+    }
+}
+
+pub async fn a_take_claims_once_and_a_lost_race_leaves_no_claim(state: Arc<dyn State>) {
+    let query = VariantQuery {
+        thread: "tg:t9",
+        group: "refund.en",
+        ring: Some("tg:refund:en"),
+    };
+    let looked = state.lookup("m1", Some(query)).await.unwrap();
+    assert_eq!(looked.claim, None);
+    assert_ne!(looked.finished, Some(true));
+    let view = looked.variants.expect("the view asked for");
+    assert!(view.taken.is_empty());
+    let first = claim("refund.en.1");
+    let take = Take {
+        message: "m1",
+        query,
+        variant: 1,
+        ring_after: Some((view.recent.version, vec![1])),
+        claim: &first,
+    };
+    assert_eq!(state.take_and_claim(&take).await.unwrap(), Taken::Claimed);
+    // Another message of the thread, on a stale view: it loses, and holds no claim.
+    let other = Take {
+        message: "m2",
+        ..take.clone()
+    };
+    assert_eq!(state.take_and_claim(&other).await.unwrap(), Taken::Lost);
+    assert_eq!(state.get_claim("m2").await.unwrap(), None);
+    // A redelivery of the first finds its claim.
+    assert!(matches!(
+        state.take_and_claim(&take).await.unwrap(),
+        Taken::Existing(c) if c.variant == "refund.en.1"
+    ));
+    let looked = state.lookup("m1", Some(query)).await.unwrap();
+    assert_eq!(
+        looked.claim.map(|c| c.variant),
+        Some("refund.en.1".to_string())
+    );
+    let view = looked.variants.unwrap();
+    assert_eq!(view.taken, vec![(1, "m1".to_string())]);
+    assert_eq!(view.recent.variants, vec![1]);
+}
