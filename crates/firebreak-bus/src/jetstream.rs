@@ -256,12 +256,26 @@ impl Bus for JetStreamBus {
             max_deliver: options.max_deliver,
             ack_wait: options.ack_wait,
             max_ack_pending: options.max_ack_pending,
+            filter_subject: options.filter_subject.clone().unwrap_or_default(),
             ..Default::default()
         };
         // Create or update: a durable made by an older release takes the current
         // options (e.g. unlimited max_deliver) instead of keeping its old ones.
         let consumer = stream.create_consumer(config).await.map_err(unavailable)?;
         Ok(Box::new(JetStreamConsumer { consumer }))
+    }
+
+    async fn delete_consumer(&self, stream: &str, durable: &str) -> Result<bool, BusError> {
+        let stream = self.context.get_stream(stream).await.map_err(unavailable)?;
+        match stream.consumer_info(durable).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => {
+                return Ok(false);
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+        stream.delete_consumer(durable).await.map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn ready(&self) -> Result<(), BusError> {

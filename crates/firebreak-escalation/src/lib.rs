@@ -49,14 +49,15 @@ impl OpenCases for Cases {
         &self,
         subject: firebreak_store::CaseSubject<'_>,
     ) -> Result<Option<String>, StoreError> {
-        let pointer = match subject {
-            firebreak_store::CaseSubject::Author(author) => Pointer::Private(author.to_string()),
+        let found = match subject {
+            firebreak_store::CaseSubject::Author(channel, author) => {
+                self.open_private_case_of_author(channel, author).await
+            }
             firebreak_store::CaseSubject::Thread(channel, thread) => {
-                Pointer::Thread(channel, thread.to_string())
+                let pointer = Pointer::Thread(channel, thread.to_string());
+                Cases::open_private_case_for(self, &pointer).await
             }
         };
-        Cases::open_private_case_for(self, &pointer)
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        found.map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 }

@@ -162,6 +162,37 @@ impl Cases {
             .map(|c| c.id))
     }
 
+    /// The unresolved private case of an author within the channel's family. A case
+    /// opened before the family was part of the key is found through its old pointer,
+    /// only if its own channel is of the same family.
+    pub async fn open_private_case_of_author(
+        &self,
+        channel: firebreak_core::Channel,
+        author: &str,
+    ) -> Result<Option<String>, CaseError> {
+        let scoped = Pointer::private(channel, author);
+        if let Some(id) = self.open_private_case_for(&scoped).await? {
+            return Ok(Some(id));
+        }
+        let Some(id) = self
+            .repo
+            .pointer(&Pointer::UnscopedPrivate(author.to_string()))
+            .await?
+        else {
+            return Ok(None);
+        };
+        Ok(self
+            .repo
+            .get(&id)
+            .await?
+            .filter(|c| {
+                !c.is_resolved()
+                    && c.visibility == Visibility::Private
+                    && c.channel.family() == channel.family()
+            })
+            .map(|c| c.id))
+    }
+
     /// Files an escalated message into its case, opening one if needed, and keeps what
     /// was written with the case. Idempotent: a redelivered message returns the case it
     /// already went to (and stores its text again, in case the first attempt stopped
@@ -238,7 +269,7 @@ impl Cases {
             .set(author.clone(), Expect::Any, Some(self.config.author_window));
             if transition.case.visibility == Visibility::Private {
                 commit = commit.set(
-                    Pointer::Private(transition.case.author_id.clone()),
+                    Pointer::private(transition.case.channel, &transition.case.author_id),
                     Expect::Any,
                     None,
                 );
@@ -289,11 +320,13 @@ impl Cases {
 
     pub(crate) fn commit_of(previous: &Case, t: Transition, at: OffsetDateTime) -> Commit {
         let resolved = t.case.is_resolved();
-        let author = t.case.author_id.clone();
+        let (channel, author) = (t.case.channel, t.case.author_id.clone());
         let commit = Commit::new(t.case, Some(previous), t.event, at);
         // Resolving clears the author's spill-over risk: no open private case remains.
         if resolved {
-            commit.clear(Pointer::Private(author))
+            commit
+                .clear(Pointer::private(channel, &author))
+                .clear(Pointer::UnscopedPrivate(author))
         } else {
             commit
         }

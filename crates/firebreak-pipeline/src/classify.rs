@@ -58,7 +58,7 @@ impl ClassifyStage {
             }
             let by_author = self
                 .open_cases
-                .open_private_case_for(CaseSubject::Author(&message.author.id))
+                .open_private_case_for(CaseSubject::Author(message.channel, &message.author.id))
                 .await?;
             match by_author {
                 Some(case) => Ok(Some(case)),
