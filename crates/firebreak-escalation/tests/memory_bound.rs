@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 #[tokio::test]
 async fn resolved_cases_past_their_retention_are_dropped_and_open_ones_stay() -> anyhow::Result<()>
 {
-    let repo = Arc::new(MemoryCases::new().with_resolved_retention(Duration::from_millis(300)));
+    let repo = Arc::new(MemoryCases::new().with_resolved_retention(Duration::from_secs(3)));
     let f = Fixture::over(repo.clone(), None, CancellationToken::new());
     let c = classification(Priority::P3, &["refund"]);
     let mut resolved = Vec::new();
@@ -34,7 +34,7 @@ async fn resolved_cases_past_their_retention_are_dropped_and_open_ones_stay() ->
         .await?;
     assert_eq!(repo.held().cases, 301);
 
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(3_100)).await;
     let fresh = f
         .cases
         .escalate(&private("dm-fresh", "author-fresh", "m-fresh"), &c)

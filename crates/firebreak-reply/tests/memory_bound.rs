@@ -19,7 +19,8 @@ fn claim() -> Claim {
 
 #[tokio::test]
 async fn keys_past_their_ttl_are_dropped_and_recent_ones_stay() -> anyhow::Result<()> {
-    let state = MemoryReplyState::with_ttl(Duration::from_millis(300));
+    // Long enough that writing the first keys is over before any expires.
+    let state = MemoryReplyState::with_ttl(Duration::from_secs(3));
     for i in 0..5_000 {
         let message = format!("old-{i}");
         state.claim(&message, &claim()).await?;
@@ -29,7 +30,7 @@ async fn keys_past_their_ttl_are_dropped_and_recent_ones_stay() -> anyhow::Resul
             .await?;
     }
     assert_eq!(state.keys_held(), 15_000);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(3_200)).await;
     for i in 0..10 {
         state.claim(&format!("new-{i}"), &claim()).await?;
     }

@@ -33,7 +33,7 @@ fn message(external_id: &str, author: &str, at: OffsetDateTime) -> Message {
 
 #[tokio::test]
 async fn records_past_the_retention_are_dropped_and_recent_ones_stay() -> anyhow::Result<()> {
-    let store = MemoryStore::with_retention(Duration::from_millis(300));
+    let store = MemoryStore::with_retention(Duration::from_secs(1));
     let now = OffsetDateTime::now_utc();
     let old: Vec<Message> = (0..5_000)
         .map(|i| message(&format!("old-{i}"), "a", now))
@@ -42,7 +42,7 @@ async fn records_past_the_retention_are_dropped_and_recent_ones_stay() -> anyhow
         store.record_accepted(m).await?;
     }
     assert_eq!(store.len(), 5_000);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
     let recent: Vec<Message> = (0..10)
         .map(|i| message(&format!("new-{i}"), "a", now))
         .collect();
