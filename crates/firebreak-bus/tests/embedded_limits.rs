@@ -35,7 +35,10 @@ async fn a_discard_old_stream_keeps_its_newest_messages_up_to_its_count() -> any
     let bounds = bus.stream_bounds(STREAM_RATES).await?;
     assert_eq!((bounds.first, bounds.last), (151, 250));
     let newest = bus.read_stream(STREAM_RATES, bounds.last, 1).await?;
-    assert_eq!(newest[0].payload, "sample-249", "the recent ones stay readable");
+    assert_eq!(
+        newest[0].payload, "sample-249",
+        "the recent ones stay readable"
+    );
     Ok(())
 }
 

@@ -46,8 +46,18 @@ async fn filtered_consumers_split_a_work_queue_stream_by_subject(
         publish_on(&bus, Priority::P4, &format!("p4-{i}")).await?;
     }
     publish_on(&bus, Priority::P1, "p1-0").await?;
-    assert_eq!(bus.consumer_backlog(STREAM_ESCALATE, "lane_p1").await?.pending, 1);
-    assert_eq!(bus.consumer_backlog(STREAM_ESCALATE, "lane_p4").await?.pending, 50);
+    assert_eq!(
+        bus.consumer_backlog(STREAM_ESCALATE, "lane_p1")
+            .await?
+            .pending,
+        1
+    );
+    assert_eq!(
+        bus.consumer_backlog(STREAM_ESCALATE, "lane_p4")
+            .await?
+            .pending,
+        50
+    );
 
     let (urgent, _) = fetch_one(&mut p1).await?;
     assert_eq!(text(&urgent), "p1-0");
@@ -100,7 +110,11 @@ async fn a_removed_consumer_leaves_its_unsettled_work_to_the_next(
     bus: Arc<dyn Bus>,
 ) -> anyhow::Result<()> {
     let mut legacy = bus
-        .consumer(STREAM_ESCALATE, "legacy", options(Duration::from_secs(30), -1))
+        .consumer(
+            STREAM_ESCALATE,
+            "legacy",
+            options(Duration::from_secs(30), -1),
+        )
         .await?;
     publish_on(&bus, Priority::P4, "p4-held").await?;
     publish_on(&bus, Priority::P1, "p1-held").await?;

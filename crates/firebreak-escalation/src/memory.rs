@@ -156,7 +156,10 @@ impl CaseRepo for MemoryCases {
         let mut state = self.state.lock();
         let now = Instant::now();
         let every = SWEEP_EVERY.min(self.resolved_retention);
-        if state.last_sweep.is_none_or(|at| now.duration_since(at) >= every) {
+        if state
+            .last_sweep
+            .is_none_or(|at| now.duration_since(at) >= every)
+        {
             state.sweep(now);
         }
         let current = state.case(&commit.case.id).map_or(0, |c| c.version);

@@ -22,7 +22,14 @@ async fn resolved_cases_past_their_retention_are_dropped_and_open_ones_stay() ->
     for i in 0..300 {
         let id = f
             .cases
-            .escalate(&private(&format!("dm-{i}"), &format!("author-{i}"), &format!("m-{i}")), &c)
+            .escalate(
+                &private(
+                    &format!("dm-{i}"),
+                    &format!("author-{i}"),
+                    &format!("m-{i}"),
+                ),
+                &c,
+            )
             .await?;
         f.cases.claim(&id, "alice").await?;
         f.cases.resolve(&id, "alice", "done", None).await?;
@@ -41,8 +48,14 @@ async fn resolved_cases_past_their_retention_are_dropped_and_open_ones_stay() ->
         .await?;
     let held = repo.held();
     assert_eq!(held.cases, 2, "{held:?}");
-    assert!(held.pointers <= 10, "pointers to dropped cases go too: {held:?}");
-    assert!(f.cases.get(&resolved[0]).await.is_err(), "a dropped case is not found");
+    assert!(
+        held.pointers <= 10,
+        "pointers to dropped cases go too: {held:?}"
+    );
+    assert!(
+        f.cases.get(&resolved[0]).await.is_err(),
+        "a dropped case is not found"
+    );
     assert_eq!(f.cases.get(&open).await?.id, open, "open cases stay");
     assert_eq!(f.cases.get(&fresh).await?.id, fresh);
     Ok(())

@@ -24,7 +24,12 @@ async fn a_private_case_is_found_for_its_author_within_its_channel_family(
     let lookup = |channel| f.cases.open_private_case_of_author(channel, "1234");
     assert_eq!(lookup(Channel::Facebook).await?, Some(messenger.clone()));
     assert_eq!(lookup(Channel::Messenger).await?, Some(messenger.clone()));
-    for other in [Channel::X, Channel::Telegram, Channel::Whatsapp, Channel::Line] {
+    for other in [
+        Channel::X,
+        Channel::Telegram,
+        Channel::Whatsapp,
+        Channel::Line,
+    ] {
         assert_eq!(lookup(other).await?, None, "{other} is another platform");
     }
     // The same id in a Telegram private chat is another person, with a case of its own.
@@ -48,16 +53,29 @@ async fn a_case_keyed_by_author_alone_is_still_found_on_its_own_family(
     let id = f.cases.escalate(&private("dm-2", "777", "m2"), &c).await?;
     // Make it look like an old case: only the unscoped pointer leads to it.
     let case = f.cases.get(&id).await?;
-    let commit = Commit::new(case.clone(), Some(&case), CaseEventKind::Updated, OffsetDateTime::now_utc())
-        .clear(Pointer::private(Channel::Messenger, "777"))
-        .set(Pointer::UnscopedPrivate("777".into()), Expect::Any, None);
+    let commit = Commit::new(
+        case.clone(),
+        Some(&case),
+        CaseEventKind::Updated,
+        OffsetDateTime::now_utc(),
+    )
+    .clear(Pointer::private(Channel::Messenger, "777"))
+    .set(Pointer::UnscopedPrivate("777".into()), Expect::Any, None);
     f.repo.commit(&commit).await?;
     let lookup = |channel| f.cases.open_private_case_of_author(channel, "777");
     assert_eq!(lookup(Channel::Facebook).await?, Some(id.clone()));
-    assert_eq!(lookup(Channel::X).await?, None, "the case is a Messenger one");
+    assert_eq!(
+        lookup(Channel::X).await?,
+        None,
+        "the case is a Messenger one"
+    );
 
     f.cases.claim(&id, "alice").await?;
     f.cases.resolve(&id, "alice", "done", None).await?;
-    assert_eq!(lookup(Channel::Facebook).await?, None, "resolving clears it");
+    assert_eq!(
+        lookup(Channel::Facebook).await?,
+        None,
+        "resolving clears it"
+    );
     Ok(())
 }

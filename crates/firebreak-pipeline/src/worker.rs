@@ -197,7 +197,11 @@ impl Worker {
                 if let Some(old) = self.config.replaces
                     && self.bus.delete_consumer(self.config.stream, old).await?
                 {
-                    info!(stage, consumer = old, "removed the consumer this one replaces");
+                    info!(
+                        stage,
+                        consumer = old,
+                        "removed the consumer this one replaces"
+                    );
                 }
                 self.bus
                     .consumer(self.config.stream, self.config.durable, options.clone())

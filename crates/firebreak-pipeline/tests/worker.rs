@@ -293,5 +293,9 @@ async fn the_worker_holds_no_more_deliveries_than_its_slots() {
     assert_eq!(backlog.pending, 47, "{backlog:?}");
     shutdown.cancel();
     run.await.unwrap();
-    assert_eq!(handler.0.load(Ordering::SeqCst), 3, "the three held were finished");
+    assert_eq!(
+        handler.0.load(Ordering::SeqCst),
+        3,
+        "the three held were finished"
+    );
 }

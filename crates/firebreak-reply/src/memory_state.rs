@@ -96,7 +96,8 @@ impl State {
             }
         }
         // A budget key lives one second past its theoretical arrival time.
-        self.tats.retain(|_, tat| tat.saturating_add(1_000_000) > now);
+        self.tats
+            .retain(|_, tat| tat.saturating_add(1_000_000) > now);
         let stale_before = now.saturating_sub(STALE_WAITER.as_micros() as u64);
         self.lines.retain(|_, line| {
             line.waiting.retain(|_, (_, seen)| *seen > stale_before);

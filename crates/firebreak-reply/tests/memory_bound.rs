@@ -37,7 +37,10 @@ async fn keys_past_their_ttl_are_dropped_and_recent_ones_stay() -> anyhow::Resul
     assert_eq!(state.keys_held(), 10, "only the claims within the TTL");
     assert!(state.get_claim("old-0").await?.is_none());
     assert_eq!(state.deferrals("old-0").await?, 0);
-    assert!(state.get_claim("new-9").await?.is_some(), "recent claims stay");
+    assert!(
+        state.get_claim("new-9").await?.is_some(),
+        "recent claims stay"
+    );
     Ok(())
 }
 

@@ -78,14 +78,21 @@ async fn authors_not_heard_from_within_the_retention_are_forgotten() -> anyhow::
         let m = message(&format!("late-{i}"), &format!("regular-{}", i % 10), later);
         store.note(&m, marks, retention).await?;
     }
-    assert_eq!(store.authors_remembered(), 10, "the silent authors are gone");
+    assert_eq!(
+        store.authors_remembered(),
+        10,
+        "the silent authors are gone"
+    );
     let windows = RecallWindows {
         complaints: retention,
         first_line: retention,
     };
     let again = message("late-again", "regular-3", later);
     let recall = store.recall(&again, windows).await?;
-    assert_eq!(recall.recent_complaints, 210, "recent authors are still recalled");
+    assert_eq!(
+        recall.recent_complaints, 210,
+        "recent authors are still recalled"
+    );
     let silent = message("early-again", "author-7", later);
     assert_eq!(store.recall(&silent, windows).await?.recent_complaints, 0);
     Ok(())

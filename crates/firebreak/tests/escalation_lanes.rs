@@ -129,7 +129,10 @@ async fn a_p1_is_filed_while_a_p4_backlog_queued_before_it_still_waits() {
         if let Some(Outcome::Escalated { case_id }) = record.and_then(|r| r.outcome) {
             break case_id;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the P1 was never filed");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the P1 was never filed"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     let left = bus.stream_len(subjects::STREAM_ESCALATE).await.unwrap();
@@ -146,11 +149,7 @@ async fn a_p1_is_filed_while_a_p4_backlog_queued_before_it_still_waits() {
         )
         .await
         .unwrap();
-    assert_eq!(
-        lanes,
-        Default::default(),
-        "the unfiltered consumer is gone"
-    );
+    assert_eq!(lanes, Default::default(), "the unfiltered consumer is gone");
 
     // The backlog still drains, on its own lane.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);

@@ -103,4 +103,3 @@ impl Kv for MemoryKv {
         Ok(futures::stream::iter(current).chain(changes).boxed())
     }
 }
-

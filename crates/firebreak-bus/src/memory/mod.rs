@@ -331,4 +331,3 @@ impl DeliveryAcker for MemoryAcker {
         Ok(())
     }
 }
-
