@@ -59,8 +59,8 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(e.to_string())
 }
 
-/// Creates a stream unless it exists with this config. Two replicas may race to create;
-/// the loser sees "already in use" and the stream exists, so a retry settles it.
+/// Creates a stream unless it exists with this config. A replica losing a creation race
+/// sees "already in use", and a retry settles it.
 async fn create_stream(
     context: &jetstream::Context,
     config: stream::Config,
@@ -256,12 +256,22 @@ impl Bus for JetStreamBus {
             max_deliver: options.max_deliver,
             ack_wait: options.ack_wait,
             max_ack_pending: options.max_ack_pending,
+            filter_subject: options.filter_subject.clone().unwrap_or_default(),
             ..Default::default()
         };
-        // Create or update: a durable made by an older release takes the current
-        // options (e.g. unlimited max_deliver) instead of keeping its old ones.
+        // Create or update: an older release's durable takes the current options.
         let consumer = stream.create_consumer(config).await.map_err(unavailable)?;
         Ok(Box::new(JetStreamConsumer { consumer }))
+    }
+
+    async fn delete_consumer(&self, stream: &str, durable: &str) -> Result<bool, BusError> {
+        let stream = self.context.get_stream(stream).await.map_err(unavailable)?;
+        if let Err(e) = stream.consumer_info(durable).await {
+            let gone = e.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound;
+            return if gone { Ok(false) } else { Err(unavailable(e)) };
+        }
+        stream.delete_consumer(durable).await.map_err(unavailable)?;
+        Ok(true)
     }
 
     async fn ready(&self) -> Result<(), BusError> {

@@ -71,6 +71,10 @@ pub struct ConsumerOptions {
     pub ack_wait: Duration,
     /// Most unacknowledged deliveries outstanding at once.
     pub max_ack_pending: i64,
+    /// Only messages on subjects matching this pattern (none: the whole stream). On a
+    /// work-queue stream consumers' filters must not overlap, so that each message has
+    /// one consumer: binding one whose filter collides with another's fails.
+    pub filter_subject: Option<String>,
 }
 
 impl Default for ConsumerOptions {
@@ -79,6 +83,7 @@ impl Default for ConsumerOptions {
             max_deliver: -1,
             ack_wait: Duration::from_secs(30),
             max_ack_pending: 10_000,
+            filter_subject: None,
         }
     }
 }
@@ -96,6 +101,10 @@ pub trait Bus: Send + Sync + 'static {
         durable: &str,
         options: ConsumerOptions,
     ) -> Result<Box<dyn Consumer>, BusError>;
+
+    /// Removes a durable consumer; `Ok(false)` when there was none. What it had
+    /// delivered and not settled stays in a work-queue stream for the next consumer.
+    async fn delete_consumer(&self, stream: &str, durable: &str) -> Result<bool, BusError>;
 
     /// Ok when the bus answers and every stream exists.
     async fn ready(&self) -> Result<(), BusError>;

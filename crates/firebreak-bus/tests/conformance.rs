@@ -3,6 +3,7 @@
 //! `jetstream_only` module covers what only a real server can do: crash, restart and
 //! concurrent stream creation.
 
+#[macro_use]
 mod common;
 
 use common::*;
@@ -15,34 +16,6 @@ use anyhow::Context as _;
 use firebreak_bus::{Bus, ConsumerBacklog, ConsumerOptions, Envelope};
 use firebreak_core::subjects::{STREAM_INBOUND, STREAM_REPLY};
 use futures::StreamExt;
-
-/// Runs each body once per adapter, as `memory::<name>` and `jetstream::<name>`.
-macro_rules! conformance {
-    ($($name:ident),* $(,)?) => {
-        mod memory {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    let fixture = super::Fixture::memory().await?;
-                    tokio::time::timeout(super::TEST_TIMEOUT, super::$name(fixture.bus.clone()))
-                        .await
-                        .map_err(|_| anyhow::anyhow!("test timed out"))?
-                }
-            )*
-        }
-        mod jetstream {
-            $(
-                #[tokio::test]
-                async fn $name() -> anyhow::Result<()> {
-                    let fixture = super::Fixture::jetstream().await?;
-                    tokio::time::timeout(super::TEST_TIMEOUT, super::$name(fixture.bus.clone()))
-                        .await
-                        .map_err(|_| anyhow::anyhow!("test timed out"))?
-                }
-            )*
-        }
-    };
-}
 
 conformance!(
     publish_acks_with_increasing_sequences,

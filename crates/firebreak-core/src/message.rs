@@ -75,6 +75,16 @@ impl Channel {
     pub fn parse(s: &str) -> Option<Self> {
         Channel::ALL.into_iter().find(|c| c.as_str() == s)
     }
+
+    /// The platform an author id belongs to: an id names one person only within it.
+    /// Messenger conversations and Facebook comments reach one page's audience with the
+    /// same Meta ids, so they are one family; every other channel is its own.
+    pub fn family(self) -> &'static str {
+        match self {
+            Channel::Messenger | Channel::Facebook => "facebook",
+            other => other.as_str(),
+        }
+    }
 }
 
 impl std::fmt::Display for Channel {

@@ -20,7 +20,38 @@ pub const STREAM_RATES: &str = "FB_RATES";
 
 pub const CONSUMER_CLASSIFY: &str = "classify";
 pub const CONSUMER_REPLY: &str = "reply";
-pub const CONSUMER_ESCALATION: &str = "escalation";
+/// The one unfiltered `FB_ESCALATE` consumer of releases before the priority lanes.
+/// JetStream refuses the lanes' filtered consumers beside it (a work-queue stream gives
+/// each message one consumer), so the escalation role removes it before binding.
+pub const CONSUMER_ESCALATION_LEGACY: &str = "escalation";
+
+/// Escalations are consumed per priority, each by a durable consumer filtered on its
+/// own subject and run by workers of its own, so a surge of P3/P4 escalations (thread
+/// caps in a bad buzz) never queues ahead of a P1. One filter per consumer keeps the
+/// lanes working on every nats-server release (several filters need 2.10).
+pub fn escalation_consumer(priority: Priority) -> &'static str {
+    match priority {
+        Priority::P1 => "escalation_p1",
+        Priority::P2 => "escalation_p2",
+        Priority::P3 => "escalation_p3",
+        Priority::P4 => "escalation_p4",
+    }
+}
+
+/// Every durable consumer of the pipeline, with its stream: what the lag metrics and the
+/// sweeper look at.
+pub fn pipeline_consumers() -> Vec<(&'static str, &'static str)> {
+    let mut consumers = vec![
+        (STREAM_INBOUND, CONSUMER_CLASSIFY),
+        (STREAM_REPLY, CONSUMER_REPLY),
+    ];
+    consumers.extend(
+        Priority::ALL
+            .iter()
+            .map(|&p| (STREAM_ESCALATE, escalation_consumer(p))),
+    );
+    consumers
+}
 
 /// KV bucket holding crisis mode and the active playbook.
 pub const KV_CONTROL: &str = "fb_control";

@@ -42,11 +42,19 @@ pub use service::{Breach, Cases, CasesConfig};
 use async_trait::async_trait;
 use firebreak_store::{OpenCases, StoreError};
 
-fn subject_pointer(subject: firebreak_store::CaseSubject<'_>) -> Pointer {
+/// The pointers a spill-over subject is found by, each with the channel whose family
+/// its case must share: an author's pointer keyed by family needs no check, the pointer
+/// written before families were part of the key names the id on any platform.
+fn subject_pointers(
+    subject: firebreak_store::CaseSubject<'_>,
+) -> Vec<(Pointer, Option<firebreak_core::Channel>)> {
     match subject {
-        firebreak_store::CaseSubject::Author(author) => Pointer::Private(author.to_string()),
+        firebreak_store::CaseSubject::Author(channel, author) => vec![
+            (Pointer::private(channel, author), None),
+            (Pointer::UnscopedPrivate(author.to_string()), Some(channel)),
+        ],
         firebreak_store::CaseSubject::Thread(channel, thread) => {
-            Pointer::Thread(channel, thread.to_string())
+            vec![(Pointer::Thread(channel, thread.to_string()), None)]
         }
     }
 }
@@ -58,17 +66,19 @@ impl OpenCases for Cases {
         &self,
         subject: firebreak_store::CaseSubject<'_>,
     ) -> Result<Option<String>, StoreError> {
-        Cases::open_private_case_for(self, &subject_pointer(subject))
-            .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+        OpenCases::first_open_private_case(self, &[subject]).await
     }
 
     async fn first_open_private_case(
         &self,
         subjects: &[firebreak_store::CaseSubject<'_>],
     ) -> Result<Option<String>, StoreError> {
-        let pointers: Vec<Pointer> = subjects.iter().copied().map(subject_pointer).collect();
-        Cases::first_open_private_case(self, &pointers)
+        let pointers: Vec<_> = subjects
+            .iter()
+            .copied()
+            .flat_map(subject_pointers)
+            .collect();
+        Cases::first_open_private_case_within(self, &pointers)
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
     }

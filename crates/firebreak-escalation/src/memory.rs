@@ -1,8 +1,10 @@
 //! The in-process case store of the embedded mode. One lock makes every commit atomic,
-//! exactly as the Redis script does.
+//! exactly as the Redis script does. What Redis expires goes here too: resolved cases
+//! after [`RESOLVED_RETENTION`], pointers after their TTL (or with the case they lead
+//! to), conversations after the text retention; swept at most every few seconds.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use parking_lot::Mutex;
@@ -11,11 +13,19 @@ use tokio::sync::watch;
 
 use crate::conversation::{ConversationEntry, in_order};
 use crate::model::{Case, CaseEvent, CaseStatus};
-use crate::repo::{CaseRepo, Commit, EVENT_RETENTION, Expect, Pointer, PointerOp, RepoError};
+use crate::repo::{
+    CaseRepo, Commit, EVENT_RETENTION, Expect, Pointer, PointerOp, RESOLVED_RETENTION, RepoError,
+};
+
+/// The longest time between two sweeps of what expired: each looks at every record.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 struct State {
     cases: HashMap<String, Case>,
+    /// When each resolved case goes, as its Redis key's TTL.
+    case_expires: HashMap<String, Instant>,
+    last_sweep: Option<Instant>,
     pointers: HashMap<Pointer, (String, Option<Instant>)>,
     events: VecDeque<CaseEvent>,
     head: u64,
@@ -35,6 +45,35 @@ impl Conversation {
 }
 
 impl State {
+    fn case(&self, id: &str) -> Option<&Case> {
+        let live = self
+            .case_expires
+            .get(id)
+            .is_none_or(|expires| *expires > Instant::now());
+        self.cases.get(id).filter(|_| live)
+    }
+
+    /// Drops expired cases, pointers, conversations, and what leads to a case gone.
+    fn sweep(&mut self, now: Instant) {
+        let expired: Vec<String> = self
+            .case_expires
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            self.case_expires.remove(&id);
+            self.cases.remove(&id);
+        }
+        let cases = &self.cases;
+        self.pointers.retain(|_, (id, expiry)| {
+            expiry.is_none_or(|e| e > now) && cases.contains_key(id.as_str())
+        });
+        self.conversations
+            .retain(|id, conversation| conversation.live() && cases.contains_key(id.as_str()));
+        self.last_sweep = Some(now);
+    }
+
     fn pointer(&self, pointer: &Pointer) -> Option<&str> {
         self.pointers
             .get(pointer)
@@ -47,6 +86,15 @@ pub struct MemoryCases {
     state: Mutex<State>,
     changes: watch::Sender<u64>,
     retention: usize,
+    resolved_retention: Duration,
+}
+
+/// What the store holds right now, for tests of its bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    pub cases: usize,
+    pub pointers: usize,
+    pub conversations: usize,
 }
 
 impl std::fmt::Debug for MemoryCases {
@@ -72,6 +120,24 @@ impl MemoryCases {
             state: Mutex::new(State::default()),
             changes: watch::channel(0).0,
             retention: retention.max(1),
+            resolved_retention: RESOLVED_RETENTION,
+        }
+    }
+
+    /// A store that forgets resolved cases `retention` after their resolution.
+    pub fn with_resolved_retention(mut self, retention: Duration) -> Self {
+        self.resolved_retention = retention;
+        self
+    }
+
+    /// What is held, once what expired is swept.
+    pub fn held(&self) -> Held {
+        let mut state = self.state.lock();
+        state.sweep(Instant::now());
+        Held {
+            cases: state.cases.len(),
+            pointers: state.pointers.len(),
+            conversations: state.conversations.len(),
         }
     }
 }
@@ -79,7 +145,7 @@ impl MemoryCases {
 #[async_trait]
 impl CaseRepo for MemoryCases {
     async fn get(&self, id: &str) -> Result<Option<Case>, RepoError> {
-        Ok(self.state.lock().cases.get(id).cloned())
+        Ok(self.state.lock().case(id).cloned())
     }
 
     async fn pointer(&self, pointer: &Pointer) -> Result<Option<String>, RepoError> {
@@ -88,7 +154,15 @@ impl CaseRepo for MemoryCases {
 
     async fn commit(&self, commit: &Commit) -> Result<u64, RepoError> {
         let mut state = self.state.lock();
-        let current = state.cases.get(&commit.case.id).map_or(0, |c| c.version);
+        let now = Instant::now();
+        let every = SWEEP_EVERY.min(self.resolved_retention);
+        if state
+            .last_sweep
+            .is_none_or(|at| now.duration_since(at) >= every)
+        {
+            state.sweep(now);
+        }
+        let current = state.case(&commit.case.id).map_or(0, |c| c.version);
         if current != commit.expected_version {
             return Err(RepoError::Conflict);
         }
@@ -119,6 +193,13 @@ impl CaseRepo for MemoryCases {
                 }
             }
         }
+        if commit.case.is_resolved() {
+            state
+                .case_expires
+                .insert(id.clone(), now + self.resolved_retention);
+        } else {
+            state.case_expires.remove(&id);
+        }
         state.cases.insert(id, commit.case.clone());
         state.head += 1;
         let cursor = state.head;
@@ -141,7 +222,7 @@ impl CaseRepo for MemoryCases {
         let mut cases: Vec<Case> = state
             .cases
             .values()
-            .filter(|c| c.status == status)
+            .filter(|c| c.status == status && state.case(&c.id).is_some())
             .cloned()
             .collect();
         cases.sort_by(|a, b| a.index_score().total_cmp(&b.index_score()));

@@ -22,11 +22,23 @@ pub enum Pointer {
     Thread(Channel, String),
     /// The recent case of an author, for grouping across threads within a short window.
     Author(Channel, Visibility, String),
-    /// The unresolved private case of an author, for spill-over detection.
-    Private(String),
+    /// The unresolved private case of an author, for spill-over detection, keyed by the
+    /// channel's family (an author id names one person only within its platform).
+    /// Built with [`Pointer::private`]; holds the family, so two channels of one family
+    /// are one pointer in every store.
+    Private(&'static str, String),
+    /// The same pointer as releases before the family wrote it (`p:AUTHOR`). Never
+    /// written now: read as a fallback for cases opened before the upgrade (checked
+    /// against the case's own channel) and cleared when such a case is resolved.
+    UnscopedPrivate(String),
 }
 
 impl Pointer {
+    /// The open-private-case pointer of an author on a channel.
+    pub fn private(channel: Channel, author: &str) -> Self {
+        Pointer::Private(channel.family(), author.to_string())
+    }
+
     /// The key suffix, unique per pointer.
     pub fn key(&self) -> String {
         match self {
@@ -35,7 +47,8 @@ impl Pointer {
             Pointer::Author(channel, visibility, author) => {
                 format!("a:{channel}:{}:{author}", visibility.as_str())
             }
-            Pointer::Private(author) => format!("p:{author}"),
+            Pointer::Private(family, author) => format!("pf:{family}:{author}"),
+            Pointer::UnscopedPrivate(author) => format!("p:{author}"),
         }
     }
 }

@@ -169,14 +169,44 @@ impl Cases {
         &self,
         pointers: &[Pointer],
     ) -> Result<Option<String>, CaseError> {
+        let unchecked: Vec<_> = pointers.iter().map(|p| (p.clone(), None)).collect();
+        self.first_open_private_case_within(&unchecked).await
+    }
+
+    /// As [`Cases::first_open_private_case`], where a pointer paired with a channel only
+    /// counts when its case is of that channel's family (the pointer written before
+    /// families were part of the key names an author id on any platform).
+    pub async fn first_open_private_case_within(
+        &self,
+        pointers: &[(Pointer, Option<firebreak_core::Channel>)],
+    ) -> Result<Option<String>, CaseError> {
+        let keys: Vec<Pointer> = pointers.iter().map(|(p, _)| p.clone()).collect();
         Ok(self
             .repo
-            .pointed_cases(pointers)
+            .pointed_cases(&keys)
             .await?
             .into_iter()
-            .flatten()
+            .zip(pointers)
+            .filter_map(|(case, (_, family))| {
+                case.filter(|c| family.is_none_or(|ch| c.channel.family() == ch.family()))
+            })
             .find(|c| !c.is_resolved() && c.visibility == Visibility::Private)
             .map(|c| c.id))
+    }
+
+    /// The unresolved private case of an author within the channel's family. A case
+    /// opened before the family was part of the key is found through its old pointer,
+    /// only if its own channel is of the same family.
+    pub async fn open_private_case_of_author(
+        &self,
+        channel: firebreak_core::Channel,
+        author: &str,
+    ) -> Result<Option<String>, CaseError> {
+        self.first_open_private_case_within(&[
+            (Pointer::private(channel, author), None),
+            (Pointer::UnscopedPrivate(author.to_string()), Some(channel)),
+        ])
+        .await
     }
 
     /// Files an escalated message into its case, opening one if needed, and keeps what
@@ -261,7 +291,7 @@ impl Cases {
             .set(author.clone(), Expect::Any, Some(self.config.author_window));
             if transition.case.visibility == Visibility::Private {
                 commit = commit.set(
-                    Pointer::Private(transition.case.author_id.clone()),
+                    Pointer::private(transition.case.channel, &transition.case.author_id),
                     Expect::Any,
                     None,
                 );
@@ -305,11 +335,13 @@ impl Cases {
 
     pub(crate) fn commit_of(previous: &Case, t: Transition, at: OffsetDateTime) -> Commit {
         let resolved = t.case.is_resolved();
-        let author = t.case.author_id.clone();
+        let (channel, author) = (t.case.channel, t.case.author_id.clone());
         let commit = Commit::new(t.case, Some(previous), t.event, at);
         // Resolving clears the author's spill-over risk: no open private case remains.
         if resolved {
-            commit.clear(Pointer::Private(author))
+            commit
+                .clear(Pointer::private(channel, &author))
+                .clear(Pointer::UnscopedPrivate(author))
         } else {
             commit
         }

@@ -250,7 +250,7 @@ async fn acknowledging_needs_the_claim_and_release_needs_the_holder(
 }
 
 async fn resolving_clears_the_open_private_case_of_its_author(f: &Fixture) -> anyhow::Result<()> {
-    let author = Pointer::Private("ann".into());
+    let author = Pointer::private(firebreak_core::Channel::Messenger, "ann");
     assert_eq!(f.cases.open_private_case_for(&author).await?, None);
     let id = f
         .cases
@@ -277,7 +277,7 @@ async fn resolving_clears_the_open_private_case_of_its_author(f: &Fixture) -> an
         .await?;
     assert_eq!(
         f.cases
-            .open_private_case_for(&Pointer::Private("bob".into()))
+            .open_private_case_for(&Pointer::private(firebreak_core::Channel::X, "bob"))
             .await?,
         None
     );
@@ -308,7 +308,7 @@ async fn the_author_writing_again_reopens_the_resolved_thread_case(
     assert_eq!(last.kind, CaseEventKind::Reopened);
     assert_eq!(
         f.cases
-            .open_private_case_for(&Pointer::Private("ann".into()))
+            .open_private_case_for(&Pointer::private(firebreak_core::Channel::Messenger, "ann"))
             .await?,
         Some(id)
     );

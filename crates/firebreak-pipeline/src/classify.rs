@@ -60,7 +60,7 @@ impl ClassifyStage {
             // The author's private case first, then the thread's, in one lookup.
             self.open_cases
                 .first_open_private_case(&[
-                    CaseSubject::Author(&message.author.id),
+                    CaseSubject::Author(message.channel, &message.author.id),
                     CaseSubject::Thread(message.channel, &message.thread_id),
                 ])
                 .await

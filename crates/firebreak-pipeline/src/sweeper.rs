@@ -81,11 +81,7 @@ impl Sweeper {
             bound: Duration::from_secs(3600),
             interval: Duration::from_secs(60),
             batch: 1_000,
-            consumers: vec![
-                (subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY),
-                (subjects::STREAM_REPLY, subjects::CONSUMER_REPLY),
-                (subjects::STREAM_ESCALATE, subjects::CONSUMER_ESCALATION),
-            ],
+            consumers: subjects::pipeline_consumers(),
         }
     }
 

@@ -1,7 +1,9 @@
-//! The loop every pipeline stage runs: fetch a batch from a durable pull consumer,
-//! handle each delivery, then settle it. A delivery is acked only after its handler
-//! returned, i.e. after its side effects are recorded. What fails is retried with a
-//! delay, and dead-lettered after its last allowed attempt, never dropped.
+//! The loop every pipeline stage runs: pull continuously from a durable pull consumer,
+//! holding at most `concurrency` deliveries at once (it fetches as slots free up, so a
+//! slow delivery holds one slot, never the next fetch), handle each delivery, then
+//! settle it. A delivery is acked only after its handler returned, i.e. after its side
+//! effects are recorded. What fails is retried with a delay, and dead-lettered after its
+//! last allowed attempt, never dropped.
 //!
 //! The worker, not the bus, decides when to give up: the consumer redelivers without
 //! limit, and the worker counts attempts. JetStream silently stops redelivering past
@@ -16,7 +18,8 @@ use firebreak_bus::{Bus, ConsumerOptions, Delivery, Envelope};
 use firebreak_core::{MessageId, Outcome, subjects};
 use firebreak_store::{MessageLog, OutcomeWrite};
 use firebreak_telemetry::Metrics;
-use futures::StreamExt;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug, error, info, warn};
 
@@ -59,8 +62,13 @@ pub trait Handler: Send + Sync + 'static {
 pub struct WorkerConfig {
     pub stream: &'static str,
     pub durable: &'static str,
+    /// A durable of an older release that must go before this one can bind (its filter
+    /// would collide with this one's on a work-queue stream); removed at start.
+    pub replaces: Option<&'static str>,
+    /// The most deliveries one fetch asks for.
     pub batch: usize,
-    /// Deliveries of one batch handled at once.
+    /// The most deliveries held at once (fetched and not yet settled), each being
+    /// handled: the worker only fetches as many as there are free slots.
     pub concurrency: usize,
     /// Deliveries of one message that fail before it is dead-lettered. Its consumer's
     /// `max_deliver` is ignored: the bus redelivers without limit (see the module doc).
@@ -76,6 +84,7 @@ impl WorkerConfig {
         WorkerConfig {
             stream,
             durable,
+            replaces: None,
             batch: 256,
             concurrency: 64,
             max_attempts: 5,
@@ -84,6 +93,9 @@ impl WorkerConfig {
         }
     }
 }
+
+/// How long one fetch waits for a first delivery before asking again.
+const FETCH_WAIT: Duration = Duration::from_secs(1);
 
 /// The bus never gives up on a delivery by itself (JetStream's "no limit").
 const UNLIMITED_DELIVERIES: i64 = -1;
@@ -103,38 +115,40 @@ pub struct Worker {
 
 impl Worker {
     /// Runs until `shutdown` is cancelled. On cancel it stops fetching, finishes the
-    /// deliveries already being handled, hands back (naks) those not started yet, and
-    /// returns.
+    /// deliveries it holds (each is already being handled: it never fetches more than it
+    /// has free slots for), and returns.
     pub async fn run(self, handler: Arc<dyn Handler>, shutdown: CancellationToken) {
         let stage = handler.stage();
-        let options = ConsumerOptions {
-            max_deliver: UNLIMITED_DELIVERIES,
-            ..self.config.consumer.clone()
-        };
-        let mut consumer = loop {
-            match self
-                .bus
-                .consumer(self.config.stream, self.config.durable, options.clone())
-                .await
-            {
-                Ok(consumer) => break consumer,
-                Err(e) => {
-                    warn!(stage, error = %e, "cannot bind consumer, retrying");
-                    tokio::select! {
-                        _ = shutdown.cancelled() => return,
-                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    }
-                }
-            }
+        let Some(mut consumer) = self.bind(stage, &shutdown).await else {
+            return;
         };
         info!(stage, stream = self.config.stream, "worker started");
+        let this = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(this.config.concurrency.max(1)));
+        let mut in_flight = JoinSet::new();
         let mut failures = 0u32;
         while !shutdown.is_cancelled() {
-            let batch = tokio::select! {
+            // Reap what finished, so the set stays as small as what is in flight.
+            while in_flight.try_join_next().is_some() {}
+            let mut permits = tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => break,
-                batch = consumer.fetch(self.config.batch, Duration::from_secs(1)) => batch,
+                first = slots.clone().acquire_owned() => match first {
+                    Ok(permit) => vec![permit],
+                    Err(_) => break,
+                },
             };
-            let deliveries = match batch {
+            while permits.len() < this.config.batch.max(1) {
+                match slots.clone().try_acquire_owned() {
+                    Ok(permit) => permits.push(permit),
+                    Err(_) => break,
+                }
+            }
+            let fetched = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                fetched = consumer.fetch(permits.len(), FETCH_WAIT) => fetched,
+            };
+            let deliveries = match fetched {
                 Ok(deliveries) => {
                     failures = 0;
                     deliveries
@@ -143,6 +157,7 @@ impl Worker {
                     failures += 1;
                     let pause = Duration::from_millis(200 * u64::from(failures.min(10)));
                     debug!(stage, error = %e, "fetch failed");
+                    drop(permits);
                     tokio::select! {
                         _ = shutdown.cancelled() => break,
                         _ = tokio::time::sleep(pause) => {}
@@ -150,51 +165,66 @@ impl Worker {
                     continue;
                 }
             };
-            // Every delivery of the batch is kept alive (in-progress acks) from the
-            // fetch on, also while it waits for one of the `concurrency` slots.
-            let this = &self;
-            let slots = tokio::sync::Semaphore::new(self.config.concurrency.max(1));
-            let (slots, shutdown) = (&slots, &shutdown);
-            futures::stream::iter(deliveries)
-                .for_each_concurrent(None, |delivery| {
-                    let handler = handler.clone();
-                    async move {
-                        this.process(handler.as_ref(), delivery, slots, shutdown)
-                            .await
-                    }
-                })
-                .await;
+            // Each delivery takes one slot until it is settled; slots the fetch did not
+            // fill are freed here.
+            for (delivery, permit) in deliveries.into_iter().zip(permits) {
+                let worker = this.clone();
+                let handler = handler.clone();
+                in_flight.spawn(async move {
+                    worker.process(handler.as_ref(), delivery).await;
+                    drop(permit);
+                });
+            }
         }
+        while in_flight.join_next().await.is_some() {}
         info!(stage, "worker stopped");
     }
 
-    async fn process(
+    /// Binds the durable consumer, retrying until it works or shutdown. A durable this
+    /// one replaces is removed first, every try: a replica of the older release that
+    /// restarted meanwhile may have made it again.
+    async fn bind(
         &self,
-        handler: &dyn Handler,
-        delivery: Delivery,
-        slots: &tokio::sync::Semaphore,
+        stage: &'static str,
         shutdown: &CancellationToken,
-    ) {
-        let stage = handler.stage();
-        let handled = self
-            .while_in_progress(&delivery, async {
-                let slot = tokio::select! {
-                    biased;
-                    _ = shutdown.cancelled() => None,
-                    slot = slots.acquire() => slot.ok(),
-                };
-                let _slot = slot?;
-                Some(self.handle(handler, &delivery).await)
-            })
-            .await;
-        let Some(result) = handled else {
-            // Shutting down before its turn came: handed back at once, for a replica
-            // that stays, instead of holding the shutdown up.
-            if let Err(e) = delivery.acker.nak(None).await {
-                debug!(stage, error = %e, "could not hand back delivery");
-            }
-            return;
+    ) -> Option<Box<dyn firebreak_bus::Consumer>> {
+        let options = ConsumerOptions {
+            max_deliver: UNLIMITED_DELIVERIES,
+            ..self.config.consumer.clone()
         };
+        loop {
+            let bound = async {
+                if let Some(old) = self.config.replaces
+                    && self.bus.delete_consumer(self.config.stream, old).await?
+                {
+                    info!(
+                        stage,
+                        consumer = old,
+                        "removed the consumer this one replaces"
+                    );
+                }
+                self.bus
+                    .consumer(self.config.stream, self.config.durable, options.clone())
+                    .await
+            };
+            match bound.await {
+                Ok(consumer) => return Some(consumer),
+                Err(e) => {
+                    warn!(stage, error = %e, "cannot bind consumer, retrying");
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return None,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn process(&self, handler: &dyn Handler, delivery: Delivery) {
+        let stage = handler.stage();
+        let result = self
+            .while_in_progress(&delivery, self.handle(handler, &delivery))
+            .await;
         self.settle(stage, delivery, result).await;
     }
 

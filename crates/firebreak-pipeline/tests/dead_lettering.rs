@@ -68,6 +68,10 @@ impl Bus for DeadLetterPublishFails {
         self.inner.consumer(stream, durable, options).await
     }
 
+    async fn delete_consumer(&self, stream: &str, durable: &str) -> Result<bool, BusError> {
+        self.inner.delete_consumer(stream, durable).await
+    }
+
     async fn ready(&self) -> Result<(), BusError> {
         self.inner.ready().await
     }
@@ -186,6 +190,7 @@ fn worker(bus: Arc<dyn Bus>, log: Arc<dyn MessageLog>, metrics: &Metrics) -> Wor
         max_deliver: 2,
         ack_wait: Duration::from_secs(5),
         max_ack_pending: 100,
+        filter_subject: None,
     };
     Worker {
         bus,

@@ -57,6 +57,7 @@ fn worker(bus: &MemoryBus, log: &Arc<MemoryStore>, metrics: &Metrics, max_attemp
         max_deliver: -1,
         ack_wait: Duration::from_secs(5),
         max_ack_pending: 100,
+        filter_subject: None,
     };
     Worker {
         bus: Arc::new(bus.clone()),
@@ -190,5 +191,111 @@ async fn a_slow_delivery_is_kept_in_progress_not_redelivered() {
         handler.0.load(Ordering::SeqCst),
         4,
         "each handled once, none redelivered"
+    );
+}
+
+/// Holds the delivery of `slow-0` until released; every other one is done at once.
+struct OneStuck {
+    release: tokio::sync::Semaphore,
+    stuck_started: tokio::sync::Notify,
+    fast_done: AtomicU32,
+}
+
+#[async_trait]
+impl Handler for OneStuck {
+    fn stage(&self) -> &'static str {
+        "classify"
+    }
+
+    async fn handle(&self, delivery: &Delivery) -> Result<(), HandleError> {
+        let id = delivery
+            .header(firebreak_pipeline::MESSAGE_ID_HEADER)
+            .unwrap_or_default();
+        if id == message("slow-0").id.to_string() {
+            self.stuck_started.notify_one();
+            let _ = self.release.acquire().await;
+        } else {
+            self.fast_done.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+/// Continuous pull: a delivery that takes long holds its own slot, not the next fetch.
+/// Messages published while it is stuck are fetched and handled meanwhile.
+#[tokio::test]
+async fn a_slow_delivery_does_not_hold_up_the_deliveries_after_it() {
+    let bus = MemoryBus::new();
+    let log = Arc::new(MemoryStore::new());
+    let metrics = Metrics::new();
+    let mut w = worker(&bus, &log, &metrics, 5);
+    w.config.concurrency = 4;
+    let handler = Arc::new(OneStuck {
+        release: tokio::sync::Semaphore::new(0),
+        stuck_started: tokio::sync::Notify::new(),
+        fast_done: AtomicU32::new(0),
+    });
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(w.run(handler.clone(), shutdown.clone()));
+    publish(&bus, &message("slow-0")).await;
+    tokio::time::timeout(Duration::from_secs(5), handler.stuck_started.notified())
+        .await
+        .expect("the slow delivery was fetched");
+
+    for i in 0..100 {
+        publish(&bus, &message(&format!("fast-{i}"))).await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while handler.fast_done.load(Ordering::SeqCst) < 100 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of 100 handled while one delivery was stuck",
+            handler.fast_done.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let backlog = bus
+        .consumer_backlog(subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY)
+        .await
+        .unwrap();
+    assert_eq!(backlog.ack_pending, 1, "only the stuck one is still held");
+
+    handler.release.add_permits(1);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("stops once the stuck one is done")
+        .unwrap();
+    assert_eq!(bus.stream_len(subjects::STREAM_INBOUND).await.unwrap(), 0);
+}
+
+/// Bounded in-flight: the worker never holds more deliveries than its slots, so the
+/// rest of a backlog stays in the stream for other replicas instead of waiting here.
+#[tokio::test]
+async fn the_worker_holds_no_more_deliveries_than_its_slots() {
+    let bus = MemoryBus::new();
+    let log = Arc::new(MemoryStore::new());
+    let metrics = Metrics::new();
+    for i in 0..50 {
+        publish(&bus, &message(&format!("held-{i}"))).await;
+    }
+    let mut w = worker(&bus, &log, &metrics, 5);
+    w.config.concurrency = 3;
+    let handler = Arc::new(VerySlow(AtomicU32::new(0)));
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(w.run(handler.clone(), shutdown.clone()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let backlog = bus
+        .consumer_backlog(subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY)
+        .await
+        .unwrap();
+    assert_eq!(backlog.ack_pending, 3, "{backlog:?}");
+    assert_eq!(backlog.pending, 47, "{backlog:?}");
+    shutdown.cancel();
+    run.await.unwrap();
+    assert_eq!(
+        handler.0.load(Ordering::SeqCst),
+        3,
+        "the three held were finished"
     );
 }

@@ -78,6 +78,7 @@ impl ReplyConfig {
                 max_deliver: DEFERRAL_MAX_DELIVER,
                 ack_wait: self.ack_wait,
                 max_ack_pending: 20_000,
+                filter_subject: None,
             },
             ..WorkerConfig::new(subjects::STREAM_REPLY, subjects::CONSUMER_REPLY)
         }

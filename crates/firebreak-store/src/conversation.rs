@@ -192,10 +192,14 @@ fn note_into(pipe: &mut redis::Pipeline, message: &Message, marks: Marks, retent
 }
 
 /// The embedded adapter's state: per author (channel and id), complaint times by
-/// message, and the last visibility seen.
+/// message, and the last visibility seen. An author not noted for the retention is
+/// forgotten, as the Redis keys expire.
 #[derive(Debug, Default)]
 pub struct MemoryConversations {
     authors: Mutex<HashMap<String, AuthorMemory>>,
+    /// Notes since the last sweep of forgotten authors: a sweep every as many notes as
+    /// there are authors costs O(1) per note.
+    notes_since_sweep: Mutex<usize>,
 }
 
 #[derive(Debug, Default)]
@@ -203,6 +207,15 @@ struct AuthorMemory {
     complaints: HashMap<String, i64>,
     first_line: HashMap<String, i64>,
     last_visibility: Option<Visibility>,
+    /// Message time (ms) past which the author is forgotten.
+    expires: i64,
+}
+
+impl MemoryConversations {
+    /// Authors remembered right now.
+    pub fn authors(&self) -> usize {
+        self.authors.lock().len()
+    }
 }
 
 /// Entries at or after `since`, other than `own`.
@@ -222,7 +235,10 @@ impl ConversationMemory for MemoryStore {
     ) -> Result<Recall, StoreError> {
         let now = millis(message.received_at);
         let authors = self.conversations().authors.lock();
-        let Some(author) = authors.get(&author_of(message)) else {
+        let Some(author) = authors
+            .get(&author_of(message))
+            .filter(|author| author.expires > now)
+        else {
             return Ok(Recall::default());
         };
         let own = message.id.to_string();
@@ -249,8 +265,20 @@ impl ConversationMemory for MemoryStore {
     ) -> Result<(), StoreError> {
         let now = millis(message.received_at);
         let oldest = now - retention.as_millis() as i64;
-        let mut authors = self.conversations().authors.lock();
+        let memory = self.conversations();
+        let mut authors = memory.authors.lock();
+        let mut notes = memory.notes_since_sweep.lock();
+        *notes += 1;
+        if *notes >= authors.len() {
+            authors.retain(|_, author| author.expires > now);
+            *notes = 0;
+        }
         let author = authors.entry(author_of(message)).or_default();
+        if author.expires <= now {
+            // Forgotten, as an expired Redis key would be.
+            *author = AuthorMemory::default();
+        }
+        author.expires = author.expires.max(now + retention.as_millis() as i64);
         author.last_visibility = Some(message.visibility);
         for (marked, times) in [
             (marks.complaint, &mut author.complaints),

@@ -1,6 +1,9 @@
-//! The embedded store: the same contract as Redis, in one process.
+//! The embedded store: the same contract as Redis, in one process. Records are kept
+//! as long as Redis keeps them ([`MESSAGE_RETENTION`] from acceptance, the keys' TTL),
+//! then dropped, so a long-running `firebreak run` holds a week of traffic at most.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use firebreak_core::{
@@ -8,17 +11,76 @@ use firebreak_core::{
 };
 use parking_lot::Mutex;
 
+use crate::MESSAGE_RETENTION;
 use crate::port::{MessageLog, OutcomeWrite, Reopen, StoreError};
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
-    messages: Mutex<HashMap<MessageId, MessageRecord>>,
+    messages: Mutex<Records>,
     conversations: crate::conversation::MemoryConversations,
+}
+
+/// The records, and their ids in acceptance order so the oldest go without a scan.
+#[derive(Debug)]
+struct Records {
+    retention: Duration,
+    by_id: HashMap<MessageId, MessageRecord>,
+    accepted: VecDeque<(Instant, MessageId)>,
+}
+
+impl Records {
+    fn evict(&mut self, now: Instant) {
+        while let Some(&(at, id)) = self.accepted.front() {
+            if now.duration_since(at) < self.retention {
+                break;
+            }
+            self.accepted.pop_front();
+            self.by_id.remove(&id);
+        }
+    }
+
+    /// The records still within the retention.
+    fn live(&mut self) -> &mut HashMap<MessageId, MessageRecord> {
+        self.evict(Instant::now());
+        &mut self.by_id
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_retention(MESSAGE_RETENTION)
+    }
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A store that forgets records `retention` after their acceptance.
+    pub fn with_retention(retention: Duration) -> Self {
+        MemoryStore {
+            messages: Mutex::new(Records {
+                retention,
+                by_id: HashMap::new(),
+                accepted: VecDeque::new(),
+            }),
+            conversations: Default::default(),
+        }
+    }
+
+    /// Records held right now, expired ones dropped first.
+    pub fn len(&self) -> usize {
+        self.messages.lock().live().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Authors whose conversation memory is held right now.
+    pub fn authors_remembered(&self) -> usize {
+        self.conversations.authors()
     }
 
     pub(crate) fn conversations(&self) -> &crate::conversation::MemoryConversations {
@@ -29,14 +91,20 @@ impl MemoryStore {
 #[async_trait]
 impl MessageLog for MemoryStore {
     async fn is_known(&self, id: MessageId) -> Result<bool, StoreError> {
-        Ok(self.messages.lock().contains_key(&id))
+        Ok(self.messages.lock().live().contains_key(&id))
     }
 
     async fn record_accepted(&self, message: &Message) -> Result<(), StoreError> {
-        self.messages
-            .lock()
-            .entry(message.id)
-            .or_insert_with(|| MessageRecord {
+        let mut records = self.messages.lock();
+        let now = Instant::now();
+        records.evict(now);
+        if records.by_id.contains_key(&message.id) {
+            return Ok(());
+        }
+        records.accepted.push_back((now, message.id));
+        records.by_id.insert(
+            message.id,
+            MessageRecord {
                 id: message.id,
                 channel: message.channel,
                 external_id: message.external_id.clone(),
@@ -49,7 +117,8 @@ impl MessageLog for MemoryStore {
                     stage: Stage::Accepted,
                     detail: String::new(),
                 }],
-            });
+            },
+        );
         Ok(())
     }
 
@@ -59,8 +128,8 @@ impl MessageLog for MemoryStore {
         entry: &HistoryEntry,
         classification: Option<&Classification>,
     ) -> Result<(), StoreError> {
-        let mut messages = self.messages.lock();
-        let Some(record) = messages.get_mut(&id) else {
+        let mut records = self.messages.lock();
+        let Some(record) = records.live().get_mut(&id) else {
             return Ok(());
         };
         if record.outcome.is_none() {
@@ -79,8 +148,8 @@ impl MessageLog for MemoryStore {
         outcome: &Outcome,
         at: time::OffsetDateTime,
     ) -> Result<OutcomeWrite, StoreError> {
-        let mut messages = self.messages.lock();
-        let Some(record) = messages.get_mut(&id) else {
+        let mut records = self.messages.lock();
+        let Some(record) = records.live().get_mut(&id) else {
             return Ok(OutcomeWrite::Missing);
         };
         if record.outcome.is_some() {
@@ -102,7 +171,8 @@ impl MessageLog for MemoryStore {
         limit: usize,
     ) -> Result<Vec<MessageId>, StoreError> {
         // No index: the records themselves say which are open and when they came in.
-        let messages = self.messages.lock();
+        let mut records = self.messages.lock();
+        let messages = records.live();
         let mut open: Vec<(time::OffsetDateTime, MessageId)> = messages
             .values()
             .filter(|r| r.outcome.is_none())
@@ -122,8 +192,8 @@ impl MessageLog for MemoryStore {
         id: MessageId,
         entry: &HistoryEntry,
     ) -> Result<Reopen, StoreError> {
-        let mut messages = self.messages.lock();
-        let Some(record) = messages.get_mut(&id) else {
+        let mut records = self.messages.lock();
+        let Some(record) = records.live().get_mut(&id) else {
             return Ok(Reopen::Missing);
         };
         if record
@@ -140,7 +210,7 @@ impl MessageLog for MemoryStore {
     }
 
     async fn get(&self, id: MessageId) -> Result<Option<MessageRecord>, StoreError> {
-        Ok(self.messages.lock().get(&id).cloned())
+        Ok(self.messages.lock().live().get(&id).cloned())
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -136,8 +136,9 @@ pub trait MessageLog: Send + Sync + 'static {
 /// What a spill-over lookup is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CaseSubject<'a> {
-    /// An author id, whatever the channel.
-    Author(&'a str),
+    /// An author id on a channel; matched within the channel's family
+    /// ([`firebreak_core::Channel::family`]), where the id names one person.
+    Author(firebreak_core::Channel, &'a str),
     /// A thread on a channel.
     Thread(firebreak_core::Channel, &'a str),
 }

@@ -300,11 +300,11 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     };
     sampler.sample().await;
     tasks.spawn(sampler.run(shutdown.clone()));
-    let worker = |stream, durable| Worker {
+    let worker = |config: WorkerConfig| Worker {
         bus: bus.clone(),
         log: stores.log.clone(),
         metrics: metrics.clone(),
-        config: WorkerConfig::new(stream, durable),
+        config,
     };
     let rates = RateRecorder::new();
     let insights = InsightsRecorder::new();
@@ -332,27 +332,24 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
             insights: insights.clone(),
         };
         spawn_worker(
-            worker(subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY),
+            worker(WorkerConfig::new(
+                subjects::STREAM_INBOUND,
+                subjects::CONSUMER_CLASSIFY,
+            )),
             Arc::new(stage),
         );
     }
     if config.runs(RoleName::Reply) {
         let (consumer, stage) =
             crate::reply_role::stage(&reply, bus.clone(), stores.log.clone(), metrics.clone());
-        spawn_worker(
-            Worker {
-                config: consumer,
-                ..worker(subjects::STREAM_REPLY, subjects::CONSUMER_REPLY)
-            },
-            stage,
-        );
+        spawn_worker(worker(consumer), stage);
     }
     if config.runs(RoleName::Escalation) {
-        let stage = crate::escalation::stage(&cases, &stores.log, &metrics);
-        spawn_worker(
-            worker(subjects::STREAM_ESCALATE, subjects::CONSUMER_ESCALATION),
-            Arc::new(stage),
-        );
+        let stage: Arc<dyn Handler> =
+            Arc::new(crate::escalation::stage(&cases, &stores.log, &metrics));
+        for config in crate::escalation::lanes() {
+            spawn_worker(worker(config), stage.clone());
+        }
         let notifier = crate::escalation::notifier(config.notify_webhook_url.as_deref())?;
         tasks.spawn(crate::escalation::sla_timer(&cases, notifier).run(shutdown.clone()));
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use firebreak_core::{Author, HistoryEntry, Message, Stage};
+use firebreak_core::{Author, HistoryEntry, Message, Priority, Stage, subjects};
 use firebreak_escalation::memory::MemoryCases;
 use firebreak_escalation::notify::{LogNotifier, Notifier, WebhookNotifier};
 use firebreak_escalation::redis_repo::RedisCases;
@@ -14,6 +14,7 @@ use firebreak_escalation::sla::SlaTimer;
 use firebreak_escalation::stage::EscalateStage;
 use firebreak_escalation::{AuditSink, Case, CaseError, CaseRepo, Cases, ModeratorReply};
 use firebreak_pipeline::settings::LiveSettings;
+use firebreak_pipeline::worker::WorkerConfig;
 use firebreak_reply::{ManualReplies, ManualReply, ManualReplyError};
 use firebreak_store::MessageLog;
 use firebreak_telemetry::Metrics;
@@ -156,6 +157,25 @@ pub fn stage(cases: &Arc<Cases>, log: &Arc<dyn MessageLog>, metrics: &Metrics) -
         cases: cases.clone(),
         metrics: metrics.clone(),
     }
+}
+
+/// One worker per priority lane of `FB_ESCALATE`, each on a consumer filtered on its
+/// priority's subject: a backlog of P4 escalations holds the P4 lane only, and a P1
+/// is fetched by the P1 lane's own workers at once. Each lane replaces the unfiltered
+/// consumer of older releases (see `subjects::CONSUMER_ESCALATION_LEGACY`).
+pub fn lanes() -> Vec<WorkerConfig> {
+    Priority::ALL
+        .iter()
+        .map(|&priority| {
+            let mut config = WorkerConfig::new(
+                subjects::STREAM_ESCALATE,
+                subjects::escalation_consumer(priority),
+            );
+            config.replaces = Some(subjects::CONSUMER_ESCALATION_LEGACY);
+            config.consumer.filter_subject = Some(subjects::escalate(priority));
+            config
+        })
+        .collect()
 }
 
 /// The escalation role's SLA timer.

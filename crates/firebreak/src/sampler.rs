@@ -88,11 +88,7 @@ impl Sampler {
             }
             Err(e) => debug!(error = %e, "cannot count open cases"),
         }
-        for (stream, durable) in [
-            (subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY),
-            (subjects::STREAM_REPLY, subjects::CONSUMER_REPLY),
-            (subjects::STREAM_ESCALATE, subjects::CONSUMER_ESCALATION),
-        ] {
+        for (stream, durable) in subjects::pipeline_consumers() {
             match cluster.bus.consumer_backlog(stream, durable).await {
                 Ok(b) => self.metrics.set_consumer_lag(
                     durable,

@@ -112,7 +112,7 @@ const AT_START: &[(&str, Option<&str>)] = &[
         Some("0"),
     ),
     (
-        r#"firebreak_jetstream_consumer_redelivered{stream="FB_ESCALATE",consumer="escalation"}"#,
+        r#"firebreak_jetstream_consumer_redelivered{stream="FB_ESCALATE",consumer="escalation_p1"}"#,
         Some("0"),
     ),
     (

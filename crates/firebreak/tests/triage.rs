@@ -107,6 +107,49 @@ async fn a_public_message_without_a_private_case_is_not_spill_over(adapters: Ada
     h.stop().await;
 }
 
+/// An author id names one person only on its platform: a Messenger case of
+/// `author-spill` says nothing about the `author-spill` commenting on X.
+async fn a_private_case_on_another_platform_is_not_spill_over(adapters: Adapters) {
+    let h = Harness::start(adapters).await;
+    let private = post_and_finish(
+        &h,
+        from_author(
+            "dm-3",
+            "messenger",
+            "psid-other",
+            "private",
+            "I am going to file a complaint with my lawyer, this is unacceptable",
+        ),
+    )
+    .await;
+    assert_eq!(private["status"], "escalated", "{private}");
+    let public = post_and_finish(
+        &h,
+        from_author(
+            "tweet-3",
+            "x",
+            "tweet-thread-3",
+            "public",
+            "Still no answer from you about my order, everyone should know",
+        ),
+    )
+    .await;
+    let classification = &public["classification"];
+    assert!(
+        !classification["flags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["kind"] == "spill_over"),
+        "{classification}"
+    );
+    assert!(
+        classification["linked_case_id"].is_null(),
+        "{classification}"
+    );
+    h.stop().await;
+}
+
 const COMPLAINTS: [&str; 6] = [
     "This is the worst service ever, I am furious",
     "Still waiting, your support is useless and slow",
@@ -219,6 +262,7 @@ async fn classify_dry_run_explains_without_side_effects(adapters: Adapters) {
 both_adapters!(
     a_private_case_spilling_into_public_is_p1_and_linked,
     a_public_message_without_a_private_case_is_not_spill_over,
+    a_private_case_on_another_platform_is_not_spill_over,
     repeat_complaints_are_remembered,
     classify_dry_run_explains_without_side_effects,
 );

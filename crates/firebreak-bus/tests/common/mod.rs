@@ -47,6 +47,35 @@ pub async fn connect(server: &NatsServer) -> anyhow::Result<JetStreamBus> {
     Ok(JetStreamBus::connect(&server.url(), JetStreamOptions::default()).await?)
 }
 
+/// Runs each body once per adapter, as `memory::<name>` and `jetstream::<name>`.
+#[allow(unused_macros)]
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $(
+                #[tokio::test]
+                async fn $name() -> anyhow::Result<()> {
+                    let fixture = super::Fixture::memory().await?;
+                    tokio::time::timeout(super::TEST_TIMEOUT, super::$name(fixture.bus.clone()))
+                        .await
+                        .map_err(|_| anyhow::anyhow!("test timed out"))?
+                }
+            )*
+        }
+        mod jetstream {
+            $(
+                #[tokio::test]
+                async fn $name() -> anyhow::Result<()> {
+                    let fixture = super::Fixture::jetstream().await?;
+                    tokio::time::timeout(super::TEST_TIMEOUT, super::$name(fixture.bus.clone()))
+                        .await
+                        .map_err(|_| anyhow::anyhow!("test timed out"))?
+                }
+            )*
+        }
+    };
+}
+
 // ---------------------------------------------------------------------------------------
 // Helpers
 

@@ -101,7 +101,10 @@ pub const CONNECTOR_ERRORS: &[&str] = &["rate_limited", "transient", "permanent"
 pub const CONSUMERS: &[(&str, &str)] = &[
     ("FB_INBOUND", "classify"),
     ("FB_REPLY", "reply"),
-    ("FB_ESCALATE", "escalation"),
+    ("FB_ESCALATE", "escalation_p1"),
+    ("FB_ESCALATE", "escalation_p2"),
+    ("FB_ESCALATE", "escalation_p3"),
+    ("FB_ESCALATE", "escalation_p4"),
 ];
 
 pub const STREAMS: &[&str] = &[
