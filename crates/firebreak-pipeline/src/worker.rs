@@ -222,6 +222,15 @@ impl Worker {
 
     async fn process(&self, handler: &dyn Handler, delivery: Delivery) {
         let stage = handler.stage();
+        if delivery.delivered > self.config.max_attempts {
+            // Its last attempt failed and so did its dead-lettering (the dead-letter
+            // entry may already be published and counted): finish the dead-lettering
+            // rather than handle it again, or a message that was counted as dead
+            // could still end replied or escalated.
+            self.dead_letter(stage, &delivery, "dead-lettering resumed after its last attempt")
+                .await;
+            return;
+        }
         let result = self
             .while_in_progress(&delivery, self.handle(handler, &delivery))
             .await;

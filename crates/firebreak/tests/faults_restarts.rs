@@ -188,7 +188,6 @@ async fn a_redis_crash_and_restart_mid_surge_loses_nothing_and_sends_nothing_twi
 /// is back, and acks. The message ends `replied` or `escalated`, and the dead-letter
 /// entry and the count (which pages) stay for a message that was not dead-lettered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a dead-letter entry and count remain for a delivery that later succeeds (worker.rs settle/dead_letter); see docs/faults.md"]
 async fn a_long_redis_outage_dead_letters_only_what_it_records_as_dead_lettered() {
     // Long enough for deliveries in flight to run out of attempts.
     let (cluster, outcomes) = redis_outage(Duration::from_secs(15)).await;
