@@ -266,10 +266,7 @@ async fn start_nats(dir: &Path) -> anyhow::Result<(ChildProcess, String)> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         if let Ok(client) = async_nats::connect(&url).await
-            && async_nats::jetstream::new(client)
-                .query_account()
-                .await
-                .is_ok()
+            && jetstream_answers(&async_nats::jetstream::new(client)).await
         {
             return Ok((process, url));
         }
@@ -280,6 +277,21 @@ async fn start_nats(dir: &Path) -> anyhow::Result<(ChildProcess, String)> {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Whether JetStream creates a stream: the account query's answer differs between
+/// server versions, a stream does not.
+async fn jetstream_answers(js: &async_nats::jetstream::Context) -> bool {
+    let created = js
+        .create_stream(async_nats::jetstream::stream::Config {
+            name: "FB_LOAD_PROBE".into(),
+            subjects: vec!["fb.load.probe".into()],
+            storage: async_nats::jetstream::stream::StorageType::Memory,
+            ..Default::default()
+        })
+        .await
+        .is_ok();
+    created && js.delete_stream("FB_LOAD_PROBE").await.is_ok()
 }
 
 /// No persistence: the harness measures the pipeline's round trips, not the disk; the

@@ -260,7 +260,7 @@ async fn the_surge(bench: &Bench) -> anyhow::Result<SurgeResult> {
     outcomes::wait_drained(&bench.js, patience, |_| {}).await?;
     let accepted = measure::accepted_at(&planned, &sent);
     let endings = outcomes::collect(
-        &bench.cluster.role("control").http,
+        &bench.target.http,
         &bench.cluster.token,
         accepted.keys().copied().collect(),
         patience,
@@ -316,7 +316,7 @@ async fn unpaced(
     outcomes::wait_drained(&bench.js, patience, |_| {}).await?;
     let accepted = measure::accepted_at(&planned, &sent);
     let endings = outcomes::collect(
-        &bench.cluster.role("control").http,
+        &bench.target.http,
         &bench.cluster.token,
         accepted.keys().copied().collect(),
         patience,

@@ -35,6 +35,7 @@ async fn a_small_surge_on_the_cluster_loses_nothing_and_answers_nothing_twice() 
     .expect("the surge runs");
     let s = &report.surge;
     let summary = firebreak_load::summary::render(&report);
+    println!("{summary}");
     assert!(s.accepted > 300, "{summary}");
     assert_eq!(s.refused, 0, "{summary}");
     assert_eq!(s.lost, 0, "{summary}");
