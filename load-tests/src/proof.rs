@@ -162,7 +162,7 @@ async fn measure_all(
     let raw_bus = match bench.scenario.yardsticks.raw_bus_messages {
         0 => None,
         n => {
-            let size = raw_bus::inbound_message_size(&bench.js).await?;
+            let size = raw_bus::message_size(&planned);
             eprintln!("raw JetStream: {n} messages of {size} bytes");
             Some(raw_bus::measure(&bench.cluster.nats_url, n, size).await?)
         }

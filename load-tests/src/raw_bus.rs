@@ -21,13 +21,18 @@ const STREAM: &str = "LOADBENCH_RAW";
 /// Publishes awaiting their ack at once.
 const IN_FLIGHT: usize = 4096;
 
-/// The average stored size of a pipeline message, from `FB_INBOUND`'s own figures.
-pub async fn inbound_message_size(js: &jetstream::Context) -> anyhow::Result<usize> {
-    let mut inbound = js
-        .get_stream(firebreak_core::subjects::STREAM_INBOUND)
-        .await?;
-    let info = inbound.info().await?;
-    Ok((info.state.bytes / info.state.messages.max(1)) as usize)
+/// Bytes a pipeline message carries beyond its text and ids: its message id, channel,
+/// visibility, author, timestamps and the envelope's headers, roughly.
+const ENVELOPE_BYTES: usize = 150;
+
+/// The average size of the pipeline's messages, estimated from what was sent: the
+/// streams themselves cannot tell, as work-queue retention deletes what was acked.
+pub fn message_size(planned: &[crate::plan::Planned]) -> usize {
+    let total: usize = planned
+        .iter()
+        .map(|p| p.text.len() + p.external_id.len() + p.thread_id.len() + ENVELOPE_BYTES)
+        .sum();
+    total / planned.len().max(1)
 }
 
 pub async fn measure(nats_url: &str, messages: usize, size: usize) -> anyhow::Result<RawBus> {
