@@ -2,18 +2,11 @@
 //! running instance (`--target`, `--grpc`, `--token`) or one it starts itself
 //! (`--spawn path/to/firebreak` with `--nats-url` and `--redis-url`).
 
-mod dataset;
-mod grpc_stream;
-mod http_webhook;
-mod report;
-mod scenario;
-mod spawn;
-mod surge;
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
+use firebreak_load::{dataset, grpc_stream, http_webhook, proof, scenario, spawn, surge};
 
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -84,11 +77,46 @@ enum Scenario {
         #[arg(long, default_value_t = 300)]
         patience: u64,
     },
+    /// Runs a surge scenario on a local multi-process cluster (one nats-server, one
+    /// redis-server, every role its own `firebreak run`) and writes the report:
+    /// report.json, surge.svg and summary.md in --out.
+    SurgeProof {
+        /// Surge scenario (YAML).
+        #[arg(long, default_value = "load-tests/scenarios/standard_surge.yaml")]
+        scenario: PathBuf,
+        /// The firebreak binary; default: the one built beside this one.
+        #[arg(long)]
+        firebreak: Option<PathBuf>,
+        #[arg(long, default_value = "target/surge-report")]
+        out: PathBuf,
+    },
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
+    if let Scenario::SurgeProof {
+        scenario,
+        firebreak,
+        out,
+    } = &cli.scenario
+    {
+        let firebreak = match firebreak {
+            Some(path) => path.clone(),
+            None => proof::sibling_firebreak()?,
+        };
+        let report = proof::run(&proof::Options {
+            scenario: scenario.clone(),
+            firebreak,
+            out: out.clone(),
+        })
+        .await?;
+        let text = firebreak_load::summary::render(&report);
+        std::fs::write(out.join("summary.md"), &text)?;
+        println!("{text}");
+        println!("report: {}", out.display());
+        return Ok(());
+    }
     if let Scenario::Surge {
         scenario,
         messages,
@@ -199,5 +227,7 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        // Run before the dataset is read, above.
+        Scenario::SurgeProof { .. } => Ok(()),
     }
 }

@@ -68,7 +68,7 @@ impl Category {
     }
 
     /// The share of the category written in private (the rest is public).
-    fn private_share(self) -> f64 {
+    pub fn private_share(self) -> f64 {
         match self {
             Category::KeyQuestion => 0.5,
             Category::Venting | Category::NewsNoise => 0.0,
