@@ -227,8 +227,12 @@ impl Worker {
             // entry may already be published and counted): finish the dead-lettering
             // rather than handle it again, or a message that was counted as dead
             // could still end replied or escalated.
-            self.dead_letter(stage, &delivery, "dead-lettering resumed after its last attempt")
-                .await;
+            self.dead_letter(
+                stage,
+                &delivery,
+                "dead-lettering resumed after its last attempt",
+            )
+            .await;
             return;
         }
         let result = self
