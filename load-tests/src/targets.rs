@@ -36,7 +36,7 @@ pub fn evaluate(r: &Report) -> Vec<Check> {
             "duplicate replies (a message answered twice)",
             "0",
             format!(
-                "{} ({} sends)",
+                "{} ({} duplicate sends)",
                 s.sends.messages_answered_twice, s.sends.duplicate_sends
             ),
             Some(s.sends.messages_answered_twice == 0),
