@@ -1,11 +1,15 @@
 //! Writes every labelled row's fast embedding as TSV (split, source, label, lang, then the
-//! vector) for offline comparisons of classifiers: `dump_embeddings OUT.tsv [exact]`.
+//! vector) for offline comparisons of classifiers: `dump_embeddings OUT.tsv [exact]
+//! [EXTRA.tsv ...]`; rows of extra files (label, lang, text, as in `training/`) come
+//! under the split `extra` with their file stem as source.
 use std::io::Write;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let out = args.next().expect("output path");
     let exact = args.next().as_deref() == Some("exact");
+    let extra: Vec<(&'static str, Vec<firebreak_triage::semantic::data::Row>)> =
+        args.map(|path| ("extra", extra_rows(&path))).collect();
     let model = firebreak_triage::semantic::SemanticModel::builtin();
     let mut file = std::io::BufWriter::new(std::fs::File::create(out).expect("create"));
     use firebreak_triage::semantic::data::{heldout_rows, independent_rows, train_rows};
@@ -13,7 +17,10 @@ fn main() {
         ("train", train_rows()),
         ("heldout", heldout_rows()),
         ("independent", independent_rows()),
-    ] {
+    ]
+    .into_iter()
+    .chain(extra)
+    {
         for row in rows {
             let e = if exact {
                 model.encoder().embed_exact(&row.text)
@@ -41,4 +48,27 @@ fn main() {
             .unwrap();
         }
     }
+}
+
+/// Rows of a labelled TSV outside the compiled-in splits.
+fn extra_rows(path: &str) -> Vec<firebreak_triage::semantic::data::Row> {
+    let body = std::fs::read_to_string(path).expect("read extra rows");
+    let stem = std::path::Path::new(path)
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("extra")
+        .to_string();
+    let source: &'static str = Box::leak(stem.into_boxed_str());
+    body.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            Some(firebreak_triage::semantic::data::Row {
+                label: fields.next()?.to_string(),
+                lang: fields.next()?.to_string(),
+                text: fields.next()?.to_string(),
+                source,
+            })
+        })
+        .collect()
 }

@@ -8,6 +8,7 @@ use firebreak_core::Flag;
 use crate::detectors::{self, POSSIBLE, URGENT, kind};
 use crate::normalize::normalize;
 use crate::semantic::exact::{self, ExactHead, ExactVerdict};
+use crate::semantic::neighbours::{Neighbours, Vote};
 use crate::semantic::{Features, Risk, SemanticModel};
 
 /// Evidence prefix of a flag the model raised.
@@ -25,7 +26,7 @@ pub(crate) fn add_semantic_flags(
     normalized: &str,
 ) -> Option<Risk> {
     let risks = semantic.risks(features);
-    let second_stage = second_stage(semantic, &risks, flags, text);
+    let (second_stage, exact_embedding) = second_stage(semantic, &risks, flags, text);
     let mut near_miss: Option<Risk> = None;
     for risk in risks {
         // The second stage decides a kind only where the fast path found it
@@ -36,15 +37,23 @@ pub(crate) fn add_semantic_flags(
             .map(|(_, v)| *v)
             .filter(|_| risk.probability >= exact::GATE_SHARE * risk.threshold);
         let already = flags.iter().position(|f| f.kind == risk.kind);
+        // The exact head alone (the fast path below its threshold) asks P1 only if the
+        // nearest known messages agree (see `semantic::neighbours`).
+        let vote = exact_embedding
+            .as_ref()
+            .filter(|_| exact.is_some_and(|v| v.fired()) && !risk.fired())
+            .and_then(|e| Neighbours::builtin().vote(e.as_slice(), risk.kind));
         let exact_fired = exact.is_some_and(|v| v.fired());
         if !risk.fired() && !exact_fired {
             let ratio = risk.probability / risk.threshold;
             let stronger = near_miss
                 .as_ref()
                 .is_none_or(|n| ratio > n.probability / n.threshold);
+            // Hate counts too: an attack on who someone is that also asks for a
+            // refund must not get the canned refund answer.
             let harmful = matches!(
                 risk.kind,
-                kind::SELF_HARM | kind::THREAT | kind::HEALTH_INCIDENT
+                kind::SELF_HARM | kind::THREAT | kind::HEALTH_INCIDENT | kind::HATE
             );
             if harmful && stronger && already.is_none() {
                 near_miss = Some(risk);
@@ -67,10 +76,23 @@ pub(crate) fn add_semantic_flags(
                 "{POSSIBLE}: {MODEL_EVIDENCE} {:.2}, exact model {:.2} ≥ {:.2}, too short for P1 on the model alone",
                 risk.probability, verdict.probability, verdict.threshold
             ),
+            Some(verdict) if verdict.fired() && vote.is_some_and(|v| !v.agrees()) => format!(
+                "{POSSIBLE}: {MODEL_EVIDENCE} {:.2}, exact model {:.2} ≥ {:.2}, but {} for P1",
+                risk.probability,
+                verdict.probability,
+                verdict.threshold,
+                neighbours_evidence(vote, risk.kind)
+            ),
             // The second stage read it: its verdict decides P1.
             Some(verdict) if verdict.fired() => format!(
-                "{MODEL_EVIDENCE} {:.2}, exact model {:.2} ≥ {:.2}",
-                risk.probability, verdict.probability, verdict.threshold
+                "{MODEL_EVIDENCE} {:.2}, exact model {:.2} ≥ {:.2}{}",
+                risk.probability,
+                verdict.probability,
+                verdict.threshold,
+                vote.map_or(String::new(), |_| format!(
+                    ", {}",
+                    neighbours_evidence(vote, risk.kind)
+                ))
             ),
             Some(verdict) => format!(
                 "{POSSIBLE}: {MODEL_EVIDENCE} {:.2} ≥ {:.2}, exact model {:.2} under {:.2} for P1",
@@ -110,7 +132,10 @@ fn second_stage(
     risks: &[Risk],
     flags: &[Flag],
     text: &str,
-) -> Vec<(&'static str, ExactVerdict)> {
+) -> (
+    Vec<(&'static str, ExactVerdict)>,
+    Option<firebreak_encoder::Embedding>,
+) {
     let head = ExactHead::builtin();
     let plausible = risks.iter().any(|r| {
         head.decides(r.kind)
@@ -118,7 +143,7 @@ fn second_stage(
             && r.probability >= exact::GATE_SHARE * r.threshold
     });
     if !plausible {
-        return Vec::new();
+        return (Vec::new(), None);
     }
     // A long message is read through its most alarming sentence: the exact network
     // costs per piece, and the head was trained on short messages.
@@ -133,16 +158,28 @@ fn second_stage(
             .map(|r| r.probability / r.threshold)
             .fold(0.0, f32::max)
     }) else {
-        return Vec::new();
+        return (Vec::new(), None);
     };
     let embedding = semantic.encoder().embed_exact(focus);
-    head.verdicts(embedding.as_slice())
+    let verdicts = head
+        .verdicts(embedding.as_slice())
         .into_iter()
         .filter_map(|(kind, verdict)| {
             let kind = risks.iter().find(|r| r.kind == kind)?.kind;
             Some((kind, verdict))
         })
-        .collect()
+        .collect();
+    (verdicts, Some(embedding))
+}
+
+/// "3 of the 10 nearest known messages are threat", for a moderator.
+fn neighbours_evidence(vote: Option<Vote>, kind: &str) -> String {
+    vote.map_or(String::new(), |v| {
+        format!(
+            "{} of the {} nearest known messages are {kind}",
+            v.agreeing, v.of
+        )
+    })
 }
 
 /// Fewer words than this and the model alone (fast or exact) asks for P2, never P1:

@@ -15,6 +15,7 @@ pub mod exact;
 pub mod first_line;
 pub mod head;
 pub mod intent;
+pub mod neighbours;
 pub mod train;
 
 use std::path::Path;
