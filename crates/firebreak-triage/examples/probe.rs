@@ -1,9 +1,15 @@
-//! Prints the decision for each line of standard input (development aid).
+//! Prints the decision for each line of standard input (development aid); as public
+//! posts with `--public`, private messages otherwise.
 use std::io::BufRead;
 fn main() {
     let engine = firebreak_triage::TriageEngine::builtin();
+    let visibility = if std::env::args().any(|a| a == "--public") {
+        firebreak_core::Visibility::Public
+    } else {
+        firebreak_core::Visibility::Private
+    };
     for line in std::io::stdin().lock().lines().map_while(Result::ok) {
-        let msg = firebreak_triage::dry_run_message(&line, firebreak_core::Visibility::Private);
+        let msg = firebreak_triage::dry_run_message(&line, visibility);
         let d = engine.classify_with(&msg, &firebreak_core::rules::TriageContext::default());
         println!(
             "{:?} {:?} kq={:?} {:.2} lang={:?} | {}\n    {}",

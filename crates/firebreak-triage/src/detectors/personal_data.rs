@@ -3,8 +3,10 @@
 //! "IBAN" or "RIB" introduces; card numbers that pass Luhn, or four groups of four digits
 //! that a card word introduces; national identity numbers (the French NIR, a US SSN, a
 //! UK National Insurance number); identity documents and dates of birth named as such;
-//! postal addresses (a number, a street word, a name). Checksums and context words keep
-//! order numbers and tracking codes from being mistaken for any of these.
+//! postal addresses (a number, a street word, a name; a UK postcode); emails spelled out
+//! ("jean [at] free [dot] fr"); UK sort codes and French RIBs; passwords given in clear;
+//! licence plates named as such. Checksums and context words keep order numbers and
+//! tracking codes from being mistaken for any of these.
 
 use std::sync::LazyLock;
 
@@ -21,18 +23,20 @@ static IBAN: LazyLock<Regex> = LazyLock::new(|| {
 });
 static CARD: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?-u:\b)\d(?:[ \-]?\d){12,18}(?-u:\b)").unwrap());
-/// French numbers: 0X XX XX XX XX, +33 X XX XX XX XX, 0033...
+/// French numbers: 0X XX XX XX XX, +33 X XX XX XX XX, 0033..., grouped any way people
+/// write them (`0612 345 678`).
 static PHONE_FR: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\+33[ .\-]?(?:\(0\)[ .\-]?)?|(?-u:\b)0033[ .\-]?|(?-u:\b)0)[1-9](?:[ .\-]?\d{2}){4}(?-u:\b)")
+    Regex::new(r"(?:\+33[ .\-]?(?:\(0\)[ .\-]?)?|(?-u:\b)0033[ .\-]?|(?-u:\b)0)[1-9](?:[ .\-]?\d){8}(?-u:\b)")
         .unwrap()
 });
 /// International numbers in E.164 style: a `+`, a country code and 7 to 13 more digits.
 static PHONE_INTL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\+\d{1,3}(?:[ .\-]?\(?\d+\)?){2,6}").unwrap());
-/// UK mobiles (07xxx xxxxxx) and London-style numbers (020 xxxx xxxx), and North
-/// American (xxx) xxx-xxxx / xxx-xxx-xxxx: grouped as people write them.
+/// UK mobiles (07xxx xxxxxx), London-style numbers (020 xxxx xxxx) and five-digit
+/// area codes (01632 960471), Swiss (079 456 78 90) and Belgian (0470 12 34 56) ones,
+/// and North American (xxx) xxx-xxxx / xxx-xxx-xxxx: grouped as people write them.
 static PHONE_NATIONAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?-u:\b)07\d{3}[ ]?\d{6}(?-u:\b)|(?-u:\b)0[12]\d{1,3}[ ]\d{3,4}[ ]\d{4}(?-u:\b)|(?:\(\d{3}\)[ ]?|(?-u:\b)\d{3}[ .\-])\d{3}[ .\-]\d{4}(?-u:\b)")
+    Regex::new(r"(?-u:\b)07\d{3}[ ]?\d{6}(?-u:\b)|(?-u:\b)0[12]\d{1,3}[ ]\d{3,4}[ ]\d{4}(?-u:\b)|(?-u:\b)0[12]\d{3}[ ]?\d{6}(?-u:\b)|(?-u:\b)0\d{2}[ .]\d{3}[ .]\d{2}[ .]\d{2}(?-u:\b)|(?-u:\b)04\d{2}[ ./]\d{2}[ ./]\d{2}[ ./]\d{2}(?-u:\b)|(?:\(\d{3}\)[ ]?|(?-u:\b)\d{3}[ .\-])\d{3}[ .\-]\d{4}(?-u:\b)")
         .unwrap()
 });
 /// Words that say the digits after them are a card or an account.
@@ -62,7 +66,7 @@ static NIR_WORDS: LazyLock<Regex> = LazyLock::new(|| {
 });
 /// An identity document named, then its number within a few words.
 static ID_DOCUMENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(?:passeport|passport|carte d.identit[ée]|cni|id card|identity card|permis de conduire|driving licen[cs]e|driver.?s licen[cs]e|licen[cs]e number|titre de s[ée]jour)\b[^.\n]{0,30}?\b([a-z]{0,4}\d[a-z0-9]{4,14})\b")
+    Regex::new(r"(?i)\b(?:passeport|passport|carte d.identit[ée]|cni|id card|identity card|permis de conduire|driving licen[cs]e|driver.?s licen[cs]e|licen[cs]e number|titre de s[ée]jour)\b[^.\n]{0,30}?\b([a-z]{0,5}\d[a-z0-9]{4,16})\b")
         .unwrap()
 });
 /// A date of birth named as such: `née le 12/03/1985`, `DOB 4 March 1990`.
@@ -71,9 +75,41 @@ static BIRTH_DATE: LazyLock<Regex> = LazyLock::new(|| {
         .unwrap()
 });
 /// A postal address: a house number, a street word, a name (`12 rue des Lilas`,
-/// `221B Baker Street`).
+/// `47 av. Jean Jaurès`, `221B Baker Street`); a French lieu-dit with its postcode.
 static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b\d{1,4}(?: ?(?:bis|ter|[a-d]))?,? (?:rue|avenue|av\.|boulevard|bd|all[ée]e|impasse|chemin|place|route|quai|cours|square|r[ée]sidence|lotissement|faubourg)\b(?: [\w'’\-]+){1,5}|\b\d{1,5}[a-d]? (?:[a-z][\w'’\-]* ){1,3}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|close|way|boulevard|blvd|court|ct|terrace|crescent|gardens|grove)\b")
+    Regex::new(r"(?i)\b\d{1,4}(?: ?(?:bis|ter|[a-d]))?,? (?:rue|avenue|av|boulevard|bd|all[ée]e|impasse|chemin|place|route|quai|cours|square|r[ée]sidence|lotissement|faubourg)\b\.?(?: [\w'’\-]+){1,5}|\blieu[- ]dit\b[^,.\n]{2,40},? \d{5}\b|\b\d{1,5}[a-d]? (?:[a-z][\w'’\-]* ){1,3}(?:street|st|road|rd|avenue|ave|lane|ln|drive|dr|close|way|boulevard|blvd|court|ct|terrace|crescent|gardens|grove)\b")
+        .unwrap()
+});
+
+/// A UK address written without a street word: a house number, capitalised words, a
+/// town, then a postcode (`7 Harbour View, Brighton BN2 1TW`). The postcode is matched
+/// in capitals only, as written, so that ordinary words do not pass for one.
+static ADDRESS_UK: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\b\d{1,4}[a-zA-Z]? [A-Z][\w'’\-]*(?: [A-Z][\w'’\-]*){0,3},? (?:[A-Z][a-z]+,? )?[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}\b")
+        .unwrap()
+});
+/// An email address spelled out to dodge filters: `jean.dupont [at] free [dot] fr`,
+/// `jdupont arobase orange point fr`; with a plain " at ", only before a mail provider
+/// (`mike at outlook dot com`), since "look at this dot com" is not an address.
+static EMAIL_SPELLED: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b[a-z0-9][a-z0-9._%+\-]*(?:\s*[\[({]\s*(?:at|@|arobase)\s*[\])}]\s*|\s+arobase\s+)[a-z0-9\-]+(?:(?:\s*[\[({]\s*(?:dot|point)\s*[\])}]\s*|\s+(?:dot|point)\s+|\.)[a-z0-9\-]+)+|\b[a-z0-9][a-z0-9._%+\-]*\s+at\s+(?:gmail|googlemail|hotmail|outlook|live|msn|yahoo|icloud|me|aol|gmx|protonmail|proton|free|orange|wanadoo|sfr|laposte|bbox|neuf|numericable|skynet|bluewin|btinternet|sky|virginmedia)(?:\s+(?:dot|point)\s+|\.)[a-z]{2,4}\b")
+        .unwrap()
+});
+/// Bank details named as such without an IBAN: a UK sort code and account number, a
+/// French RIB (banque, guichet, compte).
+static BANK_ACCOUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\bsort code\b[^.\n]{0,12}?\b\d{2}[ \-]\d{2}[ \-]\d{2}\b|\baccount(?: number| no\.?| n°)?:?\s+\d{8}\b|\bbanque\s*:?\s*\d{5}\b[^.\n]{0,12}?\bguichet\s*:?\s*\d{5}\b(?:[^.\n]{0,12}?\bcompte\s*:?\s*[0-9a-z]{11}\b)?|\b\d{5} \d{5} [0-9a-z]{11} \d{2}\b")
+        .unwrap()
+});
+/// A password given in clear: the word, then a token with both letters and digits.
+static PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\b(?:password|passwd|pwd|passcode|mot de passe|mdp)\b(?:\s*(?:is|was|:|=|c'?est|est|c)\b|\s*[:=])*\s*["“'«]?\s*(\S{6,40})"#)
+        .unwrap()
+});
+/// A vehicle's registration named as such (`plate WR65 HKD`, `immatriculée FG-482-KL`):
+/// with a name or a street nearby it tells where someone lives or parks.
+static LICENCE_PLATE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:plaque|immatricul\w*|plate|reg(?:istration)?|number plate)\b[^.\n]{0,15}?\b([a-z]{2}-\d{3}-[a-z]{2}|[a-z]{2}\d{2} ?[a-z]{3})\b")
         .unwrap()
 });
 
@@ -89,6 +125,9 @@ pub enum PersonalDataKind {
     IdDocument,
     BirthDate,
     Address,
+    BankAccount,
+    Password,
+    LicencePlate,
 }
 
 impl PersonalDataKind {
@@ -104,6 +143,9 @@ impl PersonalDataKind {
             PersonalDataKind::IdDocument => "id_document",
             PersonalDataKind::BirthDate => "birth_date",
             PersonalDataKind::Address => "address",
+            PersonalDataKind::BankAccount => "bank_account",
+            PersonalDataKind::Password => "password",
+            PersonalDataKind::LicencePlate => "licence_plate",
         }
     }
 
@@ -119,6 +161,9 @@ impl PersonalDataKind {
             PersonalDataKind::IdDocument => "[id document]",
             PersonalDataKind::BirthDate => "[birth date]",
             PersonalDataKind::Address => "[address]",
+            PersonalDataKind::BankAccount => "[bank account]",
+            PersonalDataKind::Password => "[password]",
+            PersonalDataKind::LicencePlate => "[licence plate]",
         }
     }
 }
@@ -130,8 +175,16 @@ pub fn find(text: &str) -> Found {
     let mut found = Found::new();
     // Cheap guards: an email needs an `@`, every other kind at least 8 digits.
     if text.contains('@') {
-        for m in EMAIL.find_iter(text) {
+        for m in EMAIL.find_iter(text).filter(|m| !role_account(m.as_str())) {
             add(&mut found, m.range(), PersonalDataKind::Email);
+        }
+    }
+    for m in EMAIL_SPELLED.find_iter(text) {
+        add(&mut found, m.range(), PersonalDataKind::Email);
+    }
+    for c in PASSWORD.captures_iter(text) {
+        if let Some(token) = c.get(1).filter(|t| password_like(t.as_str())) {
+            add(&mut found, token.range(), PersonalDataKind::Password);
         }
     }
     if text.bytes().filter(u8::is_ascii_digit).count() >= 8 {
@@ -144,6 +197,10 @@ pub fn find(text: &str) -> Found {
             if luhn_ok(m.as_str()) {
                 add(&mut found, m.range(), PersonalDataKind::Card);
             }
+        }
+        // Before phones: a NIR (`1 85 07 75 123 456 78`) holds a run that reads like one.
+        for m in NATIONAL_ID.find_iter(text) {
+            add(&mut found, m.range(), PersonalDataKind::NationalId);
         }
         for m in PHONE_FR.find_iter(text) {
             add(&mut found, m.range(), PersonalDataKind::PhoneFr);
@@ -161,13 +218,11 @@ pub fn find(text: &str) -> Found {
             }
         }
         if CARD_WORDS.is_match(text) {
-            for m in CARD_GROUPED.find_iter(text) {
+            for m in CARD_GROUPED.find_iter(text).chain(CARD.find_iter(text)) {
                 add(&mut found, m.range(), PersonalDataKind::Card);
             }
         }
-        for m in NATIONAL_ID.find_iter(text) {
-            add(&mut found, m.range(), PersonalDataKind::NationalId);
-        }
+
         if NIR_WORDS.is_match(text) {
             for m in NIR_CONTIGUOUS.find_iter(text) {
                 add(&mut found, m.range(), PersonalDataKind::NationalId);
@@ -186,12 +241,89 @@ pub fn find(text: &str) -> Found {
                 add(&mut found, number.range(), PersonalDataKind::IdDocument);
             }
         }
-        for m in ADDRESS.find_iter(text) {
+        for m in BANK_ACCOUNT.find_iter(text) {
+            add(&mut found, m.range(), PersonalDataKind::BankAccount);
+        }
+        for m in ADDRESS.find_iter(text).chain(ADDRESS_UK.find_iter(text)) {
             add(&mut found, m.range(), PersonalDataKind::Address);
+        }
+        for c in LICENCE_PLATE.captures_iter(text) {
+            if let Some(plate) = c.get(1) {
+                add(&mut found, plate.range(), PersonalDataKind::LicencePlate);
+            }
         }
     }
     found.sort_by_key(|(r, _)| r.start);
     found
+}
+
+/// A company's role address (`support@…`, `service.client@…`): a public contact, not a
+/// person's.
+fn role_account(email: &str) -> bool {
+    const ROLES: &[&str] = &[
+        "support",
+        "help",
+        "helpdesk",
+        "contact",
+        "info",
+        "infos",
+        "service",
+        "services",
+        "serviceclient",
+        "serviceclients",
+        "clients",
+        "client",
+        "customerservice",
+        "customercare",
+        "customers",
+        "care",
+        "cs",
+        "sav",
+        "noreply",
+        "donotreply",
+        "press",
+        "presse",
+        "media",
+        "medias",
+        "hello",
+        "bonjour",
+        "admin",
+        "webmaster",
+        "team",
+        "sales",
+        "billing",
+        "facturation",
+        "rgpd",
+        "gdpr",
+        "dpo",
+        "privacy",
+        "legal",
+        "juridique",
+        "careers",
+        "jobs",
+        "recrutement",
+        "reclamation",
+        "reclamations",
+        "complaints",
+        "feedback",
+        "office",
+        "accueil",
+    ];
+    let local: String = email
+        .split('@')
+        .next()
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    ROLES.contains(&local.as_str())
+}
+
+/// A password rather than a word: letters and digits both ("Summer2023!", not
+/// "incorrect").
+fn password_like(token: &str) -> bool {
+    token.chars().any(|c| c.is_alphabetic()) && token.chars().any(|c| c.is_ascii_digit())
 }
 
 /// Earlier kinds win: a card number is not also reported as a phone number.
@@ -280,6 +412,57 @@ mod tests {
         assert!(iban_checksum_ok("FR76 3000 6000 0112 3456 7890 189"));
         assert!(!iban_checksum_ok("FR76 3000 6000 0112 3456 7890 188"));
         assert!(iban_checksum_ok("GB82 WEST 1234 5698 7654 32"));
+    }
+
+    #[test]
+    fn spelled_out_emails_bank_details_passwords_and_plates_are_found() {
+        let kinds = |t: &str| find(t).into_iter().map(|(_, k)| k).collect::<Vec<_>>();
+        use PersonalDataKind::*;
+        assert_eq!(
+            kinds("écrivez à paul.leroy [at] laposte [dot] net"),
+            [Email]
+        );
+        assert_eq!(kinds("c'est lea.b arobase sfr point fr"), [Email]);
+        assert_eq!(kinds("dm me or mail sam_k at gmail dot com"), [Email]);
+        assert!(kinds("look at this dot com bubble all over again").is_empty());
+        assert_eq!(
+            kinds("sort code 11-22-33, pay it back there"),
+            [BankAccount]
+        );
+        assert_eq!(kinds("account number 12345678 please"), [BankAccount]);
+        assert_eq!(
+            kinds("RIB : banque 20041 guichet 01005 compte 0500013M026 clé 06"),
+            [BankAccount]
+        );
+        assert_eq!(kinds("my password is Tulip2019? try it"), [Password]);
+        assert_eq!(kinds("mdp: chaton77 connectez vous"), [Password]);
+        assert!(kinds("I reset my password twice and it still fails").is_empty());
+        assert_eq!(
+            kinds("his van, plate KX70 PLM, blocks the lane"),
+            [LicencePlate]
+        );
+        assert_eq!(kinds("la voiture immatriculée GH-517-TR"), [LicencePlate]);
+        assert_eq!(kinds("rappelez au 0612 345 678 svp"), [PhoneFr]);
+        assert_eq!(kinds("ring 01632 960123 after six"), [PhoneNational]);
+        // Ten digits from a 0: a French-style number as far as the pattern can tell.
+        assert!(matches!(
+            kinds("joignable au 078 123 45 67 en Suisse")[..],
+            [PhoneFr | PhoneNational]
+        ));
+        assert_eq!(kinds("livrée au 8 av. Victor Hugo à Lyon"), [Address]);
+        assert_eq!(kinds("he lives at 14 Mill Close, Leeds LS6 2DN"), [Address]);
+        assert_eq!(kinds("lieu-dit Les Granges, 71250 Cluny"), [Address]);
+        assert_eq!(
+            kinds("charged twice on card 4111111111111112 exp 09/27"),
+            [Card]
+        );
+    }
+
+    #[test]
+    fn a_company_role_address_is_not_a_person() {
+        assert!(find("wrote to support@brand.example, no answer").is_empty());
+        assert!(find("service.client@marque.example ne répond pas").is_empty());
+        assert!(!find("write to jane.doe@example.fr").is_empty());
     }
 
     #[test]

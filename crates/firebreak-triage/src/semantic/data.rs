@@ -54,7 +54,8 @@ const HELDOUT: &[(&str, &str)] = split!(
     "press",
     "neutral",
     "key_questions",
-    "sentiment"
+    "sentiment",
+    "personal_data"
 );
 
 /// The first line's own rows (`human_request`, `needs_human`, `generic`), kept apart

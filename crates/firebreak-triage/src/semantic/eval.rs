@@ -70,7 +70,10 @@ type LabelledSet = (&'static str, Vec<Row>);
 
 /// The held-out report; `datasets` adds the third-party key-question sets.
 pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, BoxError> {
-    let rows = heldout_rows();
+    // Personal data is a public-post matter: those rows are measured apart, as public.
+    let (heldout_personal, rows): (Vec<Row>, Vec<Row>) = heldout_rows()
+        .into_iter()
+        .partition(|r| r.source == "personal_data");
     let decisions: Vec<Classification> = rows.iter().map(|r| classify(engine, &r.text)).collect();
     let mut out = String::from(
         "== risk detectors, held-out split (training/heldout: never trained on, looked at while tuning)\n",
@@ -82,8 +85,8 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
         &decisions,
         "key_questions",
     )));
+    out.push_str(&personal_data_lines(engine, &heldout_personal, "held-out"));
 
-    // Personal data is a public-post matter: those rows are measured apart, as public.
     let (personal, independent): (Vec<Row>, Vec<Row>) = independent_rows()
         .into_iter()
         .partition(|r| r.source == "personal_data");
@@ -101,7 +104,7 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
         &independent_decisions,
         "key_questions",
     )));
-    out.push_str(&personal_data_lines(engine, &personal));
+    out.push_str(&personal_data_lines(engine, &personal, "independent"));
 
     if let Some(dir) = datasets {
         for (name, labelled) in third_party_questions(dir)? {
@@ -205,7 +208,7 @@ fn risk_lines(rows: &[Row], decisions: &[Classification]) -> String {
 
 /// Personal data posted in public: recall and precision of the flag (escalated at P2
 /// or above), the rows classified as public comments.
-fn personal_data_lines(engine: &TriageEngine, rows: &[Row]) -> String {
+fn personal_data_lines(engine: &TriageEngine, rows: &[Row], split: &str) -> String {
     let mut counts = Counts::default();
     for row in rows {
         let message = crate::dry_run_message(&row.text, Visibility::Public);
@@ -214,7 +217,7 @@ fn personal_data_lines(engine: &TriageEngine, rows: &[Row]) -> String {
         counts.add(hit, row.label == kind::PERSONAL_DATA);
     }
     format!(
-        "\n== personal data in public posts, independent split\npersonal_data at P2 or above: {}\n",
+        "\n== personal data in public posts, {split} split\npersonal_data at P2 or above: {}\n",
         counts.line()
     )
 }
