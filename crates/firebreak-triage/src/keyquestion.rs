@@ -68,9 +68,9 @@ const SEMANTIC_FLOOR: f64 = 0.50;
 const SEMANTIC_CEILING: f64 = 0.76;
 /// A look-alike nearer than every example keeps this share of the confidence.
 const LOOKALIKE_DISCOUNT: f64 = 0.5;
-/// Under this probability from the adopted intent's head, the message is taken for a
-/// look-alike whatever its words match.
-const INTENT_VETO: f32 = 0.1;
+/// Under this share of its threshold, the adopted intent head's verdict makes the
+/// message a look-alike whatever its words match.
+const INTENT_VETO_SHARE: f32 = 0.3;
 /// Look-alikes this close to one of the playbook's own examples are dropped from the
 /// bank: the playbook asked for that question.
 const LOOKALIKE_CONFLICT: f32 = 0.9;
@@ -348,9 +348,9 @@ impl Score<'_> {
         };
         // Nearer a known look-alike than any example, or read by the intent head as
         // something else entirely: the resemblance is in the words, not the meaning.
-        let unlike = self
-            .intent
-            .is_some_and(|(_, verdict)| verdict.probability < INTENT_VETO);
+        let unlike = self.intent.is_some_and(|(_, verdict)| {
+            verdict.probability < INTENT_VETO_SHARE * verdict.threshold
+        });
         let confidence = if self.lookalike || unlike {
             confidence * LOOKALIKE_DISCOUNT
         } else {

@@ -55,7 +55,8 @@ const HELDOUT: &[(&str, &str)] = split!(
     "neutral",
     "key_questions",
     "sentiment",
-    "personal_data"
+    "personal_data",
+    "key_questions_wave5"
 );
 
 /// The first line's own rows (`human_request`, `needs_human`, `generic`), kept apart

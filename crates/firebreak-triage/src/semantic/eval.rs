@@ -85,6 +85,12 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
         &decisions,
         "key_questions",
     )));
+    out.push_str("\n== key questions, held-out look-alike set (everyday and hard look-alikes)\n");
+    out.push_str(&key_question_lines(&source_pairs(
+        &rows,
+        &decisions,
+        "key_questions_wave5",
+    )));
     out.push_str(&personal_data_lines(engine, &heldout_personal, "held-out"));
 
     let (personal, independent): (Vec<Row>, Vec<Row>) = independent_rows()
