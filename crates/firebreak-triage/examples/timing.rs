@@ -13,7 +13,7 @@ fn main() {
         println!(
             "{:>8.0} µs  {}",
             start.elapsed().as_micros() as f64 / 20.0,
-            &line[..line.len().min(60)]
+            line.chars().take(60).collect::<String>()
         );
     }
 }
