@@ -229,7 +229,13 @@ impl KeyQuestionMatcher {
                 });
             }
         }
-        for hit in self.patterns.matches(normalized).iter() {
+        // The early-exit search answers the many messages that match no pattern; only
+        // the others pay for the overlapping one that tells which patterns matched.
+        let hits = self
+            .patterns
+            .is_match(normalized)
+            .then(|| self.patterns.matches(normalized));
+        for hit in hits.iter().flat_map(|m| m.iter()) {
             let (q, label) = &self.pattern_owner[hit];
             scores[*q].pattern.get_or_insert_with(|| label.clone());
         }
