@@ -133,6 +133,26 @@ impl Encoder {
 /// SSE2.
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dot_lanes(a, b)
+}
+
+/// `query`'s dot product with each `query.len()`-long row of `rows`, in order: one
+/// dispatch for a whole bank of examples rather than one per example.
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma", "x86_64+sse4.1"))]
+pub fn dots(rows: &[f32], query: &[f32], out: &mut Vec<f32>) {
+    out.clear();
+    if query.is_empty() {
+        return;
+    }
+    out.extend(
+        rows.chunks_exact(query.len())
+            .map(|row| dot_lanes(row, query)),
+    );
+}
+
+/// The body of [`dot`], inlined into each compiled version of its callers.
+#[inline(always)]
+fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
     const LANES: usize = 32;
     let mut lanes = [0f32; LANES];
     let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));

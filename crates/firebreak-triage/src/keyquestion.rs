@@ -30,8 +30,10 @@ pub struct KeyQuestionMatcher {
     /// For each pattern in `patterns`: (question index, "fr[0]"-style label).
     pattern_owner: Vec<(usize, String)>,
     examples: Vec<Example>,
-    /// Look-alikes that are not near any of this playbook's examples.
-    lookalikes: Vec<Embedding>,
+    /// Every example's embedding, row after row, for one pass of dot products.
+    example_rows: Vec<f32>,
+    /// Look-alikes that are not near any of this playbook's examples, row after row.
+    lookalike_rows: Vec<f32>,
     /// For each question, the shipped intent it adopted, if any.
     intents: Vec<Option<String>>,
 }
@@ -182,7 +184,7 @@ impl KeyQuestionMatcher {
             }
         }
         // Look-alikes too close to the playbook's own examples are what it asked for.
-        let lookalikes = bank
+        let lookalike_rows = bank
             .iter()
             .filter(|(intent, _, _)| intent == "other")
             .map(|(_, l, _)| l)
@@ -191,15 +193,20 @@ impl KeyQuestionMatcher {
                     .iter()
                     .all(|e| e.embedding.cosine(l) < LOOKALIKE_CONFLICT)
             })
-            .cloned()
+            .flat_map(|l| l.as_slice().iter().copied())
             .collect();
         examples.extend(adopted);
+        let example_rows = examples
+            .iter()
+            .flat_map(|e| e.embedding.as_slice().iter().copied())
+            .collect();
         KeyQuestionMatcher {
             ids: questions.iter().map(|q| q.id.clone()).collect(),
             patterns,
             pattern_owner,
             examples,
-            lookalikes,
+            example_rows,
+            lookalike_rows,
             intents,
         }
     }
@@ -240,14 +247,16 @@ impl KeyQuestionMatcher {
             scores[*q].pattern.get_or_insert_with(|| label.clone());
         }
         let vector = QueryVector::from_text(normalized);
-        for example in &self.examples {
+        let mut cosines = Vec::with_capacity(self.examples.len());
+        firebreak_encoder::dots(&self.example_rows, embedding.as_slice(), &mut cosines);
+        for (example, &cosine) in self.examples.iter().zip(&cosines) {
             // Shipped phrasings carry no trigram vector: meaning only.
             let similarity = if example.vector.is_empty() {
                 0.0
             } else {
                 vector.cosine(&example.vector)
             };
-            let meaning = f64::from(example.embedding.cosine(embedding));
+            let meaning = f64::from(cosine);
             let score = &mut scores[example.question];
             if similarity > score.similarity {
                 score.similarity = similarity;
@@ -257,10 +266,10 @@ impl KeyQuestionMatcher {
                 score.example = Some(&example.label);
             }
         }
-        let lookalike = self
-            .lookalikes
+        firebreak_encoder::dots(&self.lookalike_rows, embedding.as_slice(), &mut cosines);
+        let lookalike = cosines
             .iter()
-            .map(|l| f64::from(l.cosine(embedding)))
+            .map(|&c| f64::from(c))
             .fold(f64::MIN, f64::max);
         for score in &mut scores {
             score.lookalike = lookalike > score.meaning;
