@@ -27,6 +27,7 @@ pub async fn backlog(js: &async_nats::jetstream::Context) -> anyhow::Result<u64>
     let mut total = 0;
     for stream in [
         firebreak_core::subjects::STREAM_INBOUND,
+        firebreak_core::subjects::STREAM_URGENT,
         firebreak_core::subjects::STREAM_REPLY,
         firebreak_core::subjects::STREAM_ESCALATE,
     ] {

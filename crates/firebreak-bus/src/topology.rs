@@ -50,10 +50,12 @@ pub fn streams() -> Vec<StreamSpec> {
                 .map(|s| s.to_string())
                 .collect(),
             retention: match name {
-                // One consumer each (classify, reply, escalation): work-queue fits.
-                subjects::STREAM_INBOUND | subjects::STREAM_REPLY | subjects::STREAM_ESCALATE => {
-                    Retention::WorkQueue
-                }
+                // One consumer per subject (classify, classify_urgent, reply, the
+                // escalation lanes): work-queue fits.
+                subjects::STREAM_INBOUND
+                | subjects::STREAM_URGENT
+                | subjects::STREAM_REPLY
+                | subjects::STREAM_ESCALATE => Retention::WorkQueue,
                 _ => Retention::Limits,
             },
             max_age: match name {
@@ -88,6 +90,7 @@ mod tests {
     fn pipeline_streams_are_work_queues_that_refuse_when_full() {
         for name in [
             subjects::STREAM_INBOUND,
+            subjects::STREAM_URGENT,
             subjects::STREAM_REPLY,
             subjects::STREAM_ESCALATE,
         ] {

@@ -5,6 +5,12 @@ use crate::{Channel, Priority};
 
 /// Inbound messages, as accepted by ingest.
 pub const STREAM_INBOUND: &str = "FB_INBOUND";
+/// Inbound messages ingest's pre-screen found to look like a P1 kind (self-harm, a
+/// threat): the urgent lane, read by classify's own consumer ahead of `FB_INBOUND`'s
+/// backlog. A stream of its own rather than a subject of `FB_INBOUND`, so the existing
+/// unfiltered `classify` consumer stays as it is (nats-server 2.9 has no consumer with
+/// several filters, and a work-queue stream refuses overlapping ones).
+pub const STREAM_URGENT: &str = "FB_URGENT";
 /// Classified messages to answer automatically.
 pub const STREAM_REPLY: &str = "FB_REPLY";
 /// Classified messages for humans. A stream of its own, so escalations never queue
@@ -19,6 +25,8 @@ pub const STREAM_AUDIT: &str = "FB_AUDIT";
 pub const STREAM_RATES: &str = "FB_RATES";
 
 pub const CONSUMER_CLASSIFY: &str = "classify";
+/// Classify's consumer of the urgent lane (`FB_URGENT`), run by a worker of its own.
+pub const CONSUMER_CLASSIFY_URGENT: &str = "classify_urgent";
 pub const CONSUMER_REPLY: &str = "reply";
 /// The one unfiltered `FB_ESCALATE` consumer of releases before the priority lanes.
 /// JetStream refuses the lanes' filtered consumers beside it (a work-queue stream gives
@@ -43,6 +51,7 @@ pub fn escalation_consumer(priority: Priority) -> &'static str {
 pub fn pipeline_consumers() -> Vec<(&'static str, &'static str)> {
     let mut consumers = vec![
         (STREAM_INBOUND, CONSUMER_CLASSIFY),
+        (STREAM_URGENT, CONSUMER_CLASSIFY_URGENT),
         (STREAM_REPLY, CONSUMER_REPLY),
     ];
     consumers.extend(
@@ -61,6 +70,11 @@ pub const KV_INSIGHTS_PREFIX: &str = "insights.";
 
 pub fn inbound(channel: Channel) -> String {
     format!("fb.in.{}", channel.as_str())
+}
+
+/// The urgent lane's subject for a message of `channel`.
+pub fn urgent_inbound(channel: Channel) -> String {
+    format!("fb.urgent.{}", channel.as_str())
 }
 
 pub fn reply(channel: Channel) -> String {
@@ -83,6 +97,7 @@ pub const RATES_SUBJECT: &str = "fb.rates";
 pub fn stream_subjects(stream: &str) -> &'static [&'static str] {
     match stream {
         STREAM_INBOUND => &["fb.in.>"],
+        STREAM_URGENT => &["fb.urgent.>"],
         STREAM_REPLY => &["fb.reply.>"],
         STREAM_ESCALATE => &["fb.escalate.>"],
         STREAM_DEAD_LETTER => &["fb.dlq.>"],
@@ -92,8 +107,9 @@ pub fn stream_subjects(stream: &str) -> &'static [&'static str] {
     }
 }
 
-pub const ALL_STREAMS: [&str; 6] = [
+pub const ALL_STREAMS: [&str; 7] = [
     STREAM_INBOUND,
+    STREAM_URGENT,
     STREAM_REPLY,
     STREAM_ESCALATE,
     STREAM_DEAD_LETTER,

@@ -14,7 +14,24 @@ use firebreak_store::{CaseSubject, MessageLog, OpenCases};
 use firebreak_telemetry::Metrics;
 
 use crate::settings::{LiveSettings, Settings};
-use crate::worker::{HandleError, Handler};
+use crate::worker::{HandleError, Handler, WorkerConfig};
+
+/// Deliveries the urgent lane's worker holds at once. Its traffic is the few messages
+/// that look like a P1 kind, so a few slots suffice; they are its own, so a backlog on
+/// `FB_INBOUND` holding every normal slot never delays it.
+pub const URGENT_CONCURRENCY: usize = 16;
+
+/// Classify's two lanes, each a worker of its own running the same [`ClassifyStage`]:
+/// `FB_INBOUND` (everything) and `FB_URGENT` (what ingest's pre-screen found to look
+/// like self-harm or a threat). Ingest publishes a message on one lane only, so each is
+/// classified once; the urgent one is fetched at once whatever waits on the other.
+pub fn lanes() -> Vec<WorkerConfig> {
+    let normal = WorkerConfig::new(subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY);
+    let mut urgent = WorkerConfig::new(subjects::STREAM_URGENT, subjects::CONSUMER_CLASSIFY_URGENT);
+    urgent.concurrency = URGENT_CONCURRENCY;
+    urgent.batch = URGENT_CONCURRENCY;
+    vec![urgent, normal]
+}
 
 pub struct ClassifyStage {
     pub bus: Arc<dyn Bus>,

@@ -1,5 +1,6 @@
-//! Accepting a message: dedup, publish to JetStream, and answer only once the stream has
-//! acknowledged it.
+//! Accepting a message: dedup, publish to JetStream (the urgent lane, `FB_URGENT`, for
+//! what looks like self-harm or a threat; `FB_INBOUND` for the rest), and answer only
+//! once the stream has acknowledged it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -118,8 +119,16 @@ impl Ingestor {
                 })
             }));
         }
+        // The urgent lane: a message that looks like self-harm or a threat is read by
+        // classify's own consumer, ahead of the normal backlog. The hint depends on the
+        // text alone, so a retry takes the same lane and the stream's dedup still holds.
+        let urgent = firebreak_triage::urgent::looks_urgent(&message.text);
+        let subject = match urgent {
+            Some(_) => subjects::urgent_inbound(message.channel),
+            None => subjects::inbound(message.channel),
+        };
         let envelope = crate::with_trace(
-            Envelope::new(subjects::inbound(message.channel), encode_message(&message))
+            Envelope::new(subject, encode_message(&message))
                 .with_msg_id(id.to_string())
                 .with_header(crate::MESSAGE_ID_HEADER, id.to_string()),
         );
@@ -145,6 +154,9 @@ impl Ingestor {
             }
             if let Some(archive) = archive.filter(|_| !ack.duplicate) {
                 archive.offer(&message);
+            }
+            if let Some(hint) = urgent.filter(|_| !ack.duplicate) {
+                metrics.urgent(hint.kind);
             }
             metrics.ingested(
                 &source,

@@ -27,6 +27,7 @@ pub mod playbook;
 pub mod semantic;
 mod semantic_flags;
 pub mod sentiment;
+pub mod urgent;
 
 use std::path::Path;
 

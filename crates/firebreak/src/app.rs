@@ -9,7 +9,6 @@ use firebreak_bus::Bus;
 use firebreak_bus::jetstream::{JetStreamBus, JetStreamOptions};
 use firebreak_bus::memory::MemoryBus;
 use firebreak_connectors::{Connector, DryRunConnector, Router};
-use firebreak_core::subjects;
 use firebreak_pipeline::classify::ClassifyStage;
 use firebreak_pipeline::ingest::Ingestor;
 use firebreak_pipeline::insights::InsightsRecorder;
@@ -250,6 +249,11 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     let ingest_limit = config.ingest.limiter();
     ingest_limit.spawn_eviction(shutdown.clone());
 
+    if config.runs(RoleName::Ingest) {
+        // Compiled now rather than on the first message: the urgent pre-screen's
+        // patterns (no encoder; about 14 MB and 0.3 s).
+        firebreak_triage::urgent::UrgentScreen::builtin();
+    }
     let mut ingestor = Ingestor::new(bus.clone(), stores.log.clone(), metrics.clone());
     if let Some(archive) = &stores.archive {
         ingestor = ingestor.with_archive(ArchiveWriter::spawn(archive.clone()));
@@ -331,13 +335,10 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
             rates: rates.clone(),
             insights: insights.clone(),
         };
-        spawn_worker(
-            worker(WorkerConfig::new(
-                subjects::STREAM_INBOUND,
-                subjects::CONSUMER_CLASSIFY,
-            )),
-            Arc::new(stage),
-        );
+        let stage: Arc<dyn Handler> = Arc::new(stage);
+        for lane in firebreak_pipeline::classify::lanes() {
+            spawn_worker(worker(lane), stage.clone());
+        }
     }
     if config.runs(RoleName::Reply) {
         let (consumer, stage) =

@@ -92,6 +92,9 @@ pub const WEBHOOK_REJECT_REASONS: &[&str] = &[
 /// (`forbidden`).
 pub const AUTH_REJECT_REASONS: &[&str] = &["unauthenticated", "forbidden"];
 
+/// The P1 kinds ingest's urgent pre-screen looks for (`firebreak_triage::urgent`).
+pub const URGENT_KINDS: &[&str] = &["self_harm", "threat"];
+
 pub const TRANSPORTS: &[&str] = &["http", "grpc"];
 
 /// `firebreak_connectors::SendError::kind`.
@@ -100,6 +103,7 @@ pub const CONNECTOR_ERRORS: &[&str] = &["rate_limited", "transient", "permanent"
 /// Streams and the durable consumer reading each.
 pub const CONSUMERS: &[(&str, &str)] = &[
     ("FB_INBOUND", "classify"),
+    ("FB_URGENT", "classify_urgent"),
     ("FB_REPLY", "reply"),
     ("FB_ESCALATE", "escalation_p1"),
     ("FB_ESCALATE", "escalation_p2"),
@@ -109,6 +113,7 @@ pub const CONSUMERS: &[(&str, &str)] = &[
 
 pub const STREAMS: &[&str] = &[
     "FB_INBOUND",
+    "FB_URGENT",
     "FB_REPLY",
     "FB_ESCALATE",
     "FB_DLQ",

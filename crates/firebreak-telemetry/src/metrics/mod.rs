@@ -45,6 +45,7 @@ pub(crate) struct Inner {
     registry: Registry,
     pub(crate) ingest: Counters,
     pub(crate) rejected: Counters,
+    pub(crate) urgent: Counters,
     pub(crate) skipped: Counters,
     pub(crate) outcomes: Counters,
     pub(crate) dead_letters: Counters,
@@ -133,6 +134,13 @@ impl Metrics {
             &ingest,
             &[("source", INGEST_SOURCES), ("result", INGEST_RESULTS)],
         );
+        let urgent = b.add(
+            "ingest_urgent",
+            "Accepted messages ingest's pre-screen sent down the urgent lane (FB_URGENT), \
+             by the P1 kind they look like",
+            Counters::default(),
+        );
+        zero(&urgent, &[("kind", URGENT_KINDS)]);
         let rejected = b.add(
             "ingest_rejected",
             "Requests refused by ingest, by source and reason",
@@ -383,6 +391,7 @@ impl Metrics {
                 registry: b.0,
                 ingest,
                 rejected,
+                urgent,
                 skipped,
                 outcomes,
                 dead_letters,

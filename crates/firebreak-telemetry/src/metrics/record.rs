@@ -38,6 +38,14 @@ impl Metrics {
             .inc();
     }
 
+    /// An accepted message sent down the urgent lane, by the P1 kind it looks like.
+    pub fn urgent(&self, kind: &str) {
+        self.inner
+            .urgent
+            .get_or_create(&one("kind", bounded(kind, labels::URGENT_KINDS)))
+            .inc();
+    }
+
     /// A refused request. Webhook refusals are also counted per platform and reason in
     /// `webhook_rejected`, the family the alerts and dashboard read.
     pub fn rejected(&self, source: &str, reason: &str) {

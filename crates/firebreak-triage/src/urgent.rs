@@ -1,0 +1,188 @@
+//! The urgent pre-screen ingest runs on every accepted message: does it look like a
+//! P1 kind (self-harm, a threat of violence)? Such a message is sent down the urgent
+//! lane, which classify reads ahead of the normal backlog, so a person in danger never
+//! waits behind a surge of ordinary messages.
+//!
+//! It is only a routing hint: classify still decides, with the full engine. So it uses
+//! the cheap half of the detectors (the built-in term lexicons and phrase-family
+//! patterns of the two kinds, one Aho-Corasick pass and one regex set) and never the
+//! sentence encoder, which would cost ingest its model's memory and milliseconds.
+//!
+//! It reads the built-in lexicons, not the playbook's overrides, so its answer depends
+//! on the text alone: a platform's retry of a message always takes the lane its first
+//! delivery took, and JetStream's per-stream dedup still sees it.
+
+use std::sync::OnceLock;
+
+use regex::bytes::{RegexSet, RegexSetBuilder};
+
+use crate::detectors::kind;
+use crate::detectors::lexicon::{LexiconMatcher, parse_terms};
+use crate::normalize::normalize;
+
+/// The P1 kinds the pre-screen looks for, with their term lexicon and pattern file.
+const KINDS: [(&str, &str, &str); 2] = [
+    (
+        kind::SELF_HARM,
+        include_str!("../lexicons/self_harm.txt"),
+        include_str!("../lexicons/patterns/self_harm.txt"),
+    ),
+    (
+        kind::THREAT,
+        include_str!("../lexicons/threat.txt"),
+        include_str!("../lexicons/patterns/threat.txt"),
+    ),
+];
+const FIGURATIVE: &str = include_str!("../lexicons/patterns/figurative.txt");
+
+/// Label prefix of the phrase families that foretell harm without naming an act: the
+/// engine files those at P2, so they do not need the urgent lane.
+const VEILED: &str = "veiled";
+
+/// Why a message was sent down the urgent lane: the kind it looks like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UrgentHint {
+    pub kind: &'static str,
+}
+
+/// The compiled pre-screen. Build it once ([`UrgentScreen::builtin`]) and share it.
+#[derive(Debug)]
+pub struct UrgentScreen {
+    terms: LexiconMatcher,
+    /// Each kind's phrase families, one set per kind: `is_match` stops at the first hit
+    /// and stays on the lazy DFA, where asking which of ~400 patterns matched would not.
+    patterns: Vec<(&'static str, RegexSet)>,
+    figurative: RegexSet,
+}
+
+impl UrgentScreen {
+    /// The committed lexicons and patterns, compiled once per process.
+    pub fn builtin() -> &'static UrgentScreen {
+        static SCREEN: OnceLock<UrgentScreen> = OnceLock::new();
+        SCREEN.get_or_init(|| UrgentScreen::compile().expect("the committed pattern files compile"))
+    }
+
+    fn compile() -> Result<UrgentScreen, String> {
+        let terms = LexiconMatcher::new(
+            KINDS
+                .iter()
+                .map(|(_, lexicon, _)| parse_terms(lexicon))
+                .collect(),
+        );
+        let mut patterns = Vec::new();
+        for (kind, _, source) in KINDS {
+            let regexes: Vec<&str> = pattern_lines(source)?
+                .into_iter()
+                .filter(|(label, _)| !label.starts_with(VEILED))
+                .map(|(_, regex)| regex)
+                .collect();
+            patterns.push((kind, build_set(&regexes)?));
+        }
+        let figures: Vec<&str> = pattern_lines(FIGURATIVE)?
+            .into_iter()
+            .map(|(_, regex)| regex)
+            .collect();
+        Ok(UrgentScreen {
+            terms,
+            patterns,
+            figurative: build_set(&figures)?,
+        })
+    }
+
+    /// The P1 kind `text` looks like, if any. A phrase-family pattern is enough on its
+    /// own; a term alone is not when the text is a known figure of speech ("je meurs
+    /// de rire", "this burger is killer"), as in the engine.
+    pub fn screen(&self, text: &str) -> Option<UrgentHint> {
+        let normalized = normalize(text);
+        let bytes = normalized.as_bytes();
+        if let Some((kind, _)) = self.patterns.iter().find(|(_, set)| set.is_match(bytes)) {
+            return Some(UrgentHint { kind });
+        }
+        let hits = self.terms.scan(&normalized);
+        let kind = KINDS
+            .iter()
+            .zip(&hits)
+            .find(|(_, hit)| hit.score >= 1.0)
+            .map(|((kind, _, _), _)| *kind)?;
+        if self.figurative.is_match(bytes) {
+            return None;
+        }
+        Some(UrgentHint { kind })
+    }
+}
+
+/// `label<TAB>regex` lines of a pattern file, comments and blanks skipped.
+fn pattern_lines(source: &str) -> Result<Vec<(&str, &str)>, String> {
+    source
+        .lines()
+        .map(str::trim_end)
+        .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            line.split_once('\t')
+                .map(|(label, regex)| (label.trim(), regex.trim()))
+                .ok_or_else(|| format!("pattern line without a tab: {}", line.len()))
+        })
+        .collect()
+}
+
+/// ASCII classes and word boundaries over bytes: normalised text is lowercase letters,
+/// digits and spaces, so this matches as the engine's Unicode sets do on French and
+/// English, and compiles to a fraction of their memory (a negated class such as
+/// `[^ ]` is one byte range instead of every UTF-8 sequence), which ingest pays.
+fn build_set(regexes: &[&str]) -> Result<RegexSet, String> {
+    RegexSetBuilder::new(regexes)
+        .unicode(false)
+        .size_limit(16 << 20)
+        .dfa_size_limit(8 << 20)
+        .build()
+        .map_err(|e| format!("urgent patterns: {e}"))
+}
+
+/// Shorthand for [`UrgentScreen::builtin`]`.screen(text)`.
+pub fn looks_urgent(text: &str) -> Option<UrgentHint> {
+    UrgentScreen::builtin().screen(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clear_self_harm_and_threats_are_flagged_with_their_kind() {
+        for (text, kind) in [
+            ("I want to kill myself tonight", kind::SELF_HARM),
+            ("j'ai avalé toutes mes pilules", kind::SELF_HARM),
+            (
+                "je vais me suicider, plus rien n'a de sens",
+                kind::SELF_HARM,
+            ),
+            ("I'm going to kill your manager", kind::THREAT),
+            ("je vais mettre le feu à votre agence", kind::THREAT),
+        ] {
+            assert_eq!(looks_urgent(text).map(|h| h.kind), Some(kind), "{text}");
+        }
+    }
+
+    #[test]
+    fn figures_of_speech_and_everyday_complaints_stay_in_the_normal_lane() {
+        for text in [
+            "this burger is killer",
+            "je meurs de rire",
+            "where is my refund? order 12345 still not here",
+            "votre service client est nul, je veux un remboursement",
+            "kill the lights when you leave",
+        ] {
+            assert_eq!(looks_urgent(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_long_angry_complaint_stays_in_the_normal_lane() {
+        let text = "I ordered three weeks ago and nothing arrived, your support line \
+                    hangs up on me, I want my money back now or I will post everywhere \
+                    about how you treat customers, this is the worst service I have ever \
+                    seen in my life and everyone should know it, seriously fix this";
+        assert!(text.len() >= 250);
+        assert_eq!(looks_urgent(text), None);
+    }
+}
