@@ -39,7 +39,6 @@ pub struct TriageEngine {
     playbook: Playbook,
     detectors: Detectors,
     model: Option<Arc<HostilityModel>>,
-    semantic: &'static SemanticModel,
     version: String,
 }
 
@@ -74,7 +73,6 @@ impl TriageEngine {
             playbook,
             detectors,
             model,
-            semantic: SemanticModel::builtin(),
             version,
         }
     }
@@ -86,6 +84,12 @@ impl TriageEngine {
 
     pub fn playbook(&self) -> &Playbook {
         &self.playbook
+    }
+
+    /// The trained heads and the encoder, loaded by the first classification: every
+    /// role builds an engine, only the classifying ones pay for the model.
+    fn semantic(&self) -> &'static SemanticModel {
+        SemanticModel::builtin()
     }
 
     pub fn classify_with(&self, message: &Message, context: &TriageContext) -> Classification {
@@ -151,19 +155,19 @@ impl TriageEngine {
         };
         decision.language = detected.language;
         decision.language_confidence = detected.confidence;
-        let embedding = self.semantic.embed(text);
+        let embedding = self.semantic().embed(text);
         observed.embedding = Some(embedding.clone());
         let features = Features::new(embedding.as_slice(), &normalized);
         let lexicon_sentiment = sentiment::score(text, &normalized, detected.language);
         decision.sentiment = (LEXICON_SENTIMENT_WEIGHT * lexicon_sentiment
-            + (1.0 - LEXICON_SENTIMENT_WEIGHT) * self.semantic.sentiment(&features))
+            + (1.0 - LEXICON_SENTIMENT_WEIGHT) * self.semantic().sentiment(&features))
         .clamp(-1.0, 1.0);
 
         let lexicon = self.detectors.scan(&normalized, &folded);
         let mut flags = lexicon.flags();
         add_pattern_flags(&mut flags, &normalized);
         if !flags.iter().any(|f| f.kind == kind::HUMAN_REQUEST)
-            && let Some((probability, threshold)) = self.semantic.first_line(
+            && let Some((probability, threshold)) = self.semantic().first_line(
                 semantic::first_line::HUMAN_REQUEST,
                 &embedding,
                 text,
@@ -179,7 +183,7 @@ impl TriageEngine {
         }
         // The strongest harmful kind the model saw without flagging it.
         let strongest_unflagged = add_semantic_flags(
-            self.semantic,
+            self.semantic(),
             &mut flags,
             text,
             &embedding,
@@ -211,7 +215,7 @@ impl TriageEngine {
                 && let Some(dropped) = dropped
             {
                 near_miss = self
-                    .semantic
+                    .semantic()
                     .risks(&features)
                     .into_iter()
                     .find(|r| r.kind == dropped.as_str());
@@ -405,7 +409,7 @@ impl TriageEngine {
         if message.visibility != Visibility::Private || first_line.acknowledgement.is_none() {
             return 0.0;
         }
-        self.semantic
+        self.semantic()
             .first_line(
                 semantic::first_line::NEEDS_HUMAN,
                 embedding,

@@ -23,12 +23,26 @@ use crate::semantic::intent::IntentScore;
 use crate::semantic::{Features, SemanticModel};
 
 /// Matchers for one mode's key questions, compiled once per playbook load.
+///
+/// The patterns are compiled at load; the examples' embeddings (and with them the
+/// adopted intents and the look-alike bank) on the first message matched. Every role
+/// loads the playbook, but only classify matches messages: embedding at load made
+/// ingest, reply, escalation and control carry the sentence encoder too (≈ 175 MB of
+/// each one's ≈ 210 MB).
 #[derive(Debug)]
 pub struct KeyQuestionMatcher {
     ids: Vec<String>,
     patterns: RegexSet,
     /// For each pattern in `patterns`: (question index, "fr[0]"-style label).
     pattern_owner: Vec<(usize, String)>,
+    /// (question index, "fr[0]"-style label, phrasing) of each playbook example.
+    phrasings: Vec<(usize, String, String)>,
+    meaning: OnceLock<Meaning>,
+}
+
+/// What matching by meaning reads, built on first use.
+#[derive(Debug)]
+struct Meaning {
     examples: Vec<Example>,
     /// Every example's embedding, row after row, for one pass of dot products.
     example_rows: Vec<f32>,
@@ -136,33 +150,21 @@ fn adopted_intent<'a>(
         .map(|(intent, _)| intent)
 }
 
-impl KeyQuestionMatcher {
-    /// `patterns` is every question's patterns, in order (question, language, index),
-    /// compiled once as one set by the playbook loader under its size limit.
-    pub fn compile(questions: &[KeyQuestionSpec], patterns: RegexSet) -> KeyQuestionMatcher {
-        let mut pattern_owner = Vec::new();
-        let mut examples = Vec::new();
-        for (q, question) in questions.iter().enumerate() {
-            for (language, patterns) in question.patterns.iter() {
-                for i in 0..patterns.len() {
-                    pattern_owner.push((q, format!("{language}[{i}]")));
-                }
-            }
-            for (language, phrasings) in question.examples.iter() {
-                for (i, phrasing) in phrasings.iter().enumerate() {
-                    examples.push(Example {
-                        question: q,
-                        label: format!("{language}[{i}]"),
-                        vector: SparseVector::from_text(&crate::normalize::normalize(phrasing)),
-                        embedding: SemanticModel::builtin().embed(phrasing),
-                    });
-                }
-            }
-        }
+impl Meaning {
+    fn build(questions: usize, phrasings: &[(usize, String, String)]) -> Meaning {
+        let mut examples: Vec<Example> = phrasings
+            .iter()
+            .map(|(q, label, phrasing)| Example {
+                question: *q,
+                label: label.clone(),
+                vector: SparseVector::from_text(&crate::normalize::normalize(phrasing)),
+                embedding: SemanticModel::builtin().embed(phrasing),
+            })
+            .collect();
         // Widen each question with the shipped phrasings of the intent it matches.
         let bank = phrasing_bank();
         let mut adopted = Vec::new();
-        let mut intents = vec![None; questions.len()];
+        let mut intents = vec![None; questions];
         for (q, adopted_by) in intents.iter_mut().enumerate() {
             let own: Vec<&Embedding> = examples
                 .iter()
@@ -200,15 +202,45 @@ impl KeyQuestionMatcher {
             .iter()
             .flat_map(|e| e.embedding.as_slice().iter().copied())
             .collect();
-        KeyQuestionMatcher {
-            ids: questions.iter().map(|q| q.id.clone()).collect(),
-            patterns,
-            pattern_owner,
+        Meaning {
             examples,
             example_rows,
             lookalike_rows,
             intents,
         }
+    }
+}
+
+impl KeyQuestionMatcher {
+    /// `patterns` is every question's patterns, in order (question, language, index),
+    /// compiled once as one set by the playbook loader under its size limit.
+    pub fn compile(questions: &[KeyQuestionSpec], patterns: RegexSet) -> KeyQuestionMatcher {
+        let mut pattern_owner = Vec::new();
+        let mut phrasings = Vec::new();
+        for (q, question) in questions.iter().enumerate() {
+            for (language, patterns) in question.patterns.iter() {
+                for i in 0..patterns.len() {
+                    pattern_owner.push((q, format!("{language}[{i}]")));
+                }
+            }
+            for (language, examples) in question.examples.iter() {
+                for (i, phrasing) in examples.iter().enumerate() {
+                    phrasings.push((q, format!("{language}[{i}]"), phrasing.clone()));
+                }
+            }
+        }
+        KeyQuestionMatcher {
+            ids: questions.iter().map(|q| q.id.clone()).collect(),
+            patterns,
+            pattern_owner,
+            phrasings,
+            meaning: OnceLock::new(),
+        }
+    }
+
+    fn meaning(&self) -> &Meaning {
+        self.meaning
+            .get_or_init(|| Meaning::build(self.ids.len(), &self.phrasings))
     }
 
     /// The best key question for normalised text, whatever its confidence; the caller
@@ -224,10 +256,11 @@ impl KeyQuestionMatcher {
         if normalized.is_empty() || self.ids.is_empty() {
             return None;
         }
+        let meaning = self.meaning();
         let mut scores = vec![Score::default(); self.ids.len()];
-        if self.intents.iter().any(Option::is_some) {
+        if meaning.intents.iter().any(Option::is_some) {
             let verdicts = SemanticModel::builtin().intents(features);
-            for (score, intent) in scores.iter_mut().zip(&self.intents) {
+            for (score, intent) in scores.iter_mut().zip(&meaning.intents) {
                 score.intent = intent.as_deref().and_then(|intent| {
                     verdicts
                         .iter()
@@ -247,9 +280,9 @@ impl KeyQuestionMatcher {
             scores[*q].pattern.get_or_insert_with(|| label.clone());
         }
         let vector = QueryVector::from_text(normalized);
-        let mut cosines = Vec::with_capacity(self.examples.len());
-        firebreak_encoder::dots(&self.example_rows, embedding.as_slice(), &mut cosines);
-        for (example, &cosine) in self.examples.iter().zip(&cosines) {
+        let mut cosines = Vec::with_capacity(meaning.examples.len());
+        firebreak_encoder::dots(&meaning.example_rows, embedding.as_slice(), &mut cosines);
+        for (example, &cosine) in meaning.examples.iter().zip(&cosines) {
             // Shipped phrasings carry no trigram vector: meaning only.
             let similarity = if example.vector.is_empty() {
                 0.0
@@ -266,7 +299,7 @@ impl KeyQuestionMatcher {
                 score.example = Some(&example.label);
             }
         }
-        firebreak_encoder::dots(&self.lookalike_rows, embedding.as_slice(), &mut cosines);
+        firebreak_encoder::dots(&meaning.lookalike_rows, embedding.as_slice(), &mut cosines);
         let lookalike = cosines
             .iter()
             .map(|&c| f64::from(c))
