@@ -100,6 +100,14 @@ impl Encoder {
         Ok(Self { tokenizer, network })
     }
 
+    /// Vocabulary size and the tokeniser automaton's heap bytes (for memory reports).
+    pub fn footprint(&self) -> (usize, usize) {
+        (
+            self.tokenizer.vocab_size(),
+            self.tokenizer.automaton_bytes(),
+        )
+    }
+
     /// Piece ids of `text`, with `<s>` and `</s>`.
     pub fn tokenize(&self, text: &str) -> Vec<u32> {
         self.tokenizer.encode(text)

@@ -1,7 +1,9 @@
 //! SentencePiece unigram segmentation: the most probable split of the normalised text
 //! into vocabulary pieces (Viterbi over the lattice of every piece occurrence).
 //!
-//! One Aho-Corasick pass finds every piece that occurs anywhere in the text; the
+//! One Aho-Corasick pass finds every piece that occurs anywhere in the text (a
+//! contiguous NFA: the DFA of 40,000 pieces took 81 MB in every classifying process,
+//! the NFA takes 3.8 MB and about 3.6 µs more per 280 characters); the
 //! dynamic programme then keeps, for each end position, the best-scoring path. Ties go
 //! to the earliest start, as in the reference implementation, and a character that no
 //! single-character piece covers becomes `<unk>` with the model's unknown penalty.
@@ -38,7 +40,7 @@ impl Tokenizer {
         }
         let matcher = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&pieces[FIRST_TEXT_PIECE..])
             .map_err(|e| EncoderError::Format(format!("vocabulary: {e}")))?;
         let min = scores.iter().copied().fold(f32::INFINITY, f32::min);
@@ -50,6 +52,11 @@ impl Tokenizer {
             scores,
             unk_score: min - 10.0,
         })
+    }
+
+    /// Heap bytes of the piece automaton (for memory reports).
+    pub fn automaton_bytes(&self) -> usize {
+        self.pieces.memory_usage()
     }
 
     pub fn vocab_size(&self) -> usize {

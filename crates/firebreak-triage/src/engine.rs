@@ -86,6 +86,25 @@ impl TriageEngine {
         &self.playbook
     }
 
+    /// Loads what the first classification would: the encoder and every trained head,
+    /// and each mode's key-question examples. A classifying process calls it at start,
+    /// so that its first message does not wait a second for the model.
+    pub fn warm_up(&self) {
+        let _ = crate::semantic::exact::ExactHead::builtin();
+        let _ = crate::semantic::neighbours::Neighbours::builtin();
+        let message = crate::dry_run_message(
+            "bonjour, où en est ma commande ? hello, where is my order?",
+            firebreak_core::Visibility::Private,
+        );
+        for crisis_active in [false, true] {
+            let context = TriageContext {
+                crisis_active,
+                ..TriageContext::default()
+            };
+            let _ = self.classify_with(&message, &context);
+        }
+    }
+
     /// The trained heads and the encoder, loaded by the first classification: every
     /// role builds an engine, only the classifying ones pay for the model.
     fn semantic(&self) -> &'static SemanticModel {

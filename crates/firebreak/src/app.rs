@@ -325,6 +325,12 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         tasks.spawn(worker.run(handler, shutdown.clone()));
     };
     if config.runs(RoleName::Classify) {
+        // The model loads with the first classification; a classifying process loads it
+        // before it takes messages, so that its first one does not wait for it.
+        let engine = settings.current().engine.clone();
+        tokio::task::spawn_blocking(move || engine.warm_up())
+            .await
+            .context("loading the triage model")?;
         let stage = ClassifyStage {
             bus: bus.clone(),
             log: stores.log.clone(),
