@@ -71,13 +71,8 @@ impl Family {
         Ok(Family { set, labels })
     }
 
-    /// The label of the first pattern that matches. Most texts match none: the
-    /// early-exit `is_match` answers those, and only a match pays for the overlapping
-    /// search that tells which pattern it was.
+    /// The label of the first pattern that matches.
     fn first_match(&self, normalized: &str) -> Option<&str> {
-        if !self.set.is_match(normalized) {
-            return None;
-        }
         self.set
             .matches(normalized)
             .iter()
@@ -86,15 +81,13 @@ impl Family {
     }
 }
 
-/// Each kind's patterns, and the figurative look-alikes.
-///
-/// One set per kind, each asked `is_match` first: a single set of every pattern, asked
-/// which patterns match (an overlapping search), kept its lazy DFA building new states
-/// on every message, a third of the fast path's time in a profile; separate
-/// early-exit searches build small automata that stay cached.
+/// Every kind's patterns in one set (one pass over the text), and the figurative
+/// look-alikes.
 #[derive(Debug)]
 pub struct Patterns {
-    families: Vec<(&'static str, Family)>,
+    all: RegexSet,
+    /// For each pattern of `all`: its kind and label.
+    owners: Vec<(&'static str, String)>,
     figurative: Family,
     counts: Vec<(&'static str, usize)>,
 }
@@ -107,18 +100,26 @@ impl Patterns {
     }
 
     pub fn compile() -> Result<Patterns, String> {
-        let mut families = Vec::new();
+        let mut regexes = Vec::new();
+        let mut owners = Vec::new();
         let mut counts = Vec::new();
         for (kind, source) in FILES {
-            // Errors name the kind and the line.
+            // Compiling each file alone first reports errors with the kind and line.
             let family = Family::compile(kind, source)?;
             counts.push((kind, family.labels.len()));
-            families.push((kind, family));
+            regexes.extend(family.set.patterns().iter().cloned());
+            owners.extend(family.labels.into_iter().map(|label| (kind, label)));
         }
+        let all = RegexSetBuilder::new(&regexes)
+            .size_limit(256 << 20)
+            .dfa_size_limit(256 << 20)
+            .build()
+            .map_err(|e| format!("patterns: {e}"))?;
         let figurative = Family::compile("figurative", FIGURATIVE)?;
         counts.push(("figurative", figurative.labels.len()));
         Ok(Patterns {
-            families,
+            all,
+            owners,
             figurative,
             counts,
         })
@@ -126,10 +127,14 @@ impl Patterns {
 
     /// (kind, label) of each kind with a matching pattern, the first pattern of each.
     pub fn scan(&self, normalized: &str) -> Vec<(&'static str, &str)> {
-        self.families
-            .iter()
-            .filter_map(|(kind, family)| Some((*kind, family.first_match(normalized)?)))
-            .collect()
+        let mut found: Vec<(&'static str, &str)> = Vec::new();
+        for i in self.all.matches(normalized).iter() {
+            let (kind, label) = &self.owners[i];
+            if !found.iter().any(|(k, _)| k == kind) {
+                found.push((kind, label.as_str()));
+            }
+        }
+        found
     }
 
     /// The label of a figurative look-alike in the text, if any.
