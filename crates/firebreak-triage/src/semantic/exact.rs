@@ -16,8 +16,6 @@
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 const BUILTIN: &str = include_str!("../../models/exact_heads.json");
@@ -138,20 +136,8 @@ impl ExactHead {
         let file: File = serde_json::from_str(json)?;
         let kinds = file.kinds.len();
         let tensor = |name: &'static str, b64: &str, len: usize| {
-            let bytes = STANDARD.decode(b64).map_err(|e| ExactHeadError::Tensor {
-                name,
-                reason: e.to_string(),
-            })?;
-            if bytes.len() != len * 4 {
-                return Err(ExactHeadError::Tensor {
-                    name,
-                    reason: format!("{} bytes, expected {}", bytes.len(), len * 4),
-                });
-            }
-            Ok(bytes
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect::<Vec<f32>>())
+            super::tensor::floats(b64, len)
+                .map_err(|reason| ExactHeadError::Tensor { name, reason })
         };
         Ok(ExactHead {
             w1: tensor("w1", &file.w1, file.input * file.hidden)?,
@@ -223,6 +209,8 @@ impl ExactHead {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
     use firebreak_encoder::Encoder;
 
     fn verdict(text: &str, kind: &str) -> ExactVerdict {

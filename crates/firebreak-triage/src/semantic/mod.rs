@@ -16,6 +16,7 @@ pub mod first_line;
 pub mod head;
 pub mod intent;
 pub mod neighbours;
+mod tensor;
 pub mod train;
 
 use std::path::Path;

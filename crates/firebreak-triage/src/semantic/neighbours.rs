@@ -16,8 +16,6 @@
 
 use std::sync::OnceLock;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 const BUILTIN: &str = include_str!("../../models/exact_neighbours.json");
@@ -84,33 +82,11 @@ impl Neighbours {
 
     pub fn parse(json: &str) -> Result<Neighbours, NeighboursError> {
         let file: File = serde_json::from_str(json)?;
-        let bytes = |name: &'static str, b64: &str, len: usize| {
-            let bytes = STANDARD.decode(b64).map_err(|e| NeighboursError::Tensor {
-                name,
-                reason: e.to_string(),
-            })?;
-            if bytes.len() != len {
-                return Err(NeighboursError::Tensor {
-                    name,
-                    reason: format!("{} bytes, expected {len}", bytes.len()),
-                });
-            }
-            Ok(bytes)
-        };
-        let floats = |name: &'static str, b64: &str, len: usize| {
-            Ok::<_, NeighboursError>(
-                bytes(name, b64, len * 4)?
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect::<Vec<f32>>(),
-            )
-        };
-        let labels = STANDARD
-            .decode(&file.labels)
-            .map_err(|e| NeighboursError::Tensor {
-                name: "labels",
-                reason: e.to_string(),
-            })?;
+        let tensor = |name: &'static str| move |reason| NeighboursError::Tensor { name, reason };
+        let bytes =
+            |name, b64: &str, len| super::tensor::bytes(b64, Some(len)).map_err(tensor(name));
+        let floats = |name, b64: &str, len| super::tensor::floats(b64, len).map_err(tensor(name));
+        let labels = super::tensor::bytes(&file.labels, None).map_err(tensor("labels"))?;
         let rows = labels.len();
         if let Some(&bad) = labels.iter().find(|&&l| l as usize >= file.kinds.len()) {
             return Err(NeighboursError::Tensor {
@@ -213,6 +189,8 @@ fn dot_i8(query: &[f32], row: &[i8]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
     use firebreak_encoder::Encoder;
 
     fn vote(text: &str, kind: &str) -> Vote {
