@@ -12,7 +12,7 @@ use crate::fake_platform::{self, Delivery, SendStats};
 use crate::outcomes::Ending;
 use crate::plan::Planned;
 use crate::surge_scenario::Budgets;
-use crate::watch::Seen;
+use crate::watch::{P1Case, Seen};
 
 /// Milliseconds since the Unix epoch, as f64: the one clock every process shares.
 pub fn unix_ms() -> f64 {
@@ -89,8 +89,23 @@ pub struct RunFigures {
     pub e2e_ms: Quantiles,
     /// Messages accepted during the peak phase.
     pub e2e_at_peak_ms: Quantiles,
+    /// Every message of a P1 case, from its acceptance to its first case event
+    /// (messages joining a case that was already P1 included).
     pub p1_ms: Quantiles,
     pub p1_at_peak_ms: Quantiles,
+    /// Each P1 case once: from the acceptance of the message that made it P1 to the
+    /// case's first event at P1. When that event added several messages, the earliest
+    /// accepted of them is taken (the slower reading).
+    pub p1_case_ms: Quantiles,
+    pub p1_case_at_peak_ms: Quantiles,
+    /// The same at the peak, per reason ([`crate::watch::p1_reason`]).
+    pub p1_case_at_peak_by_reason_ms: BTreeMap<String, Quantiles>,
+    /// Where the time of the P1 cases at the peak goes, hop by hop: accepted →
+    /// classified, classified → filed (the message's outcome), filed → seen by the
+    /// watcher. Measured on each case's earliest trigger.
+    pub p1_case_at_peak_hops_ms: BTreeMap<String, Quantiles>,
+    /// Messages ingest sent down the urgent lane, per hint kind (its metrics).
+    pub urgent_lane: BTreeMap<String, u64>,
     /// Messages seen in a case, per priority (1–4).
     pub cases_seen_by_priority: BTreeMap<i32, usize>,
     pub sends: SendStats,
@@ -103,6 +118,7 @@ pub struct RunRecords<'a> {
     pub sent: &'a [Sent],
     pub endings: &'a HashMap<MessageId, Ending>,
     pub seen: &'a HashMap<MessageId, Seen>,
+    pub p1_cases: &'a [P1Case],
     pub sends: &'a [Delivery],
     /// Unix ms when the first message left.
     pub started_ms: f64,
@@ -120,6 +136,25 @@ pub fn accepted_at(plan: &[Planned], sent: &[Sent]) -> HashMap<MessageId, f64> {
         }
     }
     accepted
+}
+
+/// Per P1 case: when its trigger was accepted (unix ms) and how long it took to reach
+/// the watcher at P1. A case whose triggers were never accepted by this run is skipped.
+pub fn p1_case_latencies(cases: &[P1Case], accepted: &HashMap<MessageId, f64>) -> Vec<(f64, f64)> {
+    cases
+        .iter()
+        .filter_map(|case| p1_case_latency(case, accepted))
+        .collect()
+}
+
+fn p1_case_latency(case: &P1Case, accepted: &HashMap<MessageId, f64>) -> Option<(f64, f64)> {
+    let at = case
+        .triggers
+        .iter()
+        .filter_map(|id| accepted.get(id))
+        .copied()
+        .reduce(f64::min)?;
+    Some((at, (case.at_ms - at).max(0.0)))
 }
 
 pub fn figures(r: &RunRecords<'_>) -> (RunFigures, Vec<Second>) {
@@ -190,6 +225,46 @@ pub fn figures(r: &RunRecords<'_>) -> (RunFigures, Vec<Second>) {
     }
     f.p1_ms = quantiles(&mut p1);
     f.p1_at_peak_ms = quantiles(&mut p1_peak);
+    let (mut cases, mut cases_peak) = (Vec::new(), Vec::new());
+    let mut by_reason: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut hops: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for (case, (at, latency)) in r
+        .p1_cases
+        .iter()
+        .filter_map(|case| Some((case, p1_case_latency(case, &accepted)?)))
+    {
+        cases.push(latency);
+        if in_peak(at) {
+            cases_peak.push(latency);
+            by_reason.entry(case.reason).or_default().push(latency);
+            let ending = case
+                .triggers
+                .iter()
+                .filter(|id| accepted.get(id) == Some(&at))
+                .find_map(|id| r.endings.get(id));
+            if let Some(ending) = ending
+                && let Some(classified) = ending.classified_ms
+            {
+                for (hop, ms) in [
+                    ("1 accepted → classified", classified - at),
+                    ("2 classified → filed", ending.at_ms - classified),
+                    ("3 filed → watcher", case.at_ms - ending.at_ms),
+                ] {
+                    hops.entry(hop).or_default().push(ms.max(0.0));
+                }
+            }
+        }
+    }
+    f.p1_case_at_peak_hops_ms = hops
+        .into_iter()
+        .map(|(hop, mut v)| (hop.to_string(), quantiles(&mut v)))
+        .collect();
+    f.p1_case_ms = quantiles(&mut cases);
+    f.p1_case_at_peak_ms = quantiles(&mut cases_peak);
+    f.p1_case_at_peak_by_reason_ms = by_reason
+        .into_iter()
+        .map(|(reason, mut v)| (reason.to_string(), quantiles(&mut v)))
+        .collect();
     for s in r.sends {
         *series
             .entry(second(s.at_ms))

@@ -20,6 +20,8 @@ pub struct Ending {
     pub at_ms: f64,
     /// Deferrals on the way (budget waits).
     pub deferrals: usize,
+    /// Unix ms of the classification, when the history has one.
+    pub classified_ms: Option<f64>,
 }
 
 /// Work the pipeline's consumers still hold: pending plus unacknowledged, summed.
@@ -132,9 +134,15 @@ pub fn ending(record: &MessageRecord) -> Option<Ending> {
         .iter()
         .rev()
         .find(|h| h.stage.is_terminal())?;
+    let unix_ms = |at: time::OffsetDateTime| (at.unix_timestamp_nanos() / 1_000) as f64 / 1000.0;
     Some(Ending {
         stage: record.status,
-        at_ms: (terminal.at.unix_timestamp_nanos() / 1_000) as f64 / 1000.0,
+        at_ms: unix_ms(terminal.at),
+        classified_ms: record
+            .history
+            .iter()
+            .find(|h| h.stage == Stage::Classified)
+            .map(|h| unix_ms(h.at)),
         deferrals: record
             .history
             .iter()

@@ -217,6 +217,26 @@ async fn measure_all(
     })
 }
 
+/// Messages ingest sent down the urgent lane, per hint kind, from its metrics.
+async fn urgent_lane(cluster: &Cluster) -> anyhow::Result<BTreeMap<String, u64>> {
+    let body = reqwest::Client::new()
+        .get(format!("{}/metrics", cluster.role("ingest").http))
+        .bearer_auth(&cluster.token)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    Ok(body
+        .lines()
+        .filter_map(|line| line.strip_prefix("firebreak_ingest_urgent_total{kind=\""))
+        .filter_map(|rest| {
+            let (kind, value) = rest.split_once("\"}")?;
+            Some((kind.to_string(), value.trim().parse::<f64>().ok()? as u64))
+        })
+        .collect())
+}
+
 async fn crisis_on(cluster: &Cluster) -> anyhow::Result<()> {
     let response = reqwest::Client::new()
         .put(format!("{}/v1/crisis", cluster.role("control").http))
@@ -269,25 +289,27 @@ async fn the_surge(bench: &Bench) -> anyhow::Result<SurgeResult> {
     // Cases of the last messages reach the watcher within moments of their outcome.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let seen = watcher.seen();
+    let p1_cases = watcher.p1_cases();
     let sends = bench.platform.sends();
     let records = RunRecords {
         plan: &planned,
         sent: &sent,
         endings: &endings,
         seen: &seen,
+        p1_cases: &p1_cases,
         sends: &sends,
         started_ms,
         peak: s.peak_window(),
     };
     let (mut figures, seconds) = measure::figures(&records);
     figures.budgets = measure::budget_checks(&sends, &s.budgets);
-    let p1_points = seen
-        .iter()
-        .filter(|(_, v)| v.priority == 1)
-        .filter_map(|(id, v)| {
-            let at = accepted.get(id)?;
-            Some(((at - started_ms) / 1000.0, (v.at_ms - at).max(0.0)))
-        })
+    figures.urgent_lane = urgent_lane(&bench.cluster).await.unwrap_or_else(|e| {
+        eprintln!("could not read ingest's urgent-lane counts: {e}");
+        Default::default()
+    });
+    let p1_points = measure::p1_case_latencies(&p1_cases, &accepted)
+        .into_iter()
+        .map(|(at, ms)| ((at - started_ms) / 1000.0, ms))
         .collect();
     let planned = Arc::try_unwrap(planned).unwrap_or_else(|p| (*p).clone());
     Ok((figures, seconds, p1_points, planned))
@@ -327,6 +349,7 @@ async fn unpaced(
         sent: &sent,
         endings: &endings,
         seen: &Default::default(),
+        p1_cases: &[],
         sends: &[],
         started_ms,
         peak: (0.0, 0.0),

@@ -27,7 +27,32 @@ pub fn render(r: &Report) -> String {
     );
     let _ = writeln!(
         o,
-        "P1 ms: all p50 {:.0} p99 {:.0} ({}); at the peak p50 {:.0} p99 {:.0} ({}); messages in cases by priority {:?}",
+        "P1 cases ms: all p50 {:.0} p99 {:.0} ({}); at the peak p50 {:.0} p99 {:.0} ({})",
+        s.p1_case_ms.p50,
+        s.p1_case_ms.p99,
+        s.p1_case_ms.count,
+        s.p1_case_at_peak_ms.p50,
+        s.p1_case_at_peak_ms.p99,
+        s.p1_case_at_peak_ms.count,
+    );
+    let _ = writeln!(o, "urgent lane (ingest's hints): {:?}", s.urgent_lane);
+    for (hop, q) in &s.p1_case_at_peak_hops_ms {
+        let _ = writeln!(
+            o,
+            "  P1 cases at the peak, hop {hop}: p50 {:.0} p99 {:.0} ({})",
+            q.p50, q.p99, q.count
+        );
+    }
+    for (reason, q) in &s.p1_case_at_peak_by_reason_ms {
+        let _ = writeln!(
+            o,
+            "  P1 cases at the peak, {reason}: p50 {:.0} p99 {:.0} ({})",
+            q.p50, q.p99, q.count
+        );
+    }
+    let _ = writeln!(
+        o,
+        "messages of P1 cases ms: all p50 {:.0} p99 {:.0} ({}); at the peak p50 {:.0} p99 {:.0} ({}); messages in cases by priority {:?}",
         s.p1_ms.p50,
         s.p1_ms.p99,
         s.p1_ms.count,

@@ -69,12 +69,26 @@ pub fn evaluate(r: &Report) -> Vec<Check> {
         },
         Some(over.is_empty()),
     ));
-    let p1 = s.p1_at_peak_ms;
+    let p1 = s.p1_case_at_peak_ms;
     out.push(check(
-        "P1 accepted → seen by the watcher, p99 at the peak",
+        "P1 cases: accepted → seen by the watcher at P1, p99 at the peak",
         "≤ 250 ms",
-        format!("{:.0} ms ({} P1 messages)", p1.p99, p1.count),
+        format!(
+            "{:.0} ms (p50 {:.0} ms, {} P1 cases)",
+            p1.p99, p1.p50, p1.count
+        ),
         (p1.count > 0).then_some(p1.p99 <= 250.0),
+    ));
+    // Not a target: every message of a P1 case, those joining it later included.
+    let messages = s.p1_at_peak_ms;
+    out.push(check(
+        "messages of P1 cases: accepted → first seen in their case, p99 at the peak",
+        "(no bound)",
+        format!(
+            "{:.0} ms (p50 {:.0} ms, {} messages)",
+            messages.p99, messages.p50, messages.count
+        ),
+        None,
     ));
     let peak = r.scenario.peak_rate();
     let e2e = s.e2e_at_peak_ms;

@@ -72,9 +72,12 @@ pub fn inbound(channel: Channel) -> String {
     format!("fb.in.{}", channel.as_str())
 }
 
+/// What every subject of the urgent lane starts with.
+pub const URGENT_PREFIX: &str = "fb.urgent.";
+
 /// The urgent lane's subject for a message of `channel`.
 pub fn urgent_inbound(channel: Channel) -> String {
-    format!("fb.urgent.{}", channel.as_str())
+    format!("{URGENT_PREFIX}{}", channel.as_str())
 }
 
 pub fn reply(channel: Channel) -> String {

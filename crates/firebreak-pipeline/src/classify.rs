@@ -47,6 +47,8 @@ pub struct ClassifyStage {
     pub rates: Arc<crate::rates::RateRecorder>,
     /// Themes, volumes and near misses for `GET /v1/insights`.
     pub insights: Arc<crate::insights::InsightsRecorder>,
+    /// The urgent lane's right of way over the normal one in this process.
+    pub priority: Arc<crate::lane_priority::LanePriority>,
 }
 
 impl ClassifyStage {
@@ -122,8 +124,13 @@ impl Handler for ClassifyStage {
 
     async fn handle(&self, delivery: &Delivery) -> Result<(), HandleError> {
         let message = decode_message(&delivery.payload).map_err(HandleError::permanent)?;
+        let urgent = delivery.subject.starts_with(subjects::URGENT_PREFIX);
+        let _turn = urgent.then(|| self.priority.urgent());
         let settings = self.settings.current();
         let context = self.context(&message, &settings).await?;
+        if !urgent {
+            self.priority.yield_to_urgent().await;
+        }
         let mut observed = firebreak_triage::Observed::default();
         let decision = settings
             .engine

@@ -1,6 +1,7 @@
 //! Accepting a message: dedup, publish to JetStream (the urgent lane, `FB_URGENT`, for
-//! what looks like self-harm or a threat; `FB_INBOUND` for the rest), and answer only
-//! once the stream has acknowledged it.
+//! what looks like self-harm or a threat and for public messages of someone with an
+//! open private case; `FB_INBOUND` for the rest), and answer only once the stream has
+//! acknowledged it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,6 +31,8 @@ pub struct Ingestor {
     metrics: Metrics,
     /// Keeps accepted messages for rehearsals; `None` when the archive is off.
     archive: Option<firebreak_store::archive::ArchiveWriter>,
+    /// Who has an open private case, for the spill-over hint; `None` when not fed.
+    spill: Option<Arc<crate::spill_index::SpillIndex>>,
 }
 
 impl std::fmt::Debug for Ingestor {
@@ -61,7 +64,15 @@ impl Ingestor {
             log,
             metrics,
             archive: None,
+            spill: None,
         }
+    }
+
+    /// Also sends public messages of authors and threads with an open private case
+    /// (a spill-over, P1) through the urgent lane. The index is fed elsewhere.
+    pub fn with_spill_index(mut self, index: Arc<crate::spill_index::SpillIndex>) -> Self {
+        self.spill = Some(index);
+        self
     }
 
     /// Also hands every newly accepted message to the inbound archive (never waiting
@@ -119,10 +130,20 @@ impl Ingestor {
                 })
             }));
         }
-        // The urgent lane: a message that looks like self-harm or a threat is read by
-        // classify's own consumer, ahead of the normal backlog. The hint depends on the
-        // text alone, so a retry takes the same lane and the stream's dedup still holds.
-        let urgent = firebreak_triage::urgent::looks_urgent(&message.text);
+        // The urgent lane: a message that looks like self-harm or a threat, or a public
+        // one whose author has an open private case, is read by classify's own
+        // consumer, ahead of the normal backlog. The text's hint never changes, so its
+        // retries take the same lane and the stream's dedup holds. The spill-over hint
+        // can change between a message and its retry (a case opened or resolved in
+        // between, or the author already hinted); a copy in each lane is then
+        // classified twice, and the msg id of classify's own publish keeps the next
+        // stage to one.
+        let urgent = firebreak_triage::urgent::looks_urgent(&message.text).or_else(|| {
+            self.spill
+                .as_ref()
+                .filter(|index| index.hint(&message))
+                .map(|_| firebreak_triage::urgent::UrgentHint { kind: "spill_over" })
+        });
         let subject = match urgent {
             Some(_) => subjects::urgent_inbound(message.channel),
             None => subjects::inbound(message.channel),

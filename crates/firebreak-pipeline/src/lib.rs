@@ -6,9 +6,11 @@ pub mod classify;
 pub mod dead_letters;
 pub mod ingest;
 pub mod insights;
+pub mod lane_priority;
 pub mod payload;
 pub mod rates;
 pub mod settings;
+pub mod spill_index;
 pub mod sweeper;
 pub mod worker;
 

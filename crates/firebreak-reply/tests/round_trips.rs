@@ -104,6 +104,7 @@ impl Pipeline {
             metrics: metrics.clone(),
             rates: RateRecorder::new(),
             insights: InsightsRecorder::new(),
+            priority: Default::default(),
         };
         let engine = Arc::new(ReplyEngine::new(
             Arc::new(state.clone()),

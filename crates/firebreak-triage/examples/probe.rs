@@ -12,9 +12,10 @@ fn main() {
         let msg = firebreak_triage::dry_run_message(&line, visibility);
         let d = engine.classify_with(&msg, &firebreak_core::rules::TriageContext::default());
         println!(
-            "{:?} {:?} kq={:?} {:.2} lang={:?} | {}\n    {}",
+            "{:?} {:?} urgent={:?} kq={:?} {:.2} lang={:?} | {}\n    {}",
             d.route,
             d.priority,
+            firebreak_triage::urgent::looks_urgent(&line).map(|h| h.kind),
             d.key_question,
             d.key_question_confidence,
             d.language,

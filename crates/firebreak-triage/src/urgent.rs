@@ -5,8 +5,13 @@
 //!
 //! It is only a routing hint: classify still decides, with the full engine. So it uses
 //! the cheap half of the detectors (the built-in term lexicons and phrase-family
-//! patterns of the two kinds, one Aho-Corasick pass and one regex set) and never the
-//! sentence encoder, which would cost ingest its model's memory and milliseconds.
+//! patterns of the two kinds, one Aho-Corasick pass and one regex set), the health
+//! incident patterns when a child or an emergency is named (P1 too), and a small
+//! linear model over hashed n-grams (`models/urgent.bin`, 64 KiB, trained on the
+//! training split's self-harm and threats by the `train_urgent` example) for phrasings
+//! no term or pattern names. It never runs the sentence encoder, which would cost
+//! ingest its model's memory and milliseconds. The model's threshold is set for recall:
+//! a message sent down the lane for nothing only costs the lane a classification.
 //!
 //! It reads the built-in lexicons, not the playbook's overrides, so its answer depends
 //! on the text alone: a platform's retry of a message always takes the lane its first
@@ -16,9 +21,10 @@ use std::sync::OnceLock;
 
 use regex::bytes::{RegexSet, RegexSetBuilder};
 
-use crate::detectors::kind;
 use crate::detectors::lexicon::{LexiconMatcher, parse_terms};
-use crate::normalize::normalize;
+use crate::detectors::{kind, mentions_child_or_emergency};
+use crate::model::HostilityModel;
+use crate::normalize::{normalize, normalize_leet};
 
 /// The P1 kinds the pre-screen looks for, with their term lexicon and pattern file.
 const KINDS: [(&str, &str, &str); 2] = [
@@ -34,6 +40,16 @@ const KINDS: [(&str, &str, &str); 2] = [
     ),
 ];
 const FIGURATIVE: &str = include_str!("../lexicons/patterns/figurative.txt");
+const HEALTH_INCIDENT: &str = include_str!("../lexicons/patterns/health_incident.txt");
+/// The pre-screen's model, written by the `train_urgent` example.
+const MODEL: &[u8] = include_bytes!("../models/urgent.bin");
+
+/// The model's score from which a message takes the lane. Chosen on the held-out
+/// split for recall (figures in DATA.md); `train_urgent` prints what others would do.
+pub const MODEL_THRESHOLD: f64 = 0.5;
+
+/// The hint of a message only the model finds urgent.
+pub const MODEL_KIND: &str = "model";
 
 /// Label prefix of the phrase families that foretell harm without naming an act: the
 /// engine files those at P2, so they do not need the urgent lane.
@@ -53,6 +69,8 @@ pub struct UrgentScreen {
     /// and stays on the lazy DFA, where asking which of ~400 patterns matched would not.
     patterns: Vec<(&'static str, RegexSet)>,
     figurative: RegexSet,
+    health: RegexSet,
+    model: HostilityModel,
 }
 
 impl UrgentScreen {
@@ -82,10 +100,16 @@ impl UrgentScreen {
             .into_iter()
             .map(|(_, regex)| regex)
             .collect();
+        let health: Vec<&str> = pattern_lines(HEALTH_INCIDENT)?
+            .into_iter()
+            .map(|(_, regex)| regex)
+            .collect();
         Ok(UrgentScreen {
             terms,
             patterns,
             figurative: build_set(&figures)?,
+            health: build_set(&health)?,
+            model: HostilityModel::from_bytes(MODEL).map_err(|e| format!("urgent model: {e}"))?,
         })
     }
 
@@ -99,15 +123,25 @@ impl UrgentScreen {
             return Some(UrgentHint { kind });
         }
         let hits = self.terms.scan(&normalized);
-        let kind = KINDS
+        let term = KINDS
             .iter()
             .zip(&hits)
             .find(|(_, hit)| hit.score >= 1.0)
-            .map(|((kind, _, _), _)| *kind)?;
+            .map(|((kind, _, _), _)| *kind);
+        if self.health.is_match(bytes) && mentions_child_or_emergency(&normalized) {
+            return Some(UrgentHint {
+                kind: kind::HEALTH_INCIDENT,
+            });
+        }
+        // A figure of speech explains the alarming words, for the terms and the model.
         if self.figurative.is_match(bytes) {
             return None;
         }
-        Some(UrgentHint { kind })
+        if let Some(kind) = term {
+            return Some(UrgentHint { kind });
+        }
+        (self.model.predict(&normalize_leet(text)) >= MODEL_THRESHOLD)
+            .then_some(UrgentHint { kind: MODEL_KIND })
     }
 }
 
@@ -177,12 +211,58 @@ mod tests {
     }
 
     #[test]
-    fn a_long_angry_complaint_stays_in_the_normal_lane() {
+    fn a_long_angry_complaint_is_not_taken_for_self_harm_or_a_threat() {
         let text = "I ordered three weeks ago and nothing arrived, your support line \
                     hangs up on me, I want my money back now or I will post everywhere \
                     about how you treat customers, this is the worst service I have ever \
                     seen in my life and everyone should know it, seriously fix this";
         assert!(text.len() >= 250);
-        assert_eq!(looks_urgent(text), None);
+        // No term or phrase family of self-harm or threats is in it. The model may
+        // still send its ultimatum ("now or I will...") down the lane: it is set for
+        // recall, and a wasted place in the lane costs one classification.
+        let kind = looks_urgent(text).map(|h| h.kind);
+        assert!(
+            !matches!(kind, Some(kind::SELF_HARM | kind::THREAT)),
+            "{kind:?}"
+        );
+    }
+
+    #[test]
+    fn a_health_incident_with_a_child_or_an_emergency_takes_the_lane() {
+        for text in [
+            "my daughter threw up all night after eating your biscuits",
+            "mon fils a vomi toute la nuit après vos gâteaux",
+        ] {
+            assert_eq!(
+                looks_urgent(text).map(|h| h.kind),
+                Some(kind::HEALTH_INCIDENT),
+                "{text}"
+            );
+        }
+        // Symptoms of an adult with no emergency are P2: the normal lane.
+        assert_eq!(looks_urgent("I threw up after eating your biscuits"), None);
+        // A child with no symptom is not a health incident.
+        assert_eq!(
+            looks_urgent("my son loves your biscuits, when are they back?"),
+            None
+        );
+    }
+
+    #[test]
+    fn the_model_catches_phrasings_no_term_or_pattern_names() {
+        let screen = UrgentScreen::builtin();
+        let score = |text: &str| screen.model.predict(&normalize_leet(text));
+        // Written for this test, not in any data file.
+        let alarming = "honestly I'm done, I've written my letters and it ends this weekend";
+        let ordinary = "is the 500g pack of the lemon biscuits also part of the recall?";
+        assert!(score(alarming) >= MODEL_THRESHOLD, "{}", score(alarming));
+        assert!(score(ordinary) < MODEL_THRESHOLD, "{}", score(ordinary));
+        assert_eq!(looks_urgent(ordinary), None);
+    }
+
+    #[test]
+    fn the_committed_model_loads_and_a_damaged_one_is_refused() {
+        assert!(HostilityModel::from_bytes(MODEL).is_ok());
+        assert!(HostilityModel::from_bytes(&MODEL[..MODEL.len() - 1]).is_err());
     }
 }

@@ -255,6 +255,14 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
         firebreak_triage::urgent::UrgentScreen::builtin();
     }
     let mut ingestor = Ingestor::new(bus.clone(), stores.log.clone(), metrics.clone());
+    // Spill-overs (a public message of someone with an open private case) take the
+    // urgent lane; ingest knows them from the case feed, not from a lookup per message.
+    let spill_index = config
+        .runs(RoleName::Ingest)
+        .then(|| Arc::new(firebreak_pipeline::spill_index::SpillIndex::new()));
+    if let Some(index) = &spill_index {
+        ingestor = ingestor.with_spill_index(index.clone());
+    }
     if let Some(archive) = &stores.archive {
         ingestor = ingestor.with_archive(ArchiveWriter::spawn(archive.clone()));
     }
@@ -281,6 +289,9 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     };
 
     let mut tasks = JoinSet::new();
+    if let Some(index) = &spill_index {
+        crate::spill_feed::spawn(&mut tasks, &cases, index, &shutdown);
+    }
     if let Some(path) = &config.tokens_file {
         let reloader = firebreak_server::token_reload::TokenReloader {
             path: path.clone(),
@@ -340,6 +351,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
             metrics: metrics.clone(),
             rates: rates.clone(),
             insights: insights.clone(),
+            priority: Default::default(),
         };
         let stage: Arc<dyn Handler> = Arc::new(stage);
         for lane in firebreak_pipeline::classify::lanes() {

@@ -93,7 +93,13 @@ pub const WEBHOOK_REJECT_REASONS: &[&str] = &[
 pub const AUTH_REJECT_REASONS: &[&str] = &["unauthenticated", "forbidden"];
 
 /// The P1 kinds ingest's urgent pre-screen looks for (`firebreak_triage::urgent`).
-pub const URGENT_KINDS: &[&str] = &["self_harm", "threat"];
+pub const URGENT_KINDS: &[&str] = &[
+    "self_harm",
+    "threat",
+    "health_incident",
+    "model",
+    "spill_over",
+];
 
 pub const TRANSPORTS: &[&str] = &["http", "grpc"];
 
