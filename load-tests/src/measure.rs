@@ -46,6 +46,22 @@ pub fn quantiles(values: &mut [f64]) -> Quantiles {
     }
 }
 
+/// How many of the slowest P1 cases a report lists.
+pub const SLOWEST_P1: usize = 20;
+
+/// A P1 case that reached the watcher late.
+#[derive(Clone, Debug, Serialize)]
+pub struct SlowP1 {
+    pub ms: f64,
+    pub reason: String,
+    pub flags: Vec<String>,
+    /// The scenario's category of its trigger, and the trigger's text (the harness's
+    /// own synthetic rows).
+    pub category: String,
+    pub visibility: String,
+    pub text: String,
+}
+
 /// One second of the run.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Second {
@@ -98,12 +114,19 @@ pub struct RunFigures {
     /// accepted of them is taken (the slower reading).
     pub p1_case_ms: Quantiles,
     pub p1_case_at_peak_ms: Quantiles,
+    /// The same, every case counted from its trigger's acceptance (spill-overs whose
+    /// private case did not exist yet included).
+    pub p1_case_from_acceptance_at_peak_ms: Quantiles,
     /// The same at the peak, per reason ([`crate::watch::p1_reason`]).
     pub p1_case_at_peak_by_reason_ms: BTreeMap<String, Quantiles>,
     /// Where the time of the P1 cases at the peak goes, hop by hop: accepted →
     /// classified, classified → filed (the message's outcome), filed → seen by the
     /// watcher. Measured on each case's earliest trigger.
     pub p1_case_at_peak_hops_ms: BTreeMap<String, Quantiles>,
+    pub p1_cases_at_peak_over_250_ms: usize,
+    /// The slowest P1 cases at the peak (at most [`SLOWEST_P1`]), to see what took them
+    /// past 250 ms.
+    pub slowest_p1_cases: Vec<SlowP1>,
     /// Messages ingest sent down the urgent lane, per hint kind (its metrics).
     pub urgent_lane: BTreeMap<String, u64>,
     /// Messages seen in a case, per priority (1–4).
@@ -147,14 +170,22 @@ pub fn p1_case_latencies(cases: &[P1Case], accepted: &HashMap<MessageId, f64>) -
         .collect()
 }
 
+/// Counted from the trigger's acceptance, or for a spill-over from the moment its
+/// private case was first seen when that came later: a public message accepted before
+/// its author's private case existed could not be known as P1 until then.
 fn p1_case_latency(case: &P1Case, accepted: &HashMap<MessageId, f64>) -> Option<(f64, f64)> {
-    let at = case
-        .triggers
+    let at = trigger_accepted(case, accepted)?;
+    let since = case.linked_seen_ms.map_or(at, |linked| linked.max(at));
+    Some((at, (case.at_ms - since).max(0.0)))
+}
+
+/// The earliest acceptance among the messages that made the case P1.
+fn trigger_accepted(case: &P1Case, accepted: &HashMap<MessageId, f64>) -> Option<f64> {
+    case.triggers
         .iter()
         .filter_map(|id| accepted.get(id))
         .copied()
-        .reduce(f64::min)?;
-    Some((at, (case.at_ms - at).max(0.0)))
+        .reduce(f64::min)
 }
 
 pub fn figures(r: &RunRecords<'_>) -> (RunFigures, Vec<Second>) {
@@ -255,12 +286,55 @@ pub fn figures(r: &RunRecords<'_>) -> (RunFigures, Vec<Second>) {
             }
         }
     }
+    let by_id: HashMap<MessageId, &Planned> = r.plan.iter().map(|p| (p.id(), p)).collect();
+    let mut slow: Vec<(f64, &P1Case, MessageId)> = r
+        .p1_cases
+        .iter()
+        .filter_map(|case| {
+            let (at, ms) = p1_case_latency(case, &accepted)?;
+            let trigger = *case
+                .triggers
+                .iter()
+                .find(|id| accepted.get(id) == Some(&at))?;
+            (in_peak(at) && ms > 250.0).then_some((ms, case, trigger))
+        })
+        .collect();
+    slow.sort_by(|a, b| b.0.total_cmp(&a.0));
+    f.p1_cases_at_peak_over_250_ms = slow.len();
+    f.slowest_p1_cases = slow
+        .into_iter()
+        .take(SLOWEST_P1)
+        .map(|(ms, case, trigger)| {
+            let planned = by_id.get(&trigger);
+            SlowP1 {
+                ms,
+                reason: case.reason.to_string(),
+                flags: case.flags.clone(),
+                category: planned
+                    .map(|p| format!("{:?}", p.category))
+                    .unwrap_or_default(),
+                visibility: planned
+                    .map(|p| p.visibility.as_str().to_string())
+                    .unwrap_or_default(),
+                text: planned.map(|p| p.text.to_string()).unwrap_or_default(),
+            }
+        })
+        .collect();
     f.p1_case_at_peak_hops_ms = hops
         .into_iter()
         .map(|(hop, mut v)| (hop.to_string(), quantiles(&mut v)))
         .collect();
     f.p1_case_ms = quantiles(&mut cases);
     f.p1_case_at_peak_ms = quantiles(&mut cases_peak);
+    let mut raw: Vec<f64> = r
+        .p1_cases
+        .iter()
+        .filter_map(|case| {
+            let at = trigger_accepted(case, &accepted)?;
+            in_peak(at).then_some((case.at_ms - at).max(0.0))
+        })
+        .collect();
+    f.p1_case_from_acceptance_at_peak_ms = quantiles(&mut raw);
     f.p1_case_at_peak_by_reason_ms = by_reason
         .into_iter()
         .map(|(reason, mut v)| (reason.to_string(), quantiles(&mut v)))
@@ -375,5 +449,22 @@ mod tests {
         let q = quantiles(&mut v);
         assert_eq!((q.p50, q.p99, q.max), (50.0, 99.0, 100.0));
         assert_eq!(quantiles(&mut []).count, 0);
+    }
+
+    #[test]
+    fn a_spill_over_is_timed_from_its_private_case_when_that_came_later() {
+        let trigger = MessageId::derive(firebreak_core::Channel::X, "post");
+        let accepted = HashMap::from([(trigger, 1_000.0)]);
+        let mut case = P1Case {
+            at_ms: 9_000.0,
+            triggers: vec![trigger],
+            reason: "spill_over",
+            flags: vec!["spill_over".into()],
+            linked_seen_ms: Some(8_950.0),
+        };
+        assert_eq!(p1_case_latency(&case, &accepted), Some((1_000.0, 50.0)));
+        // A private case seen before the public message: from the acceptance.
+        case.linked_seen_ms = Some(500.0);
+        assert_eq!(p1_case_latency(&case, &accepted), Some((1_000.0, 8_000.0)));
     }
 }

@@ -43,6 +43,24 @@ pub fn render(r: &Report) -> String {
             q.p50, q.p99, q.count
         );
     }
+    let raw = s.p1_case_from_acceptance_at_peak_ms;
+    let _ = writeln!(
+        o,
+        "P1 cases at the peak, counted from the trigger's acceptance even for a spill-over whose private case did not exist yet: p50 {:.0} p99 {:.0} ({})",
+        raw.p50, raw.p99, raw.count
+    );
+    let _ = writeln!(
+        o,
+        "P1 cases at the peak over 250 ms: {} of {}",
+        s.p1_cases_at_peak_over_250_ms, s.p1_case_at_peak_ms.count
+    );
+    for slow in s.slowest_p1_cases.iter().take(8) {
+        let _ = writeln!(
+            o,
+            "  slow P1 case: {:.0} ms, {} {:?}, {} {}: {}",
+            slow.ms, slow.reason, slow.flags, slow.category, slow.visibility, slow.text
+        );
+    }
     for (reason, q) in &s.p1_case_at_peak_by_reason_ms {
         let _ = writeln!(
             o,

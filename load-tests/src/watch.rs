@@ -30,6 +30,11 @@ pub struct P1Case {
     pub triggers: Vec<MessageId>,
     /// What made it P1, as far as its flags tell ([`p1_reason`]).
     pub reason: &'static str,
+    /// Its flags' kinds then.
+    pub flags: Vec<String>,
+    /// For a spill-over: when the watcher first saw the private case it is linked to.
+    /// Before that moment nothing could know the public message was P1.
+    pub linked_seen_ms: Option<f64>,
 }
 
 /// The flag most likely to have made a case P1, in the order the ranking puts them;
@@ -53,6 +58,8 @@ struct Log {
     messages: HashMap<MessageId, Seen>,
     /// Per case: the messages it was seen with so far, and its first P1 event.
     cases: HashMap<String, (HashSet<MessageId>, Option<P1Case>)>,
+    /// When each case was first seen.
+    first_seen: HashMap<String, f64>,
 }
 
 impl Log {
@@ -68,6 +75,10 @@ impl Log {
                 priority: case.priority,
             });
         }
+        self.first_seen.entry(case.id.clone()).or_insert(at_ms);
+        let linked_seen_ms = (!case.linked_case_id.is_empty())
+            .then(|| self.first_seen.get(&case.linked_case_id).copied())
+            .flatten();
         let (known, p1) = self.cases.entry(case.id.clone()).or_default();
         let added: Vec<MessageId> = ids.into_iter().filter(|id| known.insert(*id)).collect();
         if case.priority == 1 && p1.is_none() {
@@ -75,6 +86,8 @@ impl Log {
                 at_ms,
                 triggers: added,
                 reason: p1_reason(&case.flags),
+                flags: case.flags.iter().map(|f| f.kind.clone()).collect(),
+                linked_seen_ms,
             });
         }
     }
@@ -173,5 +186,17 @@ mod tests {
         );
         assert_eq!(log.messages[&a].priority, 3);
         assert_eq!(log.messages[&c].at_ms, 30.0);
+    }
+
+    #[test]
+    fn a_spill_over_case_knows_when_its_private_case_was_first_seen() {
+        let id = |n: &str| MessageId::derive(firebreak_core::Channel::X, n);
+        let mut log = Log::default();
+        log.note(5.0, &case("private", 3, &[id("dm")], &[]));
+        let mut public = case("public", 1, &[id("post")], &["spill_over"]);
+        public.linked_case_id = "private".into();
+        log.note(9.0, &public);
+        let (_, p1) = &log.cases["public"];
+        assert_eq!(p1.as_ref().unwrap().linked_seen_ms, Some(5.0));
     }
 }

@@ -12,12 +12,12 @@
 //! Keys are 64-bit hashes of (family, author) and (channel, thread): a collision only
 //! sends a message through the urgent lane for nothing.
 //!
-//! Only the first spill-over of an author (or thread) within [`HINT_EVERY`] takes the
-//! lane: the next public messages of that author within it join the same case
-//! (escalation groups an author's messages for ten minutes), already P1 and already in
-//! front of a moderator. Sending every one of them would flood the lane: in the
-//! standard surge, busy authors with an open private case wrote 8,717 public messages,
-//! against about 900 self-harm and threat messages.
+//! A spill-over that would only join a public case that is already P1 is not hinted:
+//! escalation files a message into its thread's case, or else into its author's case
+//! on that channel of the last ten minutes ([`GROUPING`]), and joining a P1 case
+//! brings no new P1 to a moderator. The index mirrors that choice from the case feed. Without this, the busy authors of the standard surge who had an open
+//! private case sent 8,717 public messages down the lane, against about 900 self-harm
+//! and threat messages; with it, the lane takes the spill-overs that open a P1 case.
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -30,9 +30,9 @@ use parking_lot::RwLock;
 /// ~20 MB; past it, new cases are left out (and counted) until some are resolved.
 pub const MAX_CASES: usize = 200_000;
 
-/// How long after a spill-over hint the same author or thread is not hinted again:
-/// escalation's author grouping window.
-pub const HINT_EVERY: Duration = Duration::from_secs(10 * 60);
+/// How long escalation keeps filing an author's messages on one channel into the same
+/// case after the last one (its default author window).
+pub const GROUPING: Duration = Duration::from_secs(10 * 60);
 
 /// A case as the index needs it, taken from a case event.
 #[derive(Clone, Copy, Debug)]
@@ -43,13 +43,22 @@ pub struct CaseView<'a> {
     pub author: &'a str,
     pub thread: &'a str,
     pub resolved: bool,
+    pub p1: bool,
 }
 
 #[derive(Debug, Default)]
 pub struct SpillIndex {
     inner: RwLock<Inner>,
-    /// Key → when a message was last hinted for it.
-    hinted: parking_lot::Mutex<HashMap<u64, Instant>>,
+    /// What a public message would join, as far as the feed tells.
+    public: parking_lot::Mutex<PublicCases>,
+}
+
+#[derive(Debug, Default)]
+struct PublicCases {
+    /// (channel, thread) of an unresolved case → whether it is P1.
+    threads: HashMap<u64, bool>,
+    /// (channel, author) of an unresolved public P1 case → when its last event came.
+    authors: HashMap<u64, Instant>,
 }
 
 #[derive(Debug, Default)]
@@ -64,6 +73,10 @@ struct Inner {
 
 fn author_key(channel: Channel, author: &str) -> u64 {
     key(("author", channel.family(), author))
+}
+
+fn public_case_key(channel: Channel, author: &str) -> u64 {
+    key(("public", channel.as_str(), author))
 }
 
 fn thread_key(channel: Channel, thread: &str) -> u64 {
@@ -84,8 +97,13 @@ impl SpillIndex {
     }
 
     /// Takes in one case event: an open private case is added, anything else (resolved,
-    /// or public) removed.
+    /// or public) removed; an open public P1 case is remembered for [`GROUPING`].
     pub fn observe(&self, case: CaseView<'_>) {
+        self.observe_at(case, Instant::now());
+    }
+
+    fn observe_at(&self, case: CaseView<'_>, now: Instant) {
+        self.observe_public(case, now);
         let open_private = case.visibility == Visibility::Private && !case.resolved;
         let mut inner = self.inner.write();
         let present = inner.cases.contains_key(case.id);
@@ -121,11 +139,35 @@ impl SpillIndex {
         }
     }
 
+    /// The public side: which thread cases are P1, which authors have a P1 case.
+    fn observe_public(&self, case: CaseView<'_>, now: Instant) {
+        let mut public = self.public.lock();
+        // A hint cache: when full, start again (more hints, never fewer P1s).
+        if public.threads.len() >= MAX_CASES || public.authors.len() >= MAX_CASES {
+            *public = PublicCases::default();
+        }
+        let thread = thread_key(case.channel, case.thread);
+        if case.resolved {
+            public.threads.remove(&thread);
+        } else {
+            public.threads.insert(thread, case.p1);
+        }
+        if case.visibility == Visibility::Public {
+            let author = public_case_key(case.channel, case.author);
+            if case.p1 && !case.resolved {
+                public.authors.insert(author, now);
+            } else if case.resolved {
+                public.authors.remove(&author);
+            }
+        }
+    }
+
     /// Forgets everything, before the feed starts again from a snapshot.
     pub fn clear(&self) {
         let mut inner = self.inner.write();
         inner.cases.clear();
         inner.keys.clear();
+        *self.public.lock() = PublicCases::default();
     }
 
     /// Whether `message` is public and its author (within the channel's family) or its
@@ -151,29 +193,27 @@ impl SpillIndex {
     }
 
     /// Whether `message` should take the urgent lane as a spill-over: it spills, and
-    /// no message of its author or thread was hinted within [`HINT_EVERY`].
+    /// the case it would join (its thread's, else its author's public one on the
+    /// channel) is not P1 already.
     pub fn hint(&self, message: &Message) -> bool {
         self.hint_at(message, Instant::now())
     }
 
     fn hint_at(&self, message: &Message, now: Instant) -> bool {
-        let Some(key) = self.spilling_key(message) else {
+        if !self.spills(message) {
             return false;
-        };
-        let mut hinted = self.hinted.lock();
-        if hinted
-            .get(&key)
-            .is_some_and(|at| now.saturating_duration_since(*at) < HINT_EVERY)
+        }
+        let public = self.public.lock();
+        match public
+            .threads
+            .get(&thread_key(message.channel, &message.thread_id))
         {
-            return false;
+            Some(p1) => !p1,
+            None => !public
+                .authors
+                .get(&public_case_key(message.channel, &message.author.id))
+                .is_some_and(|at| now.saturating_duration_since(*at) < GROUPING),
         }
-        if hinted.len() >= MAX_CASES {
-            hinted.retain(|_, at| now.saturating_duration_since(*at) < HINT_EVERY);
-        }
-        if hinted.len() < MAX_CASES {
-            hinted.insert(key, now);
-        }
-        true
     }
 
     /// Open private cases held, and cases left out because the index was full.
@@ -203,6 +243,7 @@ mod tests {
             author,
             thread: "dm-thread",
             resolved: false,
+            p1: false,
         }
     }
 
@@ -256,22 +297,49 @@ mod tests {
     }
 
     #[test]
-    fn an_author_is_hinted_once_per_window() {
+    fn a_spill_over_joining_a_public_p1_case_of_its_author_is_not_hinted() {
         let index = SpillIndex::new();
         index.observe(private_case("c1", Channel::X, "u1"));
-        let first = message_on(Channel::X, Visibility::Public, "u1", "t1");
-        let next = message_on(Channel::X, Visibility::Public, "u1", "t2");
+        let message = message_on(Channel::X, Visibility::Public, "u1", "t1");
         let start = Instant::now();
-        assert!(index.hint_at(&first, start));
+        assert!(index.hint_at(&message, start));
+        let public_p1 = CaseView {
+            visibility: Visibility::Public,
+            p1: true,
+            thread: "t1",
+            ..private_case("c2", Channel::X, "u1")
+        };
+        index.observe_at(public_p1, start);
+        let next = message_on(Channel::X, Visibility::Public, "u1", "t2");
         assert!(!index.hint_at(&next, start + Duration::from_secs(60)));
         assert!(
             index.spills(&next),
             "it still spills; only the hint is spared"
         );
-        assert!(index.hint_at(&next, start + HINT_EVERY));
-        // Someone else is hinted on their own.
-        index.observe(private_case("c2", Channel::X, "u2"));
-        let other = message_on(Channel::X, Visibility::Public, "u2", "t3");
-        assert!(index.hint_at(&other, start + Duration::from_secs(60)));
+        // On another channel it would open a case of its own.
+        index.observe(private_case("c3", Channel::Facebook, "u1"));
+        let elsewhere = message_on(Channel::Facebook, Visibility::Public, "u1", "t3");
+        assert!(index.hint_at(&elsewhere, start + Duration::from_secs(60)));
+        // In a thread whose case is not P1, it raises that case: hinted.
+        index.observe_at(
+            CaseView {
+                visibility: Visibility::Public,
+                thread: "busy-post",
+                ..private_case("c4", Channel::X, "someone-else")
+            },
+            start,
+        );
+        let in_thread = message_on(Channel::X, Visibility::Public, "u1", "busy-post");
+        assert!(index.hint_at(&in_thread, start + Duration::from_secs(60)));
+        // Past the grouping window, or once the public case is resolved, it is hinted.
+        assert!(index.hint_at(&next, start + GROUPING));
+        index.observe_at(
+            CaseView {
+                resolved: true,
+                ..public_p1
+            },
+            start,
+        );
+        assert!(index.hint_at(&next, start + Duration::from_secs(60)));
     }
 }

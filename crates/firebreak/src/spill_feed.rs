@@ -33,6 +33,7 @@ fn view(case: &Case) -> CaseView<'_> {
         author: &case.author_id,
         thread: &case.thread_id,
         resolved: case.is_resolved(),
+        p1: case.priority == firebreak_core::Priority::P1,
     }
 }
 

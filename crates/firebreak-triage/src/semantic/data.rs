@@ -78,6 +78,16 @@ const INDEPENDENT: &[(&str, &str)] = split!(
 
 const FIRST_LINE: &[(&str, &str)] = split!("train", "first_line");
 
+/// Benign look-alikes (360) with self-harm and threats (140 each), written apart in
+/// November 2026 as a development set: the figurative idioms were extended on it, so
+/// its false-P1 figure is a development figure.
+const LOOKALIKES: &[(&str, &str)] = split!("heldout", "wave6_lookalikes");
+
+/// Rows of the look-alike development set: for evaluation only.
+pub fn lookalike_rows() -> Vec<Row> {
+    parse(LOOKALIKES)
+}
+
 /// Rows of the first line's training file.
 pub fn first_line_rows() -> Vec<Row> {
     parse(FIRST_LINE)
@@ -127,6 +137,7 @@ mod tests {
         let train = train_rows();
         let mut heldout = heldout_rows();
         heldout.extend(independent_rows());
+        heldout.extend(lookalike_rows());
         assert!(
             train.len() > 3000 && heldout.len() > 2000,
             "{} / {}",

@@ -11,7 +11,7 @@ use std::path::Path;
 use firebreak_core::rules::TriageContext;
 use firebreak_core::{Classification, Priority, Route, Visibility};
 
-use super::data::{Row, heldout_rows, independent_rows};
+use super::data::{Row, heldout_rows, independent_rows, lookalike_rows};
 use crate::TriageEngine;
 use crate::detectors::kind;
 
@@ -92,6 +92,16 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
         "key_questions_wave5",
     )));
     out.push_str(&personal_data_lines(engine, &heldout_personal, "held-out"));
+
+    let lookalikes = lookalike_rows();
+    let lookalike_decisions: Vec<Classification> = lookalikes
+        .iter()
+        .map(|r| classify(engine, &r.text))
+        .collect();
+    out.push_str(
+        "\n== risk detectors, look-alike development set (training/heldout/wave6_lookalikes.tsv: never trained on; figurative idioms extended on it)\n",
+    );
+    out.push_str(&risk_lines(&lookalikes, &lookalike_decisions));
 
     let (personal, independent): (Vec<Row>, Vec<Row>) = independent_rows()
         .into_iter()
