@@ -118,6 +118,7 @@ pub(crate) fn add_semantic_flags(
     // A health incident involving a child or an emergency is the most urgent kind.
     if let Some(flag) = flags.iter_mut().find(|f| f.kind == kind::HEALTH_INCIDENT)
         && detectors::mentions_child_or_emergency(normalized)
+        && !detectors::states_no_harm(normalized)
     {
         flag.evidence = format!("{URGENT}; {}", flag.evidence);
     }

@@ -22,7 +22,7 @@ use std::sync::OnceLock;
 use regex::bytes::{RegexSet, RegexSetBuilder};
 
 use crate::detectors::lexicon::{LexiconMatcher, parse_terms};
-use crate::detectors::{kind, mentions_child_or_emergency};
+use crate::detectors::{kind, mentions_child_or_emergency, states_no_harm};
 use crate::model::HostilityModel;
 use crate::normalize::{normalize, normalize_leet};
 
@@ -128,7 +128,10 @@ impl UrgentScreen {
             .zip(&hits)
             .find(|(_, hit)| hit.score >= 1.0)
             .map(|((kind, _, _), _)| *kind);
-        if self.health.is_match(bytes) && mentions_child_or_emergency(&normalized) {
+        if self.health.is_match(bytes)
+            && mentions_child_or_emergency(&normalized)
+            && !states_no_harm(&normalized)
+        {
             return Some(UrgentHint {
                 kind: kind::HEALTH_INCIDENT,
             });

@@ -203,6 +203,31 @@ pub fn personal_data_flag(raw: &str) -> Option<Flag> {
     ))
 }
 
+/// Whether normalised text says that nobody was harmed ("everyone's fine", "nobody got
+/// sick", "tout le monde va bien", "aucun symptôme"): a worried question, not an
+/// incident in progress, so a child named in it does not make it P1.
+pub fn states_no_harm(normalized: &str) -> bool {
+    static NO_HARM: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    NO_HARM
+        .get_or_init(|| {
+            regex::Regex::new(concat!(
+                r"\b(?:everyones?|everybodys?|every one|we re|were all|theyre|they re|they are|",
+                r"kids are|children are|both are|all are|all of us are|were both) ",
+                r"(?:(?:is|s|are|all|both|doing|feeling|totally|completely|perfectly|absolutely) ){0,2}",
+                r"(?:fine|ok|okay|alright|all right|well)\b",
+                r"|\b(?:everyone|everybody|all of us|both of them|we|they) (?:is|are|s|re) (?:fine|ok|okay|alright|well)\b",
+                r"|\b(?:nobody|no one|noone|none of us|none of them|neither of them) (?:has |have )?",
+                r"(?:got|gets|get|is|was|were|has been|have been|been|felt|feels|fell) (?:sick|ill|unwell|poorly)\b",
+                r"|\bno (?:symptoms?|reaction|reactions)\b",
+                r"|\btout le monde (?:va|allait|se porte) bien\b|\b(?:ils|elles) vont (?:tres |tous |toutes )?bien\b",
+                r"|\bpersonne (?:n )?(?:a ete|est|n est|a eu|n a eu|n a ete)? ?malade\b",
+                r"|\b(?:aucun|pas de|sans) (?:symptomes?|reaction)\b",
+            ))
+            .expect("the no-harm pattern compiles")
+        })
+        .is_match(normalized)
+}
+
 /// Whether normalised text mentions a child or an emergency, which makes a health
 /// incident P1.
 pub fn mentions_child_or_emergency(normalized: &str) -> bool {
@@ -273,3 +298,30 @@ const CHILD_OR_EMERGENCY: &[&str] = &[
     "anaphylaxie",
     "epipen",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalize::normalize;
+
+    #[test]
+    fn a_statement_that_nobody_was_harmed_is_recognised() {
+        for text in [
+            "kids ate some yesterday, everyone's fine, should we see a doctor?",
+            "we had the recalled batch but nobody got sick",
+            "my son ate two, he shows no symptoms so far",
+            "mes enfants en ont mangé, tout le monde va bien",
+            "on en a mangé hier, personne n'a été malade",
+            "aucun symptôme pour l'instant chez ma fille",
+        ] {
+            assert!(states_no_harm(&normalize(text)), "{text}");
+        }
+        for text in [
+            "my daughter threw up all night after your biscuits",
+            "mon fils est aux urgences après vos gâteaux",
+            "everyone is sick since the party, the kids too",
+        ] {
+            assert!(!states_no_harm(&normalize(text)), "{text}");
+        }
+    }
+}
