@@ -209,10 +209,10 @@ impl SpillIndex {
             .get(&thread_key(message.channel, &message.thread_id))
         {
             Some(p1) => !p1,
-            None => !public
+            None => public
                 .authors
                 .get(&public_case_key(message.channel, &message.author.id))
-                .is_some_and(|at| now.saturating_duration_since(*at) < GROUPING),
+                .is_none_or(|at| now.saturating_duration_since(*at) >= GROUPING),
         }
     }
 
