@@ -134,15 +134,17 @@ impl Ingestor {
         // one whose author has an open private case, is read by classify's own
         // consumer, ahead of the normal backlog. The text's hint never changes, so its
         // retries take the same lane and the stream's dedup holds. The spill-over hint
-        // can change between a message and its retry (a case opened or resolved in
-        // between, or the author already hinted); a copy in each lane is then
+        // can change between a message and its retry (a case opened, resolved or
+        // raised to P1 in between); a copy in each lane is then
         // classified twice, and the msg id of classify's own publish keeps the next
         // stage to one.
         let urgent = firebreak_triage::urgent::looks_urgent(&message.text).or_else(|| {
             self.spill
                 .as_ref()
                 .filter(|index| index.hint(&message))
-                .map(|_| firebreak_triage::urgent::UrgentHint { kind: "spill_over" })
+                .map(|_| firebreak_triage::urgent::UrgentHint {
+                    kind: crate::spill_index::HINT_KIND,
+                })
         });
         let subject = match urgent {
             Some(_) => subjects::urgent_inbound(message.channel),

@@ -34,6 +34,9 @@ pub const MAX_CASES: usize = 200_000;
 /// case after the last one (its default author window).
 pub const GROUPING: Duration = Duration::from_secs(10 * 60);
 
+/// The urgent-lane hint kind of a spill-over (ingest's `firebreak_ingest_urgent_total`).
+pub const HINT_KIND: &str = "spill_over";
+
 /// A case as the index needs it, taken from a case event.
 #[derive(Clone, Copy, Debug)]
 pub struct CaseView<'a> {
@@ -173,23 +176,17 @@ impl SpillIndex {
     /// Whether `message` is public and its author (within the channel's family) or its
     /// thread has an open private case.
     pub fn spills(&self, message: &Message) -> bool {
-        self.spilling_key(message).is_some()
-    }
-
-    fn spilling_key(&self, message: &Message) -> Option<u64> {
         if message.visibility != Visibility::Public {
-            return None;
+            return false;
         }
         let inner = self.inner.read();
-        if inner.keys.is_empty() {
-            return None;
-        }
-        [
-            author_key(message.channel, &message.author.id),
-            thread_key(message.channel, &message.thread_id),
-        ]
-        .into_iter()
-        .find(|key| inner.keys.contains_key(key))
+        !inner.keys.is_empty()
+            && (inner
+                .keys
+                .contains_key(&author_key(message.channel, &message.author.id))
+                || inner
+                    .keys
+                    .contains_key(&thread_key(message.channel, &message.thread_id)))
     }
 
     /// Whether `message` should take the urgent lane as a spill-over: it spills, and
