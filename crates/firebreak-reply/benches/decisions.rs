@@ -85,7 +85,6 @@ fn decisions(c: &mut Criterion) {
         let state = Arc::new(RedisReplyState::connect(&redis.url()).await.unwrap());
         let settings = LiveSettings::new(TriageEngine::new(playbook()));
         let engine = ReplyEngine::new(
-            state.clone(),
             state,
             settings,
             ReplyConfig::new(Default::default(), Duration::from_secs(30)),

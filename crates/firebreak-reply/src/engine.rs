@@ -15,8 +15,8 @@ use crate::config::ReplyConfig;
 use crate::local::LocalLimits;
 use crate::policy::Verdict;
 use crate::port::{
-    Budget, Claim, ClaimState, Grant, Ledger, Rate, Reserve, Reserved, StateError, Take, Taken,
-    Ticket, VariantQuery, VariantView,
+    Budget, Claim, ClaimState, Grant, Ledger, Line, Rate, ReplyState, Reserve, Reserved,
+    StateError, Take, Taken, Ticket, VariantQuery, VariantView,
 };
 use crate::select::{push_recent, seed_of, select_variant};
 use crate::{keys, render};
@@ -95,6 +95,8 @@ impl Recipient {
 }
 
 pub struct ReplyEngine {
+    /// Both ports on one store, for the steps that merge them.
+    pub state: Arc<dyn ReplyState>,
     pub budget: Arc<dyn Budget>,
     pub ledger: Arc<dyn Ledger>,
     pub local: Arc<LocalLimits>,
@@ -108,6 +110,29 @@ impl std::fmt::Debug for ReplyEngine {
     }
 }
 
+/// What a message reserves before its budgets: a slot in its thread's cap and the
+/// author's one reply on the question.
+#[derive(Clone, Debug)]
+pub struct Reservation {
+    pub member: String,
+    pub thread: String,
+    pub thread_cap: u32,
+    pub author: String,
+    pub cooldown: Duration,
+}
+
+impl Reservation {
+    pub fn reserve(&self) -> Reserve<'_> {
+        Reserve {
+            message: &self.member,
+            thread: &self.thread,
+            thread_cap: self.thread_cap,
+            author: &self.author,
+            cooldown: self.cooldown,
+        }
+    }
+}
+
 /// A line ticket: the message, by when it was received.
 pub fn ticket(message: &Message) -> Ticket {
     Ticket {
@@ -117,16 +142,12 @@ pub fn ticket(message: &Message) -> Ticket {
 }
 
 impl ReplyEngine {
-    pub fn new(
-        budget: Arc<dyn Budget>,
-        ledger: Arc<dyn Ledger>,
-        settings: LiveSettings,
-        config: ReplyConfig,
-    ) -> Self {
+    pub fn new(state: Arc<dyn ReplyState>, settings: LiveSettings, config: ReplyConfig) -> Self {
         ReplyEngine {
             local: Arc::new(LocalLimits::new(config.headroom)),
-            budget,
-            ledger,
+            budget: state.clone(),
+            ledger: state.clone(),
+            state,
             settings,
             config,
         }
@@ -158,33 +179,25 @@ impl ReplyEngine {
         let channel_key = keys::channel_budget(channel);
         // The line holds ceil(pace) messages at the front, enough to use every slot.
         let front = (budgets.channel_per_sec(channel) * self.config.headroom).ceil() as u32;
-        match self
-            .budget
-            .acquire_queued(&channel_key, channel_rate, ticket, front.max(1))
-            .await?
-        {
-            Grant::Granted => {}
-            wait => return Ok(Some(wait)),
-        }
-        // The global budget and the recipient's pace (every replica's, on Redis time)
-        // in one round trip, only once the channel granted: a message merely waiting
-        // in line uses up neither.
-        let recipient_key = recipient.budget_key();
-        let taken = [
-            (keys::GLOBAL_BUDGET, global_rate),
-            (recipient_key.as_str(), recipient.rate()),
-        ];
-        let grants = self.budget.acquire_all(&taken).await?;
-        let Some(wait) = grants.iter().find(|g| matches!(g, Grant::Wait(_))).copied() else {
-            return Ok(Some(Grant::Granted));
+        let line = Line {
+            key: &channel_key,
+            rate: channel_rate,
+            ticket,
+            ahead_limit: front.max(1),
         };
-        self.budget.refund(&channel_key, channel_rate).await?;
-        for ((key, rate), grant) in taken.iter().zip(&grants) {
-            if *grant == Grant::Granted {
-                self.budget.refund(key, *rate).await?;
-            }
-        }
-        Ok(Some(wait))
+        // The global budget and the recipient's pace (every replica's, on Redis time)
+        // are kept only once the channel granted: a message merely waiting in line
+        // uses up neither.
+        let recipient_key = recipient.budget_key();
+        let grant = self
+            .budget
+            .acquire_for_reply(
+                &line,
+                (keys::GLOBAL_BUDGET, global_rate),
+                (recipient_key.as_str(), recipient.rate()),
+            )
+            .await?;
+        Ok(Some(grant))
     }
 
     /// Picks the variant for `message`, never one its thread already saw, spreading
@@ -285,17 +298,66 @@ impl ReplyEngine {
         classification: &Classification,
         now: OffsetDateTime,
     ) -> Result<Decision, StateError> {
-        self.decide_with(message, classification, now, None).await
+        self.decide_with(message, classification, now, None, None)
+            .await
+    }
+
+    /// The thread slot and author cooldown `message` would reserve, if it gets as far
+    /// as reserving (its guards let it through and it has a reply set): the stage asks
+    /// them with its first read ([`ReplyState::lookup_and_reserve`]).
+    pub fn reservation(
+        &self,
+        message: &Message,
+        classification: &Classification,
+        now: OffsetDateTime,
+    ) -> Option<Reservation> {
+        let settings = self.settings.current();
+        let crisis = settings.crisis_active();
+        let mode = settings.playbook().mode(crisis);
+        match self.config.guards.check(message, classification, mode, now) {
+            Verdict::Proceed => {}
+            _ => return None,
+        }
+        let question = classification.reply_set()?;
+        Some(Self::reservation_in(
+            mode,
+            message,
+            classification,
+            question,
+        ))
+    }
+
+    fn reservation_in(
+        mode: &firebreak_triage::playbook::ModeSettings,
+        message: &Message,
+        classification: &Classification,
+        question: &str,
+    ) -> Reservation {
+        let acknowledgement = classification.first_line == Some(FirstLine::Acknowledgement);
+        let budgets = &mode.budgets;
+        let cooldown = match (acknowledgement, &mode.first_line.acknowledgement) {
+            (true, Some(ack)) => Duration::from_secs(ack.window_secs),
+            _ => Duration::from_secs(budgets.author_cooldown_secs),
+        };
+        Reservation {
+            member: message.id.to_string(),
+            thread: keys::thread(message),
+            thread_cap: budgets.thread_cap,
+            author: keys::author(message, question),
+            cooldown,
+        }
     }
 
     /// [`ReplyEngine::decide`] with the variant view the caller already read (with
-    /// [`crate::Ledger::lookup`]), saving that round trip.
+    /// [`crate::Ledger::lookup`]), saving that round trip, and the reservation it made
+    /// in the same round trip if it did.
     pub async fn decide_with(
         &self,
         message: &Message,
         classification: &Classification,
         now: OffsetDateTime,
         view: Option<VariantView>,
+        reserved: Option<Reserved>,
     ) -> Result<Decision, StateError> {
         let settings = self.settings.current();
         let crisis = settings.crisis_active();
@@ -313,21 +375,15 @@ impl ReplyEngine {
         };
         let acknowledgement = classification.first_line == Some(FirstLine::Acknowledgement);
         let budgets = &mode.budgets;
-        let member = message.id.to_string();
-        let thread = keys::thread(message);
-        let author = keys::author(message, question);
-        let cooldown = match (acknowledgement, &mode.first_line.acknowledgement) {
-            (true, Some(ack)) => Duration::from_secs(ack.window_secs),
-            _ => Duration::from_secs(budgets.author_cooldown_secs),
+        let reservation = Self::reservation_in(mode, message, classification, question);
+        let member = &reservation.member;
+        let thread = &reservation.thread;
+        let author = &reservation.author;
+        let reserved = match reserved {
+            Some(reserved) => reserved,
+            None => self.budget.reserve_both(&reservation.reserve()).await?,
         };
-        let reserve = Reserve {
-            message: &member,
-            thread: &thread,
-            thread_cap: budgets.thread_cap,
-            author: &author,
-            cooldown,
-        };
-        match self.budget.reserve_both(&reserve).await? {
+        match reserved {
             Reserved::Both => {}
             Reserved::ThreadFull => {
                 return Ok(Decision::Escalate(
@@ -335,7 +391,7 @@ impl ReplyEngine {
                 ));
             }
             Reserved::AuthorCooling => {
-                self.budget.release_thread(&thread, &member).await?;
+                self.budget.release_thread(thread, member).await?;
                 return Ok(Decision::Ignore(if acknowledgement {
                     "already acknowledged within the window: counted towards a human"
                 } else {
@@ -351,13 +407,13 @@ impl ReplyEngine {
             None if classification.first_line.is_some() => {
                 // A first-line reply is a courtesy; without budget the message is
                 // simply not answered, as it would be without a first line.
-                self.budget.release_author(&author, &member).await?;
+                self.budget.release_author(author, member).await?;
                 return Ok(Decision::Ignore(
                     "no automatic reply budget on this channel for a first-line reply",
                 ));
             }
             None => {
-                self.budget.release_author(&author, &member).await?;
+                self.budget.release_author(author, member).await?;
                 return Ok(Decision::Escalate(
                     "no automatic reply budget on this channel",
                 ));
@@ -392,7 +448,7 @@ impl ReplyEngine {
             Chosen::NoneLeft => "every reply variant was already used in this thread",
             Chosen::NoTemplate => "no reply template for this question and language",
         };
-        self.budget.release_author(&author, &member).await?;
+        self.budget.release_author(author, member).await?;
         Ok(Decision::Escalate(why))
     }
 

@@ -50,14 +50,25 @@ pub fn group(key_question: &str, language: Language) -> String {
 }
 
 pub(crate) mod redis {
+    /// The channels' lines and the global budget share one tag, so that one script
+    /// takes a channel's slot and a global one together (every reply touches the
+    /// global key anyway, so the shared tag adds no hot spot on a cluster). A
+    /// recipient's pace has a tag of its own.
+    fn budget(key: &str, part: &str) -> String {
+        if key == super::GLOBAL_BUDGET || key.starts_with("channel:") {
+            format!("fb:{{budget}}:{key}:{part}")
+        } else {
+            format!("fb:{{budget:{key}}}:{part}")
+        }
+    }
     pub fn budget_tat(key: &str) -> String {
-        format!("fb:{{budget:{key}}}:tat")
+        budget(key, "tat")
     }
     pub fn budget_queue(key: &str) -> String {
-        format!("fb:{{budget:{key}}}:queue")
+        budget(key, "queue")
     }
     pub fn budget_seen(key: &str) -> String {
-        format!("fb:{{budget:{key}}}:seen")
+        budget(key, "seen")
     }
     pub fn author(key: &str) -> String {
         format!("fb:{{a:{key}}}:cooldown")

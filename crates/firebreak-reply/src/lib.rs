@@ -36,8 +36,8 @@ pub use engine::{Decision, ReplyEngine};
 pub use manual::{ManualReplier, ManualReplies, ManualReply, ManualReplyError, ManualReplySent};
 pub use memory_state::MemoryReplyState;
 pub use port::{
-    Budget, Claim, ClaimState, Grant, Ledger, Lookup, Rate, Recent, Reserve, Reserved, STATE_TTL,
-    StateError, Take, Taken, Ticket, VariantQuery, VariantView,
+    Budget, Claim, ClaimState, Grant, Ledger, Line, Lookup, Rate, Recent, ReplyState, Reserve,
+    Reserved, STATE_TTL, StateError, Take, Taken, Ticket, VariantQuery, VariantView,
 };
 pub use redis_state::RedisReplyState;
 pub use stage::ReplyStage;

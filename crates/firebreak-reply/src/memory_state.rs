@@ -125,6 +125,9 @@ pub struct MemoryReplyState {
     sweep_every_us: u64,
 }
 
+/// Every step is in memory: nothing to merge, the sequential defaults serve.
+impl crate::port::ReplyState for MemoryReplyState {}
+
 impl std::fmt::Debug for MemoryReplyState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryReplyState").finish_non_exhaustive()

@@ -93,6 +93,37 @@ pub trait Budget: Send + Sync + 'static {
     /// Frees the thread slot `message` holds.
     async fn release_thread(&self, key: &str, message: &str) -> Result<(), StateError>;
 
+    /// Takes one reply from `line` (a channel's queued budget) and, once it grants, from
+    /// the global budget and the recipient's pace. When any of them says wait, none is
+    /// kept (what the others granted is refunded) and the first wait found is
+    /// returned. The Redis adapter asks all three in one round trip.
+    async fn acquire_for_reply(
+        &self,
+        line: &Line<'_>,
+        global: (&str, Rate),
+        recipient: (&str, Rate),
+    ) -> Result<Grant, StateError> {
+        match self
+            .acquire_queued(line.key, line.rate, line.ticket, line.ahead_limit)
+            .await?
+        {
+            Grant::Granted => {}
+            wait => return Ok(wait),
+        }
+        let taken = [global, recipient];
+        let grants = self.acquire_all(&taken).await?;
+        let Some(wait) = grants.iter().find(|g| matches!(g, Grant::Wait(_))).copied() else {
+            return Ok(Grant::Granted);
+        };
+        self.refund(line.key, line.rate).await?;
+        for ((key, rate), grant) in taken.iter().zip(&grants) {
+            if *grant == Grant::Granted {
+                self.refund(key, *rate).await?;
+            }
+        }
+        Ok(wait)
+    }
+
     /// [`Budget::reserve_thread`], then [`Budget::reserve_author`] if the thread had
     /// room. The Redis adapter asks both in one round trip and frees an author
     /// reservation the thread's answer made useless.
@@ -111,6 +142,16 @@ pub trait Budget: Send + Sync + 'static {
         }
         Ok(Reserved::Both)
     }
+}
+
+/// A message's place in a queued budget's line.
+#[derive(Clone, Copy, Debug)]
+pub struct Line<'a> {
+    pub key: &'a str,
+    pub rate: Rate,
+    pub ticket: &'a Ticket,
+    /// Served only when fewer older messages wait than this.
+    pub ahead_limit: u32,
 }
 
 /// The thread slot and author cooldown one message asks for.
@@ -322,6 +363,26 @@ pub trait Ledger: Send + Sync + 'static {
             None => Taken::Claimed,
             Some(existing) => Taken::Existing(existing),
         })
+    }
+}
+
+/// Both ports on one store, and the reply steps whose Redis adapter merges reads of
+/// the ledger with writes of the budget into one round trip. The reply role builds
+/// both ports from one state, so they always see the same server.
+#[async_trait]
+pub trait ReplyState: Ledger + Budget {
+    /// [`Ledger::lookup`], and with it [`Budget::reserve_both`] for `reserve` when the
+    /// message turns out to be neither finished nor claimed. The reservation is `None`
+    /// when it was not made here (this default never makes it, nor does any adapter
+    /// when the message is finished, claimed or its outcome unknown to the ledger):
+    /// a caller that goes on reserves itself.
+    async fn lookup_and_reserve(
+        &self,
+        message: &str,
+        variants: Option<VariantQuery<'_>>,
+        _reserve: Option<&Reserve<'_>>,
+    ) -> Result<(Lookup, Option<Reserved>), StateError> {
+        Ok((self.lookup(message, variants).await?, None))
     }
 }
 

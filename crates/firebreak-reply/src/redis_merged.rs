@@ -6,8 +6,8 @@
 //! settles a partial answer (usually by undoing the part that went through, which only
 //! happens on the paths that do not send).
 //!
-//! A pipeline cannot fall back from EVALSHA to EVAL by itself, so each one loads its
-//! scripts first (a no-op once they are cached), in the same round trip.
+//! Scripts are called by hash: the connection loaded them at start and loads them
+//! again when the server answers NOSCRIPT (`firebreak_store::redis_conn`).
 
 use std::collections::HashMap;
 
@@ -15,11 +15,12 @@ use redis::{FromRedisValue, Value};
 
 use crate::keys::redis as k;
 use crate::port::{
-    Ledger, Lookup, Rate, Reserve, Reserved, Take, Taken, VariantQuery, VariantView,
+    Ledger, Line, Lookup, Rate, Reserve, Reserved, Take, Taken, VariantQuery, VariantView,
 };
 use crate::redis_state::{
-    ACQUIRE, CLAIM, RELEASE_AUTHOR, RESERVE_AUTHOR, RESERVE_THREAD, RedisReplyState, SWAP_RECENT,
-    USE_THREAD_VARIANT, claim_from, grant, ring_text, state_name, ttl_ms, unavailable,
+    ACQUIRE, ACQUIRE_LINE_AND_GLOBAL, CLAIM, REFUND, RELEASE_AUTHOR, RELEASE_THREAD,
+    RESERVE_AUTHOR, RESERVE_THREAD, RedisReplyState, STALE_WAITER, SWAP_RECENT, USE_THREAD_VARIANT,
+    claim_from, grant, ring_text, state_name, ttl_ms, unavailable,
 };
 use crate::{Grant, Recent, StateError};
 
@@ -60,6 +61,23 @@ fn view_into(pipe: &mut redis::Pipeline, query: &VariantQuery<'_>) {
     }
 }
 
+/// Adds the thread slot and the author's cooldown reservations to `pipe`.
+fn reserve_into(pipe: &mut redis::Pipeline, reserve: &Reserve<'_>) {
+    pipe.invoke_script(
+        RESERVE_THREAD
+            .key(k::thread(reserve.thread))
+            .arg(reserve.message)
+            .arg(reserve.thread_cap)
+            .arg(ttl_ms()),
+    )
+    .invoke_script(
+        RESERVE_AUTHOR
+            .key(k::author(reserve.author))
+            .arg(reserve.message)
+            .arg(reserve.cooldown.as_millis().max(1) as u64),
+    );
+}
+
 /// Reads back what [`view_into`] asked, from the pipeline's answers.
 fn view_from(
     answers: &mut impl Iterator<Item = Value>,
@@ -90,7 +108,6 @@ impl RedisReplyState {
         budgets: &[(&str, Rate)],
     ) -> Result<Vec<Grant>, StateError> {
         let mut pipe = redis::pipe();
-        pipe.load_script(&ACQUIRE).ignore();
         for (key, rate) in budgets {
             pipe.invoke_script(
                 ACQUIRE
@@ -106,50 +123,18 @@ impl RedisReplyState {
         Ok(waits.into_iter().map(grant).collect())
     }
 
-    /// The thread slot and the author's cooldown asked together. An author
-    /// reservation made for a thread that was full is freed at once (one more round
-    /// trip, on a path that escalates anyway): this message never held the thread, so
-    /// it held no author reservation before either.
+    /// The thread slot and the author's cooldown asked together.
     pub(crate) async fn reserve_both_at_once(
         &self,
         reserve: &Reserve<'_>,
     ) -> Result<Reserved, StateError> {
-        let (thread, author): (i64, i64) = redis::pipe()
-            .load_script(&RESERVE_THREAD)
-            .ignore()
-            .load_script(&RESERVE_AUTHOR)
-            .ignore()
-            .invoke_script(
-                RESERVE_THREAD
-                    .key(k::thread(reserve.thread))
-                    .arg(reserve.message)
-                    .arg(reserve.thread_cap)
-                    .arg(ttl_ms()),
-            )
-            .invoke_script(
-                RESERVE_AUTHOR
-                    .key(k::author(reserve.author))
-                    .arg(reserve.message)
-                    .arg(reserve.cooldown.as_millis().max(1) as u64),
-            )
+        let mut pipe = redis::pipe();
+        reserve_into(&mut pipe, reserve);
+        let (thread, author): (i64, i64) = pipe
             .query_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        match (thread == 1, author == 1) {
-            (true, true) => Ok(Reserved::Both),
-            (true, false) => Ok(Reserved::AuthorCooling),
-            (false, held) => {
-                if held {
-                    let _: i64 = RELEASE_AUTHOR
-                        .key(k::author(reserve.author))
-                        .arg(reserve.message)
-                        .invoke_async(&mut self.conn())
-                        .await
-                        .map_err(unavailable)?;
-                }
-                Ok(Reserved::ThreadFull)
-            }
-        }
+        self.settle_reservation(reserve, thread, author).await
     }
 
     /// The record's outcome flag and the claim share the message's tag (`{m:ID}`); the
@@ -159,11 +144,31 @@ impl RedisReplyState {
         message: &str,
         variants: Option<VariantQuery<'_>>,
     ) -> Result<Lookup, StateError> {
+        Ok(self
+            .lookup_and_reserve_at_once(message, variants, None)
+            .await?
+            .0)
+    }
+
+    /// [`Self::lookup_at_once`] and, in the same pipeline, the thread slot and the
+    /// author's cooldown. Reserving before knowing whether the message is finished
+    /// saves a round trip on every message; the rare redelivery of a finished or
+    /// claimed message frees what this call took (a script answers 2 for a slot taken
+    /// now, 1 for one the message already held) and gets no reservation back.
+    pub(crate) async fn lookup_and_reserve_at_once(
+        &self,
+        message: &str,
+        variants: Option<VariantQuery<'_>>,
+        reserve: Option<&Reserve<'_>>,
+    ) -> Result<(Lookup, Option<Reserved>), StateError> {
         let mut pipe = redis::pipe();
         pipe.cmd("HEXISTS").arg(k::record(message)).arg("outcome");
         pipe.cmd("HMGET").arg(k::claim(message)).arg(&CLAIM_FIELDS);
         if let Some(query) = &variants {
             view_into(&mut pipe, query);
+        }
+        if let Some(reserve) = reserve {
+            reserve_into(&mut pipe, reserve);
         }
         let answers: Vec<Value> = pipe
             .query_async(&mut self.conn())
@@ -181,10 +186,138 @@ impl RedisReplyState {
             Some(query) => Some(view_from(&mut answers, query)?),
             None => None,
         };
-        Ok(Lookup {
+        let lookup = Lookup {
             finished: Some(finished),
             claim,
             variants,
+        };
+        let Some(reserve) = reserve else {
+            return Ok((lookup, None));
+        };
+        let mut next = || {
+            answers
+                .next()
+                .ok_or_else(|| StateError::Corrupt("short pipeline".into()))
+        };
+        let thread: i64 = parse(next()?)?;
+        let author: i64 = parse(next()?)?;
+        if finished || lookup.claim.is_some() {
+            // Whatever this call took, the message will not use.
+            self.release_taken(reserve, thread == 2, author == 2)
+                .await?;
+            return Ok((lookup, None));
+        }
+        let reserved = self.settle_reservation(reserve, thread, author).await?;
+        Ok((lookup, Some(reserved)))
+    }
+
+    /// Frees the thread slot and the author reservation this message took now.
+    async fn release_taken(
+        &self,
+        reserve: &Reserve<'_>,
+        thread: bool,
+        author: bool,
+    ) -> Result<(), StateError> {
+        if !thread && !author {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        if thread {
+            pipe.invoke_script(
+                RELEASE_THREAD
+                    .key(k::thread(reserve.thread))
+                    .arg(reserve.message),
+            )
+            .ignore();
+        }
+        if author {
+            pipe.invoke_script(
+                RELEASE_AUTHOR
+                    .key(k::author(reserve.author))
+                    .arg(reserve.message),
+            )
+            .ignore();
+        }
+        pipe.exec_async(&mut self.conn()).await.map_err(unavailable)
+    }
+
+    /// What a pair of reservation answers means. An author reservation made for a
+    /// thread that was full is freed at once (one more round trip, on a path that
+    /// escalates anyway): this message never held the thread, so it held no author
+    /// reservation before either.
+    async fn settle_reservation(
+        &self,
+        reserve: &Reserve<'_>,
+        thread: i64,
+        author: i64,
+    ) -> Result<Reserved, StateError> {
+        match (thread >= 1, author >= 1) {
+            (true, true) => Ok(Reserved::Both),
+            (true, false) => Ok(Reserved::AuthorCooling),
+            (false, held) => {
+                self.release_taken(reserve, false, held).await?;
+                Ok(Reserved::ThreadFull)
+            }
+        }
+    }
+
+    /// A channel's line and the global budget in one script (they share a tag), the
+    /// recipient's pace beside it in the same pipeline. The pace is taken before the
+    /// line's answer is known, so when the line or the global budget says wait, the
+    /// pace is refunded (one more round trip, on a path that defers anyway); when the
+    /// pace says wait, the channel and global slots are.
+    pub(crate) async fn acquire_for_reply_at_once(
+        &self,
+        line: &Line<'_>,
+        global: (&str, Rate),
+        recipient: (&str, Rate),
+    ) -> Result<Grant, StateError> {
+        let (budgets, pace): (u64, u64) = redis::pipe()
+            .invoke_script(
+                ACQUIRE_LINE_AND_GLOBAL
+                    .key(k::budget_tat(line.key))
+                    .key(k::budget_queue(line.key))
+                    .key(k::budget_seen(line.key))
+                    .key(k::budget_tat(global.0))
+                    .arg(&line.ticket.member)
+                    .arg(line.ticket.age_us)
+                    .arg(line.rate.emission_us)
+                    .arg(line.rate.tolerance_us)
+                    .arg(line.ahead_limit)
+                    .arg(STALE_WAITER.as_micros() as u64)
+                    .arg(ttl_ms())
+                    .arg(global.1.emission_us)
+                    .arg(global.1.tolerance_us),
+            )
+            .invoke_script(
+                ACQUIRE
+                    .key(k::budget_tat(recipient.0))
+                    .arg(recipient.1.emission_us)
+                    .arg(recipient.1.tolerance_us),
+            )
+            .query_async(&mut self.conn())
+            .await
+            .map_err(unavailable)?;
+        let (budgets, pace) = (grant(budgets), grant(pace));
+        let refunds: Vec<(&str, Rate)> = match (budgets, pace) {
+            (Grant::Granted, Grant::Granted) => return Ok(Grant::Granted),
+            (Grant::Granted, Grant::Wait(_)) => vec![(line.key, line.rate), global],
+            (Grant::Wait(_), Grant::Granted) => vec![recipient],
+            (Grant::Wait(_), Grant::Wait(_)) => Vec::new(),
+        };
+        if !refunds.is_empty() {
+            let mut pipe = redis::pipe();
+            for (key, rate) in refunds {
+                pipe.invoke_script(REFUND.key(k::budget_tat(key)).arg(rate.emission_us))
+                    .ignore();
+            }
+            pipe.exec_async(&mut self.conn())
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(match budgets {
+            Grant::Wait(wait) => Grant::Wait(wait),
+            Grant::Granted => pace,
         })
     }
 
@@ -210,13 +343,6 @@ impl RedisReplyState {
     ) -> Result<Taken, StateError> {
         let swap = take.query.ring.zip(take.ring_after.as_ref());
         let mut pipe = redis::pipe();
-        if swap.is_some() {
-            pipe.load_script(&SWAP_RECENT).ignore();
-        }
-        pipe.load_script(&USE_THREAD_VARIANT)
-            .ignore()
-            .load_script(&CLAIM)
-            .ignore();
         if let Some((ring, (version, after))) = swap {
             pipe.invoke_script(
                 SWAP_RECENT

@@ -11,8 +11,8 @@ use firebreak_store::redis_conn::RedisConn;
 
 use crate::keys::redis as k;
 use crate::port::{
-    Budget, Claim, ClaimState, Grant, Ledger, Lookup, Rate, Recent, Reserve, Reserved, STATE_TTL,
-    StateError, Take, Taken, Ticket, VariantQuery, VariantView,
+    Budget, Claim, ClaimState, Grant, Ledger, Line, Lookup, Rate, Recent, ReplyState, Reserve,
+    Reserved, STATE_TTL, StateError, Take, Taken, Ticket, VariantQuery, VariantView,
 };
 
 /// A waiter not seen for this long left the line without saying so (crashed, or its
@@ -70,6 +70,51 @@ pub(crate) static ACQUIRE_QUEUED: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
+/// [`ACQUIRE_QUEUED`] on a channel's line, then plain GCRA on the global budget
+/// (KEYS[4], the same tag) only if the line granted, atomically: a slot is taken from
+/// both or from neither. A message the line served leaves it even when the global
+/// budget refuses, as it does when the two are asked one after the other. Returns 0
+/// when granted, else the microseconds to wait.
+pub(crate) static ACQUIRE_LINE_AND_GLOBAL: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[6]), 'LIMIT', 0, 100)
+        for _, m in ipairs(stale) do
+          redis.call('ZREM', KEYS[2], m)
+          redis.call('ZREM', KEYS[3], m)
+        end
+        local emission = tonumber(ARGV[3])
+        local ahead = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. ARGV[2])
+        local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+        if tat < now then tat = now end
+        local allow_at = tat - tonumber(ARGV[4])
+        if ahead < tonumber(ARGV[5]) and now >= allow_at then
+          local gtat = tonumber(redis.call('GET', KEYS[4]) or '0')
+          if gtat < now then gtat = now end
+          local gallow = gtat - tonumber(ARGV[9])
+          -- Served by the line either way: it leaves it, as after a grant.
+          redis.call('ZREM', KEYS[2], ARGV[1])
+          redis.call('ZREM', KEYS[3], ARGV[1])
+          if now < gallow then return gallow - now end
+          local next = tat + emission
+          redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.floor((next - now) / 1000) + 1000)
+          local gnext = gtat + tonumber(ARGV[8])
+          redis.call('SET', KEYS[4], string.format('%d', gnext), 'PX', math.floor((gnext - now) / 1000) + 1000)
+          return 0
+        end
+        local wait = allow_at - now
+        if ahead * emission > wait then wait = ahead * emission end
+        redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+        redis.call('ZADD', KEYS[3], string.format('%d', now), ARGV[1])
+        redis.call('PEXPIRE', KEYS[2], ARGV[7])
+        redis.call('PEXPIRE', KEYS[3], ARGV[7])
+        if wait < 1 then wait = 1 end
+        return wait",
+    )
+});
+
 /// Plain GCRA on one key. Returns 0 when granted, else the microseconds to wait.
 pub(crate) static ACQUIRE: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
@@ -98,6 +143,9 @@ pub(crate) static REFUND: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
+/// The reservation scripts answer 0 (refused), 1 (already held by this message) or 2
+/// (taken now): a merged lookup frees only what it took for a message that turned out
+/// to be finished.
 pub(crate) static RESERVE_AUTHOR: LazyLock<redis::Script> = LazyLock::new(|| {
     redis::Script::new(
         r"
@@ -105,7 +153,7 @@ pub(crate) static RESERVE_AUTHOR: LazyLock<redis::Script> = LazyLock::new(|| {
         if holder == ARGV[1] then return 1 end
         if holder then return 0 end
         redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-        return 1",
+        return 2",
     )
 });
 
@@ -128,7 +176,7 @@ pub(crate) static RESERVE_THREAD: LazyLock<redis::Script> = LazyLock::new(|| {
         redis.call('HSET', KEYS[1], 'r:' .. ARGV[1], '1')
         redis.call('HINCRBY', KEYS[1], 'n', 1)
         redis.call('PEXPIRE', KEYS[1], ARGV[3])
-        return 1",
+        return 2",
     )
 });
 
@@ -233,7 +281,25 @@ pub(crate) fn ring_text(variants: &[usize]) -> String {
 
 impl RedisReplyState {
     pub async fn connect(url: &str) -> Result<Self, StateError> {
-        let connection = RedisConn::connect(url).await.map_err(unavailable)?;
+        // Pipelines call these by hash; the connection loads them again on NOSCRIPT.
+        let connection = RedisConn::connect(url)
+            .await
+            .map_err(unavailable)?
+            .with_scripts(&[
+                &ACQUIRE_QUEUED,
+                &ACQUIRE_LINE_AND_GLOBAL,
+                &ACQUIRE,
+                &REFUND,
+                &RESERVE_AUTHOR,
+                &RELEASE_AUTHOR,
+                &RESERVE_THREAD,
+                &RELEASE_THREAD,
+                &USE_THREAD_VARIANT,
+                &CLAIM,
+                &SWAP_RECENT,
+            ])
+            .await
+            .map_err(unavailable)?;
         Ok(RedisReplyState { connection })
     }
 
@@ -329,7 +395,7 @@ impl Budget for RedisReplyState {
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        Ok(held == 1)
+        Ok(held >= 1)
     }
 
     async fn release_author(&self, key: &str, message: &str) -> Result<(), StateError> {
@@ -351,7 +417,7 @@ impl Budget for RedisReplyState {
             .invoke_async(&mut self.conn())
             .await
             .map_err(unavailable)?;
-        Ok(held == 1)
+        Ok(held >= 1)
     }
 
     async fn release_thread(&self, key: &str, message: &str) -> Result<(), StateError> {
@@ -370,6 +436,29 @@ impl Budget for RedisReplyState {
 
     async fn reserve_both(&self, reserve: &Reserve<'_>) -> Result<Reserved, StateError> {
         self.reserve_both_at_once(reserve).await
+    }
+
+    async fn acquire_for_reply(
+        &self,
+        line: &Line<'_>,
+        global: (&str, Rate),
+        recipient: (&str, Rate),
+    ) -> Result<Grant, StateError> {
+        self.acquire_for_reply_at_once(line, global, recipient)
+            .await
+    }
+}
+
+#[async_trait]
+impl ReplyState for RedisReplyState {
+    async fn lookup_and_reserve(
+        &self,
+        message: &str,
+        variants: Option<VariantQuery<'_>>,
+        reserve: Option<&Reserve<'_>>,
+    ) -> Result<(Lookup, Option<Reserved>), StateError> {
+        self.lookup_and_reserve_at_once(message, variants, reserve)
+            .await
     }
 }
 

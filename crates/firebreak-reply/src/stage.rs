@@ -253,8 +253,11 @@ impl ReplyStage {
         classification: Classification,
     ) -> Result<(), HandleError> {
         let id = message.id.to_string();
-        // The claim, whether the message already has an outcome, and the variants its
-        // thread used: one round trip on Redis.
+        // The claim, whether the message already has an outcome, the variants its
+        // thread used and, when it may be answered, its thread slot and author
+        // cooldown: one round trip on Redis.
+        let now = OffsetDateTime::now_utc();
+        let reservation = self.engine.reservation(message, &classification, now);
         let query = classification.reply_set().map(|question| {
             (
                 keys::thread(message),
@@ -262,16 +265,17 @@ impl ReplyStage {
                 keys::ring(message.channel, question, classification.language),
             )
         });
-        let lookup = self
+        let (lookup, reserved) = self
             .engine
-            .ledger
-            .lookup(
+            .state
+            .lookup_and_reserve(
                 &id,
                 query.as_ref().map(|(thread, group, ring)| VariantQuery {
                     thread,
                     group,
                     ring: (message.visibility == Visibility::Public).then_some(ring.as_str()),
                 }),
+                reservation.as_ref().map(|r| r.reserve()).as_ref(),
             )
             .await
             .map_err(retry)?;
@@ -292,12 +296,7 @@ impl ReplyStage {
         }
         let decision = self
             .engine
-            .decide_with(
-                message,
-                &classification,
-                OffsetDateTime::now_utc(),
-                lookup.variants,
-            )
+            .decide_with(message, &classification, now, lookup.variants, reserved)
             .await
             .map_err(retry)?;
         match decision {

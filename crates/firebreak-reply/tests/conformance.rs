@@ -5,15 +5,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use firebreak_reply::{
-    Budget, Claim, ClaimState, Grant, Ledger, MemoryReplyState, Rate, RedisReplyState, Ticket,
+    Claim, ClaimState, Grant, MemoryReplyState, Rate, RedisReplyState, ReplyState, Ticket,
 };
 use firebreak_testkit::RedisServer;
 
 #[path = "conformance/merged.rs"]
 mod merged;
 
-trait State: Budget + Ledger {}
-impl<T: Budget + Ledger> State for T {}
+trait State: ReplyState {}
+impl<T: ReplyState> State for T {}
 
 fn ticket(member: &str, age_us: u64) -> Ticket {
     Ticket {
@@ -275,6 +275,8 @@ async fn run_suite(make: impl AsyncFn() -> Arc<dyn State>) {
     merged::reserving_both_holds_nothing_for_a_full_thread(make().await).await;
     merged::acquiring_several_budgets_answers_each(make().await).await;
     merged::a_take_claims_once_and_a_lost_race_leaves_no_claim(make().await).await;
+    merged::a_reply_takes_every_budget_or_none(make().await).await;
+    merged::a_lookup_reserves_only_for_a_message_that_goes_on(make().await).await;
 }
 
 #[tokio::test]

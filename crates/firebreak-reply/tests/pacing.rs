@@ -17,7 +17,6 @@ use firebreak_triage::{Playbook, TriageEngine};
 async fn engine(url: &str) -> anyhow::Result<ReplyEngine> {
     let state = Arc::new(RedisReplyState::connect(url).await?);
     Ok(ReplyEngine::new(
-        state.clone(),
         state,
         LiveSettings::new(TriageEngine::new(Playbook::builtin())),
         ReplyConfig::default(),

@@ -60,12 +60,7 @@ fn fixture(brand: &[&str]) -> Fixture {
         brand.iter().map(|s| s.to_string()).collect(),
         Duration::from_secs(30),
     );
-    let engine = Arc::new(ReplyEngine::new(
-        state.clone(),
-        state.clone(),
-        settings,
-        config,
-    ));
+    let engine = Arc::new(ReplyEngine::new(state.clone(), settings, config));
     let stage = ReplyStage {
         engine,
         bus: bus.clone(),

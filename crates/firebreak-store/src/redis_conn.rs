@@ -7,18 +7,30 @@
 //! of a pipeline on its own. The count is one relaxed atomic add per round trip; the
 //! round-trip test (`tests/round_trips.rs` in `firebreak-reply`) reads it to hold each
 //! stage to its budget.
+//!
+//! Pipelines call their scripts by hash (EVALSHA) only. Loading them in every pipeline
+//! (SCRIPT LOAD, which hashes the whole script body on the server each time) cost Redis
+//! a few kilobytes and a SHA-1 per call; instead each adapter registers its scripts
+//! ([`RedisConn::with_scripts`]), they are loaded once, and a pipeline the server
+//! answers with NOSCRIPT (after a restart or a `SCRIPT FLUSH`, which empty the whole
+//! cache at once, so none of the pipeline's scripts ran) loads them all again and is
+//! sent once more. Every pipeline's other commands are reads or idempotent writes, so
+//! sending it twice changes nothing else.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use redis::aio::{ConnectionLike, ConnectionManager};
-use redis::{Cmd, Pipeline, RedisFuture, Value};
+use redis::{Cmd, Pipeline, RedisFuture, Script, ServerErrorKind, Value};
 
 #[derive(Clone)]
 pub struct RedisConn {
     inner: ConnectionManager,
     round_trips: Arc<AtomicU64>,
+    /// What pipelines may call by hash, loaded again on NOSCRIPT.
+    scripts: Arc<Mutex<Vec<&'static Script>>>,
 }
 
 impl std::fmt::Debug for RedisConn {
@@ -47,7 +59,39 @@ impl RedisConn {
         Ok(RedisConn {
             inner,
             round_trips: Arc::new(AtomicU64::new(0)),
+            scripts: Arc::default(),
         })
+    }
+
+    /// Registers the scripts this connection's pipelines invoke by hash, and loads them.
+    pub async fn with_scripts(
+        self,
+        scripts: &[&'static Script],
+    ) -> Result<Self, redis::RedisError> {
+        {
+            let mut known = self.scripts.lock();
+            for script in scripts {
+                if !known.iter().any(|k| k.get_hash() == script.get_hash()) {
+                    known.push(script);
+                }
+            }
+        }
+        self.load_scripts().await?;
+        Ok(self)
+    }
+
+    /// Loads every registered script, in one round trip.
+    async fn load_scripts(&self) -> Result<(), redis::RedisError> {
+        let scripts: Vec<&'static Script> = self.scripts.lock().clone();
+        if scripts.is_empty() {
+            return Ok(());
+        }
+        let mut pipe = redis::pipe();
+        for script in scripts {
+            pipe.load_script(script).ignore();
+        }
+        self.count();
+        pipe.exec_async(&mut self.inner.clone()).await
     }
 
     /// Round trips made through this connection (and its clones) so far.
@@ -72,11 +116,28 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        self.count();
-        self.inner.req_packed_commands(pipeline, offset, count)
+        Box::pin(async move {
+            self.count();
+            let answers = self
+                .inner
+                .req_packed_commands(pipeline, offset, count)
+                .await?;
+            if !answers.iter().any(is_noscript) {
+                return Ok(answers);
+            }
+            self.load_scripts().await?;
+            self.count();
+            self.inner
+                .req_packed_commands(pipeline, offset, count)
+                .await
+        })
     }
 
     fn get_db(&self) -> i64 {
         self.inner.get_db()
     }
+}
+
+fn is_noscript(answer: &Value) -> bool {
+    matches!(answer, Value::ServerError(e) if e.kind() == Some(ServerErrorKind::NoScript))
 }

@@ -147,7 +147,12 @@ static RECORD_OUTCOME: LazyLock<redis::Script> = LazyLock::new(|| {
 
 impl RedisStore {
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let connection = RedisConn::connect(url).await.map_err(unavailable)?;
+        let connection = RedisConn::connect(url)
+            .await
+            .map_err(unavailable)?
+            .with_scripts(&[&RECORD_ACCEPTED, &RECORD_CLASSIFIED, &RECORD_OUTCOME])
+            .await
+            .map_err(unavailable)?;
         Ok(RedisStore { connection })
     }
 
@@ -212,8 +217,6 @@ pub(crate) fn classified_into(
         .arg(unix_ms(message.received_at))
         .arg(message.id.to_string())
         .ignore()
-        .load_script(&RECORD_CLASSIFIED)
-        .ignore()
         .invoke_script(
             RECORD_CLASSIFIED
                 .key(message_key(message.id))
@@ -243,9 +246,7 @@ impl MessageLog for RedisStore {
 
     async fn record_accepted(&self, message: &Message) -> Result<(), StoreError> {
         let mut pipe = redis::pipe();
-        // A pipeline cannot fall back from EVALSHA to EVAL: load first (a no-op once
-        // cached), in the same round trip.
-        pipe.load_script(&RECORD_ACCEPTED).ignore();
+        // The script is called by hash; the connection loads it again on NOSCRIPT.
         accept_into(&mut pipe, message)?;
         pipe.exec_async(&mut self.conn()).await.map_err(unavailable)
     }
@@ -256,7 +257,6 @@ impl MessageLog for RedisStore {
         }
         // One pipeline for the whole batch: one round trip whatever its size.
         let mut pipe = redis::pipe();
-        pipe.load_script(&RECORD_ACCEPTED).ignore();
         for message in messages {
             accept_into(&mut pipe, message)?;
         }
@@ -310,8 +310,6 @@ impl MessageLog for RedisStore {
         // The index entry goes whatever the script found: set now, set before, or no
         // record at all (the caller then re-accepts, which indexes it again).
         let (written,): (i64,) = redis::pipe()
-            .load_script(&RECORD_OUTCOME)
-            .ignore()
             .invoke_script(
                 RECORD_OUTCOME
                     .key(message_key(id))

@@ -9,8 +9,8 @@ use firebreak_connectors::Connector;
 use firebreak_pipeline::settings::LiveSettings;
 use firebreak_pipeline::worker::{Handler, WorkerConfig};
 use firebreak_reply::{
-    Budget, Ledger, ManualReplier, ManualReplies, MemoryReplyState, RedisReplyState, ReplyEngine,
-    ReplyStage,
+    ManualReplier, ManualReplies, MemoryReplyState, RedisReplyState, ReplyEngine, ReplyStage,
+    ReplyState,
 };
 use firebreak_store::MessageLog;
 use firebreak_telemetry::Metrics;
@@ -29,23 +29,16 @@ pub async fn build(
     settings: &LiveSettings,
     connector: Arc<dyn Connector>,
 ) -> anyhow::Result<ReplyParts> {
-    let (budget, ledger): (Arc<dyn Budget>, Arc<dyn Ledger>) = match &config.redis_url {
-        Some(url) => {
-            let state = Arc::new(
-                RedisReplyState::connect(url)
-                    .await
-                    .context("connecting the reply state to redis")?,
-            );
-            (state.clone(), state)
-        }
-        None => {
-            let state = Arc::new(MemoryReplyState::new());
-            (state.clone(), state)
-        }
+    let state: Arc<dyn ReplyState> = match &config.redis_url {
+        Some(url) => Arc::new(
+            RedisReplyState::connect(url)
+                .await
+                .context("connecting the reply state to redis")?,
+        ),
+        None => Arc::new(MemoryReplyState::new()),
     };
     let engine = Arc::new(ReplyEngine::new(
-        budget,
-        ledger,
+        state,
         settings.clone(),
         config.reply.reply_config(),
     ));

@@ -4,6 +4,7 @@
 pub mod lexicon;
 pub mod patterns;
 pub mod personal_data;
+pub mod phrase_set;
 
 use firebreak_core::{Flag, Priority};
 
