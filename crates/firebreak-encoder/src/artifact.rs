@@ -22,7 +22,7 @@ pub(crate) struct Tensor<'a> {
     data: &'a [u8],
 }
 
-impl Tensor<'_> {
+impl<'a> Tensor<'a> {
     /// Float data, widened to f32 when stored as f16.
     pub fn f32s(&self, name: &str) -> Result<Vec<f32>, EncoderError> {
         if self.dtype == 3 {
@@ -40,14 +40,17 @@ impl Tensor<'_> {
             .collect())
     }
 
+    /// The raw bytes of a u8 or i8 tensor, where they are stored.
+    pub fn bytes(&self, name: &str) -> Result<&'a [u8], EncoderError> {
+        if self.dtype != 1 {
+            self.expect_dtype(name, 2)?;
+        }
+        Ok(self.data)
+    }
+
     pub fn u8s(&self, name: &str) -> Result<Vec<u8>, EncoderError> {
         self.expect_dtype(name, 1)?;
         Ok(self.data.to_vec())
-    }
-
-    pub fn i8s(&self, name: &str) -> Result<Vec<i8>, EncoderError> {
-        self.expect_dtype(name, 2)?;
-        Ok(self.data.iter().map(|&b| b as i8).collect())
     }
 
     fn expect_dtype(&self, name: &str, dtype: u8) -> Result<(), EncoderError> {

@@ -79,12 +79,25 @@ impl Encoder {
     pub fn shared() -> &'static Encoder {
         static SHARED: OnceLock<Encoder> = OnceLock::new();
         SHARED.get_or_init(|| {
-            Encoder::from_bytes(MODEL_BYTES).expect("the committed encoder model loads")
+            Encoder::from_static(MODEL_BYTES).expect("the committed encoder model loads")
         })
     }
 
     /// Load a model file produced by `scripts/build-encoder-model.py`.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, EncoderError> {
+        Self::load(bytes, |table| std::borrow::Cow::Owned(table.to_vec()))
+    }
+
+    /// As [`Encoder::from_bytes`], for a model that lives as long as the process (the
+    /// one compiled in): its large tables are used where they are, not copied.
+    pub fn from_static(bytes: &'static [u8]) -> Result<Self, EncoderError> {
+        Self::load(bytes, std::borrow::Cow::Borrowed)
+    }
+
+    fn load<'a>(
+        bytes: &'a [u8],
+        table: impl Fn(&'a [u8]) -> model::Table,
+    ) -> Result<Self, EncoderError> {
         let tensors = artifact::Tensors::parse(bytes)?;
         let pieces_blob = tensors.get("vocab.pieces")?.u8s("vocab.pieces")?;
         let pieces_text = std::str::from_utf8(&pieces_blob)
@@ -96,7 +109,7 @@ impl Encoder {
             .u8s("normalizer.charsmap")?;
         let normalizer = normalize::Normalizer::from_charsmap(&charsmap)?;
         let tokenizer = tokenizer::Tokenizer::new(normalizer, &pieces, scores)?;
-        let network = model::Network::load(&tensors, pieces.len())?;
+        let network = model::Network::load(&tensors, pieces.len(), table)?;
         Ok(Self { tokenizer, network })
     }
 

@@ -36,10 +36,14 @@ struct CnnBranch {
 
 pub(crate) struct Network {
     vocab: usize,
-    embedding: Vec<u8>,
+    /// The two quantised tables are the bulk of the model (about 23 MB): borrowed
+    /// from the model compiled into the binary rather than copied, so they cost the
+    /// process only the pages of them that texts touch.
+    embedding: Table,
     embedding_scale: Vec<f32>,
     embedding_lo: Vec<f32>,
-    static_q: Vec<i8>,
+    /// i8 values, stored as bytes.
+    static_q: Table,
     static_scale: Vec<f32>,
     static_centre: Vec<f32>,
     proj_w: PackedMatrix,
@@ -58,8 +62,17 @@ pub(crate) struct Network {
     eps: f32,
 }
 
+/// A quantised table, borrowed from a model in the binary or owned.
+pub(crate) type Table = std::borrow::Cow<'static, [u8]>;
+
 impl Network {
-    pub fn load(t: &Tensors<'_>, vocab: usize) -> Result<Self, EncoderError> {
+    /// `table` keeps a quantised table: borrows it when the model outlives the process,
+    /// copies it otherwise.
+    pub fn load<'a>(
+        t: &Tensors<'a>,
+        vocab: usize,
+        table: impl Fn(&'a [u8]) -> Table,
+    ) -> Result<Self, EncoderError> {
         let embedding = t.get("embedding.q")?;
         let statics = t.get("static.q")?;
         if embedding.shape != [vocab, DIM] || statics.shape != [vocab, STATIC_RANK] {
@@ -83,10 +96,10 @@ impl Network {
             .collect::<Result<_, EncoderError>>()?;
         Ok(Self {
             vocab,
-            embedding: embedding.u8s("embedding.q")?,
+            embedding: table(embedding.bytes("embedding.q")?),
             embedding_scale: t.vector("embedding.scale", vocab)?,
             embedding_lo: t.vector("embedding.lo", vocab)?,
-            static_q: statics.i8s("static.q")?,
+            static_q: table(statics.bytes("static.q")?),
             static_scale: t.vector("static.scale", vocab)?,
             static_centre: t.vector("static.centre", STATIC_RANK)?,
             proj_w: packed(t, "proj.w", DIM, 3 * CNN)?,
@@ -240,9 +253,10 @@ fn conv_block(
 /// `out += scale · row`, for the int8 static vectors; compiled for AVX2 too and picked
 /// at run time.
 #[multiversion::multiversion(targets("x86_64+avx2+fma", "x86_64+sse4.1"))]
-fn add_scaled_i8(out: &mut [f32], row: &[i8], scale: f32) {
+/// `row` holds i8 values as bytes.
+fn add_scaled_i8(out: &mut [f32], row: &[u8], scale: f32) {
     for (o, &q) in out.iter_mut().zip(row) {
-        *o += scale * f32::from(q);
+        *o += scale * f32::from(q as i8);
     }
 }
 

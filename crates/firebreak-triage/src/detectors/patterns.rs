@@ -160,6 +160,9 @@ mod tests {
     #[test]
     fn committed_patterns_compile() {
         let patterns = Patterns::compile().unwrap();
+        // Patterns compile on first use: each must compile within its limit.
+        patterns.all.compile_all().unwrap();
+        patterns.figurative.compile_all().unwrap();
         assert!(
             patterns.counts().iter().all(|(_, n)| *n > 0),
             "{:?}",
