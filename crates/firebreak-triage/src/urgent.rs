@@ -19,9 +19,8 @@
 
 use std::sync::OnceLock;
 
-use regex::bytes::{RegexSet, RegexSetBuilder};
-
 use crate::detectors::lexicon::{LexiconMatcher, parse_terms};
+use crate::detectors::phrase_set::PhraseSet;
 use crate::detectors::{kind, mentions_child_or_emergency, states_no_harm};
 use crate::model::HostilityModel;
 use crate::normalize::{normalize, normalize_leet};
@@ -65,11 +64,10 @@ pub struct UrgentHint {
 #[derive(Debug)]
 pub struct UrgentScreen {
     terms: LexiconMatcher,
-    /// Each kind's phrase families, one set per kind: `is_match` stops at the first hit
-    /// and stays on the lazy DFA, where asking which of ~400 patterns matched would not.
-    patterns: Vec<(&'static str, RegexSet)>,
-    figurative: RegexSet,
-    health: RegexSet,
+    /// Each kind's phrase families, one set per kind (`is_match` stops at the first).
+    patterns: Vec<(&'static str, PhraseSet)>,
+    figurative: PhraseSet,
+    health: PhraseSet,
     model: HostilityModel,
 }
 
@@ -118,8 +116,11 @@ impl UrgentScreen {
     /// de rire", "this burger is killer"), as in the engine.
     pub fn screen(&self, text: &str) -> Option<UrgentHint> {
         let normalized = normalize(text);
-        let bytes = normalized.as_bytes();
-        if let Some((kind, _)) = self.patterns.iter().find(|(_, set)| set.is_match(bytes)) {
+        if let Some((kind, _)) = self
+            .patterns
+            .iter()
+            .find(|(_, set)| set.is_match(&normalized))
+        {
             return Some(UrgentHint { kind });
         }
         let hits = self.terms.scan(&normalized);
@@ -128,7 +129,7 @@ impl UrgentScreen {
             .zip(&hits)
             .find(|(_, hit)| hit.score >= 1.0)
             .map(|((kind, _, _), _)| *kind);
-        if self.health.is_match(bytes)
+        if self.health.is_match(&normalized)
             && mentions_child_or_emergency(&normalized)
             && !states_no_harm(&normalized)
         {
@@ -137,7 +138,7 @@ impl UrgentScreen {
             });
         }
         // A figure of speech explains the alarming words, for the terms and the model.
-        if self.figurative.is_match(bytes) {
+        if self.figurative.is_match(&normalized) {
             return None;
         }
         if let Some(kind) = term {
@@ -162,17 +163,10 @@ fn pattern_lines(source: &str) -> Result<Vec<(&str, &str)>, String> {
         .collect()
 }
 
-/// ASCII classes and word boundaries over bytes: normalised text is lowercase letters,
-/// digits and spaces, so this matches as the engine's Unicode sets do on French and
-/// English, and compiles to a fraction of their memory (a negated class such as
-/// `[^ ]` is one byte range instead of every UTF-8 sequence), which ingest pays.
-fn build_set(regexes: &[&str]) -> Result<RegexSet, String> {
-    RegexSetBuilder::new(regexes)
-        .unicode(false)
-        .size_limit(16 << 20)
-        .dfa_size_limit(8 << 20)
-        .build()
-        .map_err(|e| format!("urgent patterns: {e}"))
+/// Literal-filtered, each pattern compiled on first use (see `detectors::phrase_set`):
+/// one lazy DFA per kind over a varied stream cost ingest about 0.2 ms a message.
+fn build_set(regexes: &[&str]) -> Result<PhraseSet, String> {
+    PhraseSet::new(regexes).map_err(|(i, e)| format!("urgent patterns, {}: {e}", regexes[i]))
 }
 
 /// Shorthand for [`UrgentScreen::builtin`]`.screen(text)`.

@@ -139,8 +139,9 @@ impl PhraseSet {
         })
     }
 
-    /// Indices of the patterns that match `text`, in ascending order.
-    pub fn matches(&self, text: &str) -> Vec<usize> {
+    /// The patterns that may match `text`, as a bit set: those with no required
+    /// literal, and those one of whose literals occurs in it.
+    fn candidates(&self, text: &str) -> Vec<u64> {
         let mut candidate = vec![0u64; self.patterns.len().div_ceil(64)];
         let mut mark = |id: u32| candidate[id as usize / 64] |= 1 << (id % 64);
         for id in &self.unfiltered {
@@ -151,18 +152,29 @@ impl PhraseSet {
                 mark(*id);
             }
         }
+        candidate
+    }
+
+    /// Indices of the patterns that match `text`, in ascending order.
+    pub fn matches(&self, text: &str) -> Vec<usize> {
         let mut matched = Vec::new();
-        for (word, bits) in candidate.iter().enumerate() {
-            let mut bits = *bits;
-            while bits != 0 {
-                let id = word * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                if self.regex(id).is_match(text) {
-                    matched.push(id);
-                }
+        for_each_bit(&self.candidates(text), |id| {
+            if self.regex(id).is_match(text) {
+                matched.push(id);
             }
-        }
+            true
+        });
         matched
+    }
+
+    /// Whether any pattern matches `text` (stops at the first).
+    pub fn is_match(&self, text: &str) -> bool {
+        let mut found = false;
+        for_each_bit(&self.candidates(text), |id| {
+            found = self.regex(id).is_match(text);
+            !found
+        });
+        found
     }
 
     /// Pattern `i`, compiled now if it was not yet. Its syntax was checked at
@@ -210,6 +222,20 @@ impl PhraseSet {
     }
 }
 
+/// Calls `f` with each set bit's index, lowest first, while it returns true.
+fn for_each_bit(words: &[u64], mut f: impl FnMut(usize) -> bool) {
+    for (word, bits) in words.iter().enumerate() {
+        let mut bits = *bits;
+        while bits != 0 {
+            let id = word * 64 + bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if !f(id) {
+                return;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +267,7 @@ mod tests {
         ] {
             let expected: Vec<usize> = reference.matches(text).iter().collect();
             assert_eq!(set.matches(text), expected, "{text:?}");
+            assert_eq!(set.is_match(text), reference.is_match(text), "{text:?}");
         }
     }
 
