@@ -61,6 +61,13 @@ fn view_into(pipe: &mut redis::Pipeline, query: &VariantQuery<'_>) {
     }
 }
 
+/// A key's hash tag, the part between its first braces.
+fn tag(key: &str) -> &str {
+    key.split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .map_or(key, |(tag, _)| tag)
+}
+
 /// Adds the thread slot and the author's cooldown reservations to `pipe`.
 fn reserve_into(pipe: &mut redis::Pipeline, reserve: &Reserve<'_>) {
     pipe.invoke_script(
@@ -272,6 +279,12 @@ impl RedisReplyState {
         global: (&str, Rate),
         recipient: (&str, Rate),
     ) -> Result<Grant, StateError> {
+        // One script over both: they must share a tag (a cluster refuses it otherwise).
+        debug_assert_eq!(
+            tag(&k::budget_tat(line.key)),
+            tag(&k::budget_tat(global.0)),
+            "a channel's line and the global budget share a tag"
+        );
         let (budgets, pace): (u64, u64) = redis::pipe()
             .invoke_script(
                 ACQUIRE_LINE_AND_GLOBAL

@@ -275,7 +275,9 @@ async fn run_suite(make: impl AsyncFn() -> Arc<dyn State>) {
     merged::reserving_both_holds_nothing_for_a_full_thread(make().await).await;
     merged::acquiring_several_budgets_answers_each(make().await).await;
     merged::a_take_claims_once_and_a_lost_race_leaves_no_claim(make().await).await;
-    merged::a_reply_takes_every_budget_or_none(make().await).await;
+    merged::a_global_refusal_keeps_neither_the_channel_nor_the_pace(make().await).await;
+    merged::a_pace_refusal_keeps_neither_the_channel_nor_the_global(make().await).await;
+    merged::a_line_refusal_keeps_nothing_and_waits_in_line(make().await).await;
     merged::a_lookup_reserves_only_for_a_message_that_goes_on(make().await).await;
 }
 

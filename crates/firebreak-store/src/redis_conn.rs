@@ -12,10 +12,12 @@
 //! (SCRIPT LOAD, which hashes the whole script body on the server each time) cost Redis
 //! a few kilobytes and a SHA-1 per call; instead each adapter registers its scripts
 //! ([`RedisConn::with_scripts`]), they are loaded once, and a pipeline the server
-//! answers with NOSCRIPT (after a restart or a `SCRIPT FLUSH`, which empty the whole
-//! cache at once, so none of the pipeline's scripts ran) loads them all again and is
-//! sent once more. Every pipeline's other commands are reads or idempotent writes, so
-//! sending it twice changes nothing else.
+//! answers with NOSCRIPT (after a restart or a `SCRIPT FLUSH`) loads them all again.
+//! When every script call of the pipeline was refused, none ran, so the pipeline is
+//! sent once more (its other commands are reads or idempotent writes); when some ran
+//! and some were refused (the cache refilled by another replica mid-pipeline), the
+//! answer goes back as it is, an error to the caller, who retries as after any Redis
+//! failure: running a script twice is never done here.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,6 +128,9 @@ impl ConnectionLike for RedisConn {
                 return Ok(answers);
             }
             self.load_scripts().await?;
+            if !none_ran(pipeline, &answers) {
+                return Ok(answers);
+            }
             self.count();
             self.inner
                 .req_packed_commands(pipeline, offset, count)
@@ -136,6 +141,24 @@ impl ConnectionLike for RedisConn {
     fn get_db(&self) -> i64 {
         self.inner.get_db()
     }
+}
+
+/// Whether every script call of `pipeline` was refused with NOSCRIPT (answers in
+/// command order; a transaction's single answer never qualifies).
+fn none_ran(pipeline: &Pipeline, answers: &[Value]) -> bool {
+    pipeline.len() == answers.len()
+        && pipeline
+            .cmd_iter()
+            .zip(answers)
+            .filter(|(cmd, _)| is_script_call(cmd))
+            .all(|(_, answer)| is_noscript(answer))
+}
+
+fn is_script_call(cmd: &Cmd) -> bool {
+    matches!(
+        cmd.args_iter().next(),
+        Some(redis::Arg::Simple(name)) if name.eq_ignore_ascii_case(b"EVALSHA")
+    )
 }
 
 fn is_noscript(answer: &Value) -> bool {

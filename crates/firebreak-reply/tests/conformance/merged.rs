@@ -147,86 +147,116 @@ fn ticket(member: &str, age_us: u64) -> Ticket {
     }
 }
 
-pub async fn a_reply_takes_every_budget_or_none(state: Arc<dyn State>) {
-    let fast = Rate::per_second(1000.0, 1).unwrap();
-    let slow = Rate::per_second(1.0, 1).unwrap();
-    let first = ticket("m1", 1);
+fn fast() -> Rate {
+    Rate::per_second(1000.0, 1).unwrap()
+}
+
+fn slow() -> Rate {
+    Rate::per_second(1.0, 1).unwrap()
+}
+
+async fn reply_budgets(
+    state: &Arc<dyn State>,
+    (channel, channel_rate): (&str, Rate),
+    global_rate: Rate,
+    (recipient, recipient_rate): (&str, Rate),
+    member: &str,
+) -> Grant {
+    let ticket = ticket(member, 1);
+    state
+        .acquire_for_reply(
+            &line(channel, channel_rate, &ticket),
+            ("global", global_rate),
+            (recipient, recipient_rate),
+        )
+        .await
+        .unwrap()
+}
+
+pub async fn a_global_refusal_keeps_neither_the_channel_nor_the_pace(state: Arc<dyn State>) {
+    let first = reply_budgets(
+        &state,
+        ("channel:a", slow()),
+        slow(),
+        ("recipient:a:1", fast()),
+        "m1",
+    );
+    assert_eq!(first.await, Grant::Granted);
+    // The global budget refuses the next one (another channel, another chat).
+    let second = reply_budgets(
+        &state,
+        ("channel:b", slow()),
+        slow(),
+        ("recipient:b:1", slow()),
+        "m2",
+    );
+    assert!(matches!(second.await, Grant::Wait(_)));
+    // Neither channel b's slot nor the chat's pace was kept, and the message left
+    // the line as it does after a grant.
+    assert_eq!(
+        state.acquire("recipient:b:1", slow()).await.unwrap(),
+        Grant::Granted
+    );
+    assert_eq!(state.waiting("channel:b").await.unwrap(), 0);
+    let ticket = ticket("m3", 3);
     assert_eq!(
         state
-            .acquire_for_reply(
-                &line("channel:a", fast, &first),
-                ("global", slow),
-                ("recipient:a:1", fast)
-            )
+            .acquire_queued("channel:b", slow(), &ticket, 1)
             .await
             .unwrap(),
         Grant::Granted
     );
-    // The global budget refuses: the recipient's pace taken with it is given back.
-    let second = ticket("m2", 2);
-    assert!(matches!(
-        state
-            .acquire_for_reply(
-                &line("channel:a", fast, &second),
-                ("global", slow),
-                ("recipient:a:2", slow)
-            )
-            .await
-            .unwrap(),
-        Grant::Wait(_)
-    ));
+}
+
+pub async fn a_pace_refusal_keeps_neither_the_channel_nor_the_global(state: Arc<dyn State>) {
     assert_eq!(
-        state.acquire("recipient:a:2", slow).await.unwrap(),
+        state.acquire("recipient:c:1", slow()).await.unwrap(),
         Grant::Granted
     );
-    // (The global budget of step one is 1 a second and taken: the steps below use
-    // another key, one of their own.)
-    // The recipient refuses: the channel's slot is given back.
+    let refused = reply_budgets(
+        &state,
+        ("channel:c", slow()),
+        slow(),
+        ("recipient:c:1", slow()),
+        "m1",
+    );
+    assert!(matches!(refused.await, Grant::Wait(w) if w > Duration::from_millis(500)));
+    // The channel's and the global slots were given back: both are slow, so a second
+    // take within the second is granted only if the first was refunded.
+    let next = reply_budgets(
+        &state,
+        ("channel:c", slow()),
+        slow(),
+        ("recipient:c:2", fast()),
+        "m2",
+    );
+    assert_eq!(next.await, Grant::Granted);
+}
+
+pub async fn a_line_refusal_keeps_nothing_and_waits_in_line(state: Arc<dyn State>) {
+    let first = reply_budgets(
+        &state,
+        ("channel:d", slow()),
+        slow(),
+        ("recipient:d:1", fast()),
+        "m1",
+    );
+    assert_eq!(first.await, Grant::Granted);
+    // The channel refuses: neither the global budget nor the pace is kept, and the
+    // message waits in the line.
+    let refused = reply_budgets(
+        &state,
+        ("channel:d", slow()),
+        fast(),
+        ("recipient:d:2", slow()),
+        "m2",
+    );
+    assert!(matches!(refused.await, Grant::Wait(_)));
     assert_eq!(
-        state.acquire("recipient:b:1", slow).await.unwrap(),
+        state.acquire("recipient:d:2", slow()).await.unwrap(),
         Grant::Granted
     );
-    let third = ticket("m3", 3);
-    assert!(matches!(
-        state
-            .acquire_for_reply(
-                &line("channel:b", slow, &third),
-                ("global-b", fast),
-                ("recipient:b:1", slow)
-            )
-            .await
-            .unwrap(),
-        Grant::Wait(w) if w > Duration::from_millis(900)
-    ));
-    let fourth = ticket("m4", 4);
-    assert_eq!(
-        state
-            .acquire_for_reply(
-                &line("channel:b", slow, &fourth),
-                ("global-b", fast),
-                ("recipient:b:2", fast)
-            )
-            .await
-            .unwrap(),
-        Grant::Granted
-    );
-    // The line refuses: neither the global budget nor the pace is kept.
-    let fifth = ticket("m5", 5);
-    assert!(matches!(
-        state
-            .acquire_for_reply(
-                &line("channel:b", slow, &fifth),
-                ("global-b", fast),
-                ("recipient:b:3", slow)
-            )
-            .await
-            .unwrap(),
-        Grant::Wait(_)
-    ));
-    assert_eq!(
-        state.acquire("recipient:b:3", slow).await.unwrap(),
-        Grant::Granted
-    );
+    assert_eq!(state.waiting("channel:d").await.unwrap(), 1);
 }
 
 pub async fn a_lookup_reserves_only_for_a_message_that_goes_on(state: Arc<dyn State>) {
