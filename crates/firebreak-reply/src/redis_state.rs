@@ -34,12 +34,11 @@ pub(crate) fn unavailable(e: redis::RedisError) -> StateError {
     StateError::Unavailable(e.to_string())
 }
 
-/// GCRA over a line of waiters ordered by age: a request is served only when fewer than
-/// `ahead_limit` older messages wait, and only if the rate allows it now. Returns 0 when
-/// granted, else the microseconds to wait.
-pub(crate) static ACQUIRE_QUEUED: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
-        r"
+/// The start of a line script: Redis time, stale waiters pruned, how many older
+/// messages wait (`ahead`) and when the line's rate allows the next (`allow_at`).
+/// KEYS: the line's tat, queue and seen; ARGV: member, age, emission, tolerance, ahead
+/// limit, stale after, line TTL.
+const LINE_HEAD: &str = r"
         local t = redis.call('TIME')
         local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
         local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[6]), 'LIMIT', 0, 100)
@@ -52,44 +51,49 @@ pub(crate) static ACQUIRE_QUEUED: LazyLock<redis::Script> = LazyLock::new(|| {
         local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
         if tat < now then tat = now end
         local allow_at = tat - tonumber(ARGV[4])
+";
+
+/// The end of a line script, for a message the line does not serve now: it joins the
+/// line by age and is told its estimated turn.
+const LINE_WAIT: &str = r"
+        local wait = allow_at - now
+        if ahead * emission > wait then wait = ahead * emission end
+        redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+        redis.call('ZADD', KEYS[3], string.format('%d', now), ARGV[1])
+        redis.call('PEXPIRE', KEYS[2], ARGV[7])
+        redis.call('PEXPIRE', KEYS[3], ARGV[7])
+        if wait < 1 then wait = 1 end
+        return wait";
+
+fn line_script(served: &str) -> redis::Script {
+    redis::Script::new(&[LINE_HEAD, served, LINE_WAIT].concat())
+}
+
+/// GCRA over a line of waiters ordered by age: a request is served only when fewer than
+/// `ahead_limit` older messages wait, and only if the rate allows it now. Returns 0 when
+/// granted, else the microseconds to wait.
+pub(crate) static ACQUIRE_QUEUED: LazyLock<redis::Script> = LazyLock::new(|| {
+    line_script(
+        r"
         if ahead < tonumber(ARGV[5]) and now >= allow_at then
           local next = tat + emission
           redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.floor((next - now) / 1000) + 1000)
           redis.call('ZREM', KEYS[2], ARGV[1])
           redis.call('ZREM', KEYS[3], ARGV[1])
           return 0
-        end
-        redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-        redis.call('ZADD', KEYS[3], string.format('%d', now), ARGV[1])
-        redis.call('PEXPIRE', KEYS[2], ARGV[7])
-        redis.call('PEXPIRE', KEYS[3], ARGV[7])
-        local wait = allow_at - now
-        if ahead * emission > wait then wait = ahead * emission end
-        if wait < 1 then wait = 1 end
-        return wait",
+        end",
     )
 });
 
 /// [`ACQUIRE_QUEUED`] on a channel's line, then plain GCRA on the global budget
-/// (KEYS[4], the same tag) only if the line granted, atomically: a slot is taken from
-/// both or from neither. A message the line served leaves it even when the global
-/// budget refuses, as it does when the two are asked one after the other. Returns 0
-/// when granted, else the microseconds to wait.
+/// (KEYS[4], the same tag; ARGV[8] and [9] its emission and tolerance) only if the
+/// line granted, atomically: a slot is taken from both or from neither. A message the
+/// line served leaves it even when the global budget refuses, as it does when the two
+/// are asked one after the other. Returns 0 when granted, else the microseconds to
+/// wait.
 pub(crate) static ACQUIRE_LINE_AND_GLOBAL: LazyLock<redis::Script> = LazyLock::new(|| {
-    redis::Script::new(
+    line_script(
         r"
-        local t = redis.call('TIME')
-        local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-        local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[6]), 'LIMIT', 0, 100)
-        for _, m in ipairs(stale) do
-          redis.call('ZREM', KEYS[2], m)
-          redis.call('ZREM', KEYS[3], m)
-        end
-        local emission = tonumber(ARGV[3])
-        local ahead = redis.call('ZCOUNT', KEYS[2], '-inf', '(' .. ARGV[2])
-        local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-        if tat < now then tat = now end
-        local allow_at = tat - tonumber(ARGV[4])
         if ahead < tonumber(ARGV[5]) and now >= allow_at then
           local gtat = tonumber(redis.call('GET', KEYS[4]) or '0')
           if gtat < now then gtat = now end
@@ -103,15 +107,7 @@ pub(crate) static ACQUIRE_LINE_AND_GLOBAL: LazyLock<redis::Script> = LazyLock::n
           local gnext = gtat + tonumber(ARGV[8])
           redis.call('SET', KEYS[4], string.format('%d', gnext), 'PX', math.floor((gnext - now) / 1000) + 1000)
           return 0
-        end
-        local wait = allow_at - now
-        if ahead * emission > wait then wait = ahead * emission end
-        redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
-        redis.call('ZADD', KEYS[3], string.format('%d', now), ARGV[1])
-        redis.call('PEXPIRE', KEYS[2], ARGV[7])
-        redis.call('PEXPIRE', KEYS[3], ARGV[7])
-        if wait < 1 then wait = 1 end
-        return wait",
+        end",
     )
 });
 
