@@ -26,6 +26,7 @@ pub mod memory_state;
 pub mod policy;
 mod port;
 mod redis_merged;
+mod redis_scripts;
 pub mod redis_state;
 pub mod render;
 pub mod select;

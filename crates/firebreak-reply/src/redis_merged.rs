@@ -17,10 +17,12 @@ use crate::keys::redis as k;
 use crate::port::{
     Ledger, Line, Lookup, Rate, Reserve, Reserved, Take, Taken, VariantQuery, VariantView,
 };
-use crate::redis_state::{
+use crate::redis_scripts::{
     ACQUIRE, ACQUIRE_LINE_AND_GLOBAL, CLAIM, REFUND, RELEASE_AUTHOR, RELEASE_THREAD,
-    RESERVE_AUTHOR, RESERVE_THREAD, RedisReplyState, STALE_WAITER, SWAP_RECENT, USE_THREAD_VARIANT,
-    claim_from, grant, ring_text, state_name, ttl_ms, unavailable,
+    RESERVE_AUTHOR, RESERVE_THREAD, SWAP_RECENT, USE_THREAD_VARIANT,
+};
+use crate::redis_state::{
+    RedisReplyState, STALE_WAITER, claim_from, grant, ring_text, state_name, ttl_ms, unavailable,
 };
 use crate::{Grant, Recent, StateError};
 
