@@ -49,9 +49,12 @@ async fn writes_go_through_after_the_server_lost_its_scripts() -> anyhow::Result
 
     flush_scripts(&server).await?;
     let first = message("m1");
+    let before = store.round_trips();
     store
         .record_accepted_batch(std::slice::from_ref(&first))
         .await?;
+    // Refused, the scripts loaded, sent again: the flush was seen and recovered from.
+    assert_eq!(store.round_trips() - before, 3);
     let entry = HistoryEntry {
         at: OffsetDateTime::now_utc(),
         stage: Stage::Classified,
