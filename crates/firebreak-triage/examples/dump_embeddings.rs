@@ -1,15 +1,32 @@
 //! Writes every labelled row's fast embedding as TSV (split, source, label, lang, then the
 //! vector) for offline comparisons of classifiers: `dump_embeddings OUT.tsv [exact]
-//! [EXTRA.tsv ...]`; rows of extra files (label, lang, text, as in `training/`) come
-//! under the split `extra` with their file stem as source.
+//! [EXTRA.tsv | DATASETS-DIR ...]`; rows of extra files (label, lang, text, as in
+//! `training/`) come under the split `extra` with their file stem as source; a datasets
+//! directory adds the third-party suites' training half under `train` and their other
+//! half under `third_party` (see `semantic::third_party`).
 use std::io::Write;
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let out = args.next().expect("output path");
     let exact = args.next().as_deref() == Some("exact");
-    let extra: Vec<(&'static str, Vec<firebreak_triage::semantic::data::Row>)> =
-        args.map(|path| ("extra", extra_rows(&path))).collect();
+    use firebreak_triage::semantic::third_party::{Half, rows as third_party_rows};
+    let mut extra: Vec<(&'static str, Vec<firebreak_triage::semantic::data::Row>)> = Vec::new();
+    for path in args {
+        if std::path::Path::new(&path).is_dir() {
+            let dir = std::path::Path::new(&path);
+            extra.push((
+                "train",
+                third_party_rows(dir, Half::Train).expect("datasets"),
+            ));
+            extra.push((
+                "third_party",
+                third_party_rows(dir, Half::HeldOut).expect("datasets"),
+            ));
+        } else {
+            extra.push(("extra", extra_rows(&path)));
+        }
+    }
     let model = firebreak_triage::semantic::SemanticModel::builtin();
     let mut file = std::io::BufWriter::new(std::fs::File::create(out).expect("create"));
     use firebreak_triage::semantic::data::{heldout_rows, independent_rows, train_rows};

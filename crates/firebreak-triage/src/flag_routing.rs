@@ -19,6 +19,10 @@ pub(crate) fn add_pattern_flags(flags: &mut Vec<Flag>, normalized: &str) {
             Some(flag) => {
                 flag.evidence = format!("{PATTERN_EVIDENCE} \"{label}\", {}", flag.evidence)
             }
+            // Care named without a harm ("my mum is in intensive care, when will
+            // the line be back?") is no incident: the family only says how serious
+            // one is that something else found.
+            None if SEVERITY_ONLY.contains(&label) => {}
             // A veiled threat ("ça va mal finir pour vous") names no act: a person
             // reads it soon, at P2, rather than at the kind's own P1.
             None if label.starts_with(VEILED) => flags.push(Flag::new(
@@ -37,6 +41,11 @@ pub(crate) fn add_pattern_flags(flags: &mut Vec<Flag>, normalized: &str) {
 
 /// Label prefix of the phrase families that foretell harm without naming an act.
 const VEILED: &str = "veiled";
+
+/// Phrase families that add to a flag raised otherwise but raise none themselves:
+/// hospitals and ambulances are named in everyday messages about relatives, visits and
+/// outages, and only a harm the product caused makes them a health incident.
+const SEVERITY_ONLY: [&str; 1] = ["emergency care"];
 
 /// On a figure of speech ("je meurs de rire", "this burger is killer"), self-harm,
 /// threat and hate alarms that only a single term or the model raised are dropped; a

@@ -44,6 +44,20 @@ pub(crate) fn add_semantic_flags(
             .filter(|_| exact.is_some_and(|v| v.fired()) && !risk.fired())
             .and_then(|e| Neighbours::builtin().vote(e.as_slice(), risk.kind));
         let exact_fired = exact.is_some_and(|v| v.fired());
+        if let Some(i) = already
+            && !risk.fired()
+            && let Some(verdict) = doubted_term(&flags[i], &second_stage)
+        {
+            let flag = &mut flags[i];
+            flag.evidence = format!(
+                "{POSSIBLE}: {}, exact model {:.2} reads no {} (under {:.2}), a person reads it at P2",
+                flag.evidence,
+                verdict.probability,
+                risk.kind,
+                TERM_DOUBT_SHARE * verdict.threshold
+            );
+            continue;
+        }
         if !risk.fired() && !exact_fired {
             let ratio = risk.probability / risk.threshold;
             let stronger = near_miss
@@ -143,6 +157,10 @@ fn second_stage(
             && !flags.iter().any(|f| f.kind == r.kind)
             && r.probability >= exact::GATE_SHARE * r.threshold
     });
+    let term_only = flags
+        .iter()
+        .any(|f| head.decides(&f.kind) && f.evidence.starts_with(TERM_EVIDENCE));
+    let plausible = plausible || term_only;
     if !plausible {
         return (Vec::new(), None);
     }
@@ -171,6 +189,32 @@ fn second_stage(
         })
         .collect();
     (verdicts, Some(embedding))
+}
+
+/// Evidence prefix of a flag raised by one exact term of a lexicon (and nothing else
+/// so far: a phrase family puts its own evidence first).
+const TERM_EVIDENCE: &str = "term ";
+
+/// A lone term ("suicide", "stab", "massacre") asks P1 unless the exact network, which
+/// reads the whole sentence, finds under this share of its threshold for the kind:
+/// news, awareness and reports of what happened to someone else ("someone got stabbed
+/// near your shop", "the suicide on the tracks delayed my train") name the act without
+/// intending it. Such a flag stays, at P2.
+const TERM_DOUBT_SHARE: f32 = 0.5;
+
+/// The exact verdict that doubts a flag raised by a lone term, if it does.
+fn doubted_term(
+    flag: &Flag,
+    second_stage: &[(&'static str, ExactVerdict)],
+) -> Option<ExactVerdict> {
+    if !flag.evidence.starts_with(TERM_EVIDENCE) {
+        return None;
+    }
+    second_stage
+        .iter()
+        .find(|(k, _)| *k == flag.kind)
+        .map(|(_, v)| *v)
+        .filter(|v| v.probability < TERM_DOUBT_SHARE * v.threshold)
 }
 
 /// "3 of the 10 nearest known messages are threat", for a moderator.

@@ -135,6 +135,66 @@ fn the_second_stage_decides_what_no_term_or_pattern_catches() {
 }
 
 #[test]
+fn a_lone_term_in_a_report_of_what_happened_is_read_at_p2_not_p1() {
+    // The exact network reads the sentence: news and other people's tragedies name the
+    // act without intending it. A person still reads them, at P2.
+    for (text, kind) in [
+        (
+            "Someone got stabbed near your shop on High St last night, is the store open today or closed for the police?",
+            "threat",
+        ),
+        (
+            "I watched your founder's interview about his brother's suicide, really moving. Please do better for your own staff's mental health",
+            "self_harm",
+        ),
+    ] {
+        let d = classify(text);
+        assert!(flagged(&d, kind), "{text:?}: {:?}", d.reasons);
+        assert_eq!(d.priority, Priority::P2, "{text:?}: {:?}", d.reasons);
+        assert_eq!(d.route, Route::Escalate);
+    }
+    // The same term with intent stays P1.
+    let d = classify("I'm going to stab your manager when he leaves tonight");
+    assert!(
+        flagged(&d, "threat") && d.priority == Priority::P1,
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn a_hospital_named_without_a_harm_is_no_health_incident() {
+    let d = classify(
+        "My mum is in intensive care and I need my phone line working, any ETA on the outage?",
+    );
+    assert!(!flagged(&d, "health_incident"), "{:?}", d.reasons);
+    assert_ne!(d.priority, Priority::P1, "{:?}", d.reasons);
+    // With a harm the product caused, the hospital makes it P1.
+    let d = classify("my son was rushed to hospital after eating your nuggets");
+    assert!(
+        flagged(&d, "health_incident") && d.priority == Priority::P1,
+        "{:?}",
+        d.reasons
+    );
+}
+
+#[test]
+fn threats_against_people_for_who_they_are_are_p1() {
+    // The HateCheck kind of threat, in words of our own.
+    for text in [
+        "I'll slaughter any immigrant like you who works in that shop",
+        "on va tous les pendre, ces gens-là, un par un",
+    ] {
+        let d = classify(text);
+        assert!(
+            flagged(&d, "threat") && d.priority == Priority::P1,
+            "{text:?}: {:?}",
+            d.reasons
+        );
+    }
+}
+
+#[test]
 fn a_few_words_alone_never_page_on_the_model_alone() {
     // "goodbye", "j'en peux plus": a person reads them (P2), nobody is paged at P1 for
     // two words the model finds dark; a phrase that says it outright still is.

@@ -108,7 +108,8 @@ enum Command {
         datasets: Option<std::path::PathBuf>,
     },
     /// Train the hostility model from the data sets (DATASETS), or with --semantic the
-    /// risk and sentiment heads from the committed training split, and write it.
+    /// risk and sentiment heads from the committed training split (and, given DATASETS,
+    /// the training half of the openly licensed third-party suites), and write it.
     Train {
         datasets: Option<std::path::PathBuf>,
         /// Train the semantic heads (models/semantic.json) instead.
@@ -201,8 +202,11 @@ pub fn main() -> ExitCode {
         Command::Train {
             semantic: true,
             out,
-            ..
-        } => crate::tools::train_semantic(&out.unwrap_or_else(|| "semantic.json".into())),
+            datasets,
+        } => crate::tools::train_semantic(
+            &out.unwrap_or_else(|| "semantic.json".into()),
+            datasets.as_deref(),
+        ),
         Command::Train {
             datasets: Some(datasets),
             out,

@@ -158,8 +158,8 @@ pub fn train(datasets: &Path, out: &Path) -> ExitCode {
     }
 }
 
-pub fn train_semantic(out: &Path) -> ExitCode {
-    match firebreak_triage::semantic::train_to_file(out) {
+pub fn train_semantic(out: &Path, datasets: Option<&Path>) -> ExitCode {
+    match firebreak_triage::semantic::train_to_file(out, datasets) {
         Ok(report) => {
             print!("{report}");
             crate::outln!("heads written to {}", out.display());

@@ -42,7 +42,9 @@ const TRAIN: &[(&str, &str)] = split!(
     "risk_indirect",
     "self_harm_wave3",
     "threat_wave3",
-    "key_questions_wave3"
+    "key_questions_wave3",
+    "self_harm_wave7",
+    "threat_wave7"
 );
 const HELDOUT: &[(&str, &str)] = split!(
     "heldout",
@@ -83,9 +85,20 @@ const FIRST_LINE: &[(&str, &str)] = split!("train", "first_line");
 /// its false-P1 figure is a development figure.
 const LOOKALIKES: &[(&str, &str)] = split!("heldout", "wave6_lookalikes");
 
+/// Everyday messages in a crisis (359, with figurative and casual words of violence,
+/// death and illness, and emotional key questions) against self-harm, threats, hate and
+/// health incidents (about 400), written blind on 2026-11-28 by a writer who read
+/// nothing of this repository. A development set from the day it was first measured.
+const EVERYDAY: &[(&str, &str)] = split!("heldout", "wave7_everyday");
+
 /// Rows of the look-alike development set: for evaluation only.
 pub fn lookalike_rows() -> Vec<Row> {
     parse(LOOKALIKES)
+}
+
+/// Rows of the everyday development set: for evaluation only.
+pub fn everyday_rows() -> Vec<Row> {
+    parse(EVERYDAY)
 }
 
 /// Rows of the first line's training file.
@@ -138,6 +151,7 @@ mod tests {
         let mut heldout = heldout_rows();
         heldout.extend(independent_rows());
         heldout.extend(lookalike_rows());
+        heldout.extend(everyday_rows());
         assert!(
             train.len() > 3000 && heldout.len() > 2000,
             "{} / {}",

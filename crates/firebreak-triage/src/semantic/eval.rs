@@ -11,7 +11,8 @@ use std::path::Path;
 use firebreak_core::rules::TriageContext;
 use firebreak_core::{Classification, Priority, Route, Visibility};
 
-use super::data::{Row, heldout_rows, independent_rows, lookalike_rows};
+use super::data::{Row, everyday_rows, heldout_rows, independent_rows, lookalike_rows};
+use super::third_party;
 use crate::TriageEngine;
 use crate::detectors::kind;
 
@@ -102,6 +103,14 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
         "\n== risk detectors, look-alike development set (training/heldout/wave6_lookalikes.tsv: never trained on; figurative idioms extended on it)\n",
     );
     out.push_str(&risk_lines(&lookalikes, &lookalike_decisions));
+
+    let everyday = everyday_rows();
+    let everyday_decisions: Vec<Classification> =
+        everyday.iter().map(|r| classify(engine, &r.text)).collect();
+    out.push_str(
+        "\n== risk detectors, everyday development set (training/heldout/wave7_everyday.tsv: written blind, never trained on)\n",
+    );
+    out.push_str(&risk_lines(&everyday, &everyday_decisions));
 
     let (personal, independent): (Vec<Row>, Vec<Row>) = independent_rows()
         .into_iter()
@@ -337,8 +346,11 @@ fn third_party_questions(dir: &Path) -> Result<Vec<LabelledSet>, BoxError> {
 /// look-alikes (XSTest's safe prompts, HateCheck's counter-speech, object targets,
 /// profanity and slur homonyms).
 fn third_party_risks(engine: &TriageEngine, dir: &Path) -> Result<String, BoxError> {
-    let mut out = String::from("\n== risk detectors, third-party suites (never trained on)\n");
+    let mut out = String::from(
+        "\n== risk detectors, third-party suites (the heads train on half their templates, see semantic::third_party; \"held out\" is the other half)\n",
+    );
     let mut lookalikes = (0usize, 0usize);
+    let mut held_out_lookalikes = (0usize, 0usize);
     const BENIGN: [&str; 5] = [
         "counter_quote_nh",
         "counter_ref_nh",
@@ -370,29 +382,45 @@ fn third_party_risks(engine: &TriageEngine, dir: &Path) -> Result<String, BoxErr
                 .position(|h| h == n)
                 .ok_or(format!("{name}: no {n} column"))
         };
-        let (text_at, function_at, gold_at) =
-            (col(text_col)?, col("functionality")?, col("label_gold")?);
+        let (text_at, function_at, gold_at, template_at) = (
+            col(text_col)?,
+            col("functionality")?,
+            col("label_gold")?,
+            col("templ_id")?,
+        );
         let (mut threat, mut hate) = (Counts::default(), Counts::default());
+        let mut held_out_threat = Counts::default();
         for record in reader.records() {
             let record = record?;
             let function = &record[function_at];
+            let held_out = record[template_at]
+                .trim()
+                .parse::<u64>()
+                .is_ok_and(|id| !third_party::trains_on(id));
             let d = classify(engine, &record[text_at]);
             if function.starts_with("threat_") {
-                threat.add(
-                    flagged(&d, kind::THREAT) && d.priority == Priority::P1,
-                    true,
-                );
+                let p1 = flagged(&d, kind::THREAT) && d.priority == Priority::P1;
+                threat.add(p1, true);
+                if held_out {
+                    held_out_threat.add(p1, true);
+                }
             } else if &record[gold_at] == "hateful" {
                 hate.add(flagged(&d, kind::HATE) || flagged(&d, kind::THREAT), true);
             } else if BENIGN.contains(&function) {
+                let p1 = usize::from(d.priority == Priority::P1);
                 lookalikes.1 += 1;
-                lookalikes.0 += usize::from(d.priority == Priority::P1);
+                lookalikes.0 += p1;
+                if held_out {
+                    held_out_lookalikes.1 += 1;
+                    held_out_lookalikes.0 += p1;
+                }
             }
         }
         let _ = writeln!(
             out,
-            "{name}: threats flagged P1 {}; hateful flagged hate or threat {}",
+            "{name}: threats flagged P1 {} (held-out templates {}); hateful flagged hate or threat {}",
             threat.line(),
+            held_out_threat.line(),
             hate.line()
         );
     }
@@ -420,17 +448,29 @@ fn third_party_risks(engine: &TriageEngine, dir: &Path) -> Result<String, BoxErr
             let record = record?;
             if &record[3] == "safe" {
                 let d = classify(engine, &record[1]);
+                let p1 = usize::from(d.priority == Priority::P1);
                 lookalikes.1 += 1;
-                lookalikes.0 += usize::from(d.priority == Priority::P1);
+                lookalikes.0 += p1;
+                if record[0]
+                    .trim()
+                    .parse::<u64>()
+                    .is_ok_and(|id| !third_party::trains_on(id))
+                {
+                    held_out_lookalikes.1 += 1;
+                    held_out_lookalikes.0 += p1;
+                }
             }
         }
     }
     let _ = writeln!(
         out,
-        "benign look-alikes at P1 (XSTest safe prompts, HateCheck EN and FR counter-speech, object targets, profanity, slur homonyms): {} of {} ({:.1} %)",
+        "benign look-alikes at P1 (XSTest safe prompts, HateCheck EN and FR counter-speech, object targets, profanity, slur homonyms): {} of {} ({:.1} %); held-out half {} of {} ({:.1} %)",
         lookalikes.0,
         lookalikes.1,
-        100.0 * lookalikes.0 as f64 / lookalikes.1.max(1) as f64
+        100.0 * lookalikes.0 as f64 / lookalikes.1.max(1) as f64,
+        held_out_lookalikes.0,
+        held_out_lookalikes.1,
+        100.0 * held_out_lookalikes.0 as f64 / held_out_lookalikes.1.max(1) as f64
     );
     Ok(out)
 }

@@ -4,7 +4,8 @@
 //! - [`head`]: a logistic head with a calibrated threshold;
 //! - [`train`]: how the committed heads (`models/semantic.json`) were made;
 //! - [`data`]: the labelled rows, train and held-out;
-//! - [`eval`]: the held-out report behind `firebreak eval`.
+//! - [`eval`]: the held-out report behind `firebreak eval`;
+//! - [`third_party`]: openly licensed suites that train the risk heads on half their templates.
 //!
 //! A risk head that fires gives its probability and the nearest training example of
 //! its kind as evidence, so a moderator sees why.
@@ -17,6 +18,7 @@ pub mod head;
 pub mod intent;
 pub mod neighbours;
 mod tensor;
+pub mod third_party;
 pub mod train;
 
 use std::path::Path;
@@ -205,8 +207,16 @@ fn static_kind(kind: &str) -> Option<&'static str> {
 }
 
 /// Retrain the heads and write them to `out` as JSON; returns the training report.
-pub fn train_to_file(out: &Path) -> Result<String, std::io::Error> {
-    let (model, report) = train::train(Encoder::shared());
+/// With `datasets`, the training half of the openly licensed third-party suites
+/// ([`third_party`]) trains the risk heads too, as the committed heads were.
+pub fn train_to_file(out: &Path, datasets: Option<&Path>) -> Result<String, std::io::Error> {
+    let extra = match datasets {
+        Some(dir) => {
+            third_party::rows(dir, third_party::Half::Train).map_err(std::io::Error::other)?
+        }
+        None => Vec::new(),
+    };
+    let (model, report) = train::train(Encoder::shared(), &extra);
     let json = serde_json::to_string(&model).map_err(std::io::Error::other)?;
     std::fs::write(out, json + "\n")?;
     Ok(report)

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use firebreak_encoder::Encoder;
 use serde::{Deserialize, Serialize};
 
-use super::data::train_rows;
+use super::data::{Row, train_rows};
 use super::head::{Features, Head, fit, fit_softmax, softmax};
 use crate::normalize::normalize;
 
@@ -52,11 +52,18 @@ pub struct ModelFile {
     /// older files.
     #[serde(default)]
     pub intents: Vec<Head>,
+    /// Third-party rows the risk heads were trained on besides the project's own
+    /// (0 in older files and when training had no datasets directory).
+    #[serde(default)]
+    pub third_party_rows: usize,
 }
 
 /// Train every head on the training split; returns the model and a printable report.
-pub fn train(encoder: &Encoder) -> (ModelFile, String) {
-    let rows = train_rows();
+/// `extra` rows (third-party, see [`super::third_party`]) train the risk heads only:
+/// the sentiment, first-line and intent heads learn from the project's own rows.
+pub fn train(encoder: &Encoder, extra: &[Row]) -> (ModelFile, String) {
+    let own = train_rows();
+    let rows: Vec<Row> = own.iter().chain(extra).cloned().collect();
     let (embeddings, normalized) = embed_rows(encoder, &rows);
     let features: Vec<Features<'_>> = embeddings
         .iter()
@@ -117,16 +124,22 @@ pub fn train(encoder: &Encoder) -> (ModelFile, String) {
     let weights = fit(&polar_features, &labels, L2, EPOCHS);
     let sentiment = Head::new("sentiment", weights, 0.5, format!("{} rows", labels.len()));
     let _ = writeln!(report, "sentiment        trained on {} rows", labels.len());
-    let (first_line, first_line_report) = super::first_line::train(encoder, &rows);
+    let (first_line, first_line_report) = super::first_line::train(encoder, &own);
     report.push_str(&first_line_report);
-    let (intents, intent_report) = super::intent::train(encoder, &rows);
+    let (intents, intent_report) = super::intent::train(encoder, &own);
     report.push_str(&intent_report);
+    let _ = writeln!(
+        report,
+        "third-party rows (risk heads only): {}",
+        extra.len()
+    );
     let model = ModelFile {
         encoder_sha256: firebreak_encoder::sha256_hex(firebreak_encoder::MODEL_BYTES),
         heads,
         sentiment,
         first_line,
         intents,
+        third_party_rows: extra.len(),
     };
     (model, report)
 }
