@@ -45,6 +45,11 @@ pub struct TriageEngine {
 /// A key question mentioned without being asked ("got my refund, thanks") loses this
 /// share of its confidence, which normally drops it below the threshold.
 const NOT_A_REQUEST_DISCOUNT: f64 = 0.7;
+/// Confidence kept by a key question whose words are about something else: an order
+/// not placed yet, another company's matter ("nothing to do with you, HMRC is slow"),
+/// or, not asked, a matter already settled ("refund came through, thanks!"). Low
+/// enough that no match reaches the usual 0.6 threshold.
+const NOT_OURS_DISCOUNT: f64 = 0.5;
 
 impl TriageEngine {
     /// An engine on `playbook` with the committed hostility model.
@@ -290,8 +295,23 @@ impl TriageEngine {
         if let Some(found) = &mut best
             && !keyquestion::looks_like_request(text, &normalized)
         {
-            found.confidence *= NOT_A_REQUEST_DISCOUNT;
-            found.evidence.push_str(", not phrased as a request");
+            let settled = keyquestion::says_settled(&normalized);
+            found.confidence *= if settled {
+                NOT_OURS_DISCOUNT
+            } else {
+                NOT_A_REQUEST_DISCOUNT
+            };
+            found.evidence.push_str(if settled {
+                ", not phrased as a request, and says it is settled"
+            } else {
+                ", not phrased as a request"
+            });
+        }
+        if let Some(found) = &mut best
+            && let Some(family) = Patterns::builtin().not_a_key_question(&normalized)
+        {
+            found.confidence *= NOT_OURS_DISCOUNT;
+            found.evidence.push_str(&format!(", {family}"));
         }
         if let Some(found) = &best {
             observed.nearest_key_question = Some((found.id.clone(), found.confidence));

@@ -420,6 +420,26 @@ pub fn looks_like_request(raw: &str, normalized: &str) -> bool {
             .any(|word| REQUEST_CUES.contains(&word))
 }
 
+/// Whether normalised text says its order or refund already came ("refund came
+/// through today", "colis bien reçu", "j'ai été remboursé"): with no request in it,
+/// a thank-you or a review, not a question.
+pub fn says_settled(normalized: &str) -> bool {
+    static SETTLED: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    SETTLED
+        .get_or_init(|| {
+            regex::Regex::new(concat!(
+                r"\b(?:refund|money|parcel|package|order|delivery)s? (?:has |have |finally |just )?(?:came|come|arrived|landed|turned up|showed up|went through)\b",
+                r"|\b(?:got|received|had) (?:my|the) (?:refund|money|parcel|package|order|delivery)\b",
+                r"|\b(?:all sorted|sorted now|all good now|delivered safely)\b",
+                r"|\b(?:remboursement|colis|commande|argent|livraison|virement) (?:bien |enfin )?(?:recue?s?|arrivee?s?|passee?)\b",
+                r"|\b(?:bien|enfin) (?:ete )?(?:rembourse|remboursee|recu|recue|livre|livree)\b",
+                r"|\b(?:j ai|jai|on a) (?:bien |enfin )?(?:recu|ete rembourse|ete remboursee|ete livre|ete livree)\b",
+            ))
+            .expect("the settled pattern compiles")
+        })
+        .is_match(normalized)
+}
+
 /// Interrogatives, requests, and the words of a complaint that expects an answer
 /// ("still not here", "toujours pas arrivée"), in normalised form.
 const REQUEST_CUES: &[&str] = &[
@@ -521,5 +541,15 @@ mod tests {
         assert!(check("refund??"));
         assert!(!check("I got my refund, thank you so much!"));
         assert!(!check("Check out my blog post about my refund saga"));
+    }
+
+    #[test]
+    fn a_settled_matter_is_recognised() {
+        let settled = |t: &str| says_settled(&normalize(t));
+        assert!(settled("refund came through today, all sorted, thanks!"));
+        assert!(settled("commande reçue ce matin, merci !"));
+        assert!(settled("j'ai bien été remboursé, merci"));
+        assert!(!settled("my refund never came"));
+        assert!(!settled("when will my parcel arrive"));
     }
 }

@@ -253,11 +253,32 @@ fn a_playbook_in_one_language_answers_another_by_meaning() {
 }
 
 #[test]
+fn the_same_questions_asked_about_our_orders_are_answered() {
+    for text in [
+        "vous livrez encore ou c'est mort ? ma commande du 28 a pas bougé",
+        "On m'a remboursé le produit mais pas les frais de port, ils arrivent à part ?",
+        "where is my order? it's been two weeks",
+    ] {
+        let d = classify(text);
+        assert!(d.key_question.is_some(), "{text:?}: {:?}", d.reasons);
+    }
+}
+
+#[test]
 fn look_alike_questions_are_not_answered() {
     for text in [
         "when will I get my tax refund from the IRS?",
         "is flight AF1234 on time today?",
         "la sécu m'a pas encore remboursé mes lunettes",
+        // An order not placed yet, another company's matter, a settled one, an
+        // instruction, a loan: the words of a key question, not the question.
+        "if I order today, will it arrive by Friday?",
+        "si je commande maintenant je suis livré quand ?",
+        "my AliExpress parcel is stuck too, nothing to do with you, just ranting",
+        "refund came through today, all sorted, thanks!",
+        "colis bien reçu, merci",
+        "tracking says out for delivery, can the driver leave it with a neighbour?",
+        "combien il me reste à rembourser sur mon crédit ?",
     ] {
         let d = classify(text);
         // The first line may acknowledge it; no key question's answer may go out.

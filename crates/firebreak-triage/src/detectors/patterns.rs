@@ -39,6 +39,7 @@ const FILES: [(&str, &str); 7] = [
     ),
 ];
 const FIGURATIVE: &str = include_str!("../../lexicons/patterns/figurative.txt");
+const NOT_A_KEY_QUESTION: &str = include_str!("../../lexicons/patterns/not_a_key_question.txt");
 
 /// One kind's patterns and their labels, as read from its file.
 #[derive(Debug)]
@@ -90,6 +91,8 @@ pub struct Patterns {
     owners: Vec<(&'static str, String)>,
     figurative: PhraseSet,
     figurative_labels: Vec<String>,
+    not_a_key_question: PhraseSet,
+    not_a_key_question_labels: Vec<String>,
     counts: Vec<(&'static str, usize)>,
 }
 
@@ -118,11 +121,15 @@ impl Patterns {
         })?;
         let (figurative, set) = Family::compile("figurative", FIGURATIVE)?;
         counts.push(("figurative", figurative.labels.len()));
+        let (not_ours, not_ours_set) = Family::compile("not_a_key_question", NOT_A_KEY_QUESTION)?;
+        counts.push(("not_a_key_question", not_ours.labels.len()));
         Ok(Patterns {
             all,
             owners,
             figurative: set,
             figurative_labels: figurative.labels,
+            not_a_key_question: not_ours_set,
+            not_a_key_question_labels: not_ours.labels,
             counts,
         })
     }
@@ -144,6 +151,15 @@ impl Patterns {
         self.figurative
             .first_match(normalized)
             .map(|i| self.figurative_labels[i].as_str())
+    }
+
+    /// The label of a family saying that the text's key-question words are about
+    /// something other than this brand's open order or refund (an order not placed
+    /// yet, another company's matter), if any.
+    pub fn not_a_key_question(&self, normalized: &str) -> Option<&str> {
+        self.not_a_key_question
+            .first_match(normalized)
+            .map(|i| self.not_a_key_question_labels[i].as_str())
     }
 
     /// Number of patterns per kind, for reports.
@@ -221,6 +237,33 @@ mod tests {
         assert!(
             kinds("my child got sick after eating your product").contains(&kind::HEALTH_INCIDENT)
         );
+        // Warning signs and threats that name no act of harm.
+        for text in [
+            "the note is on the fridge",
+            "💊💊💊 bonne nuit pour toujours",
+            "la boîte est ouverte, les cachets dans ma main",
+            "I've been looking up how many paracetamol it takes",
+        ] {
+            assert!(kinds(text).contains(&kind::SELF_HARM), "{text}");
+        }
+        for text in [
+            "Got my dad's rifle out of the loft. Your HQ is 20 minutes from me",
+            "je vais le retrouver, il peut se cacher où il veut",
+            "I'm going to hunt down the exec who signed off on this",
+        ] {
+            assert!(kinds(text).contains(&kind::THREAT), "{text}");
+        }
+        for text in [
+            "got the axe out to split logs for the fire",
+            "j'ai écrit une lettre de réclamation",
+            "the note on my order said fragile",
+        ] {
+            let found = kinds(text);
+            assert!(
+                !found.contains(&kind::THREAT) && !found.contains(&kind::SELF_HARM),
+                "{text}: {found:?}"
+            );
+        }
         assert!(p.figurative(&normalize("je meurs de rire 😂")).is_some());
         assert!(
             p.figurative(&normalize("I took all my pills an hour ago"))

@@ -11,7 +11,9 @@ use std::path::Path;
 use firebreak_core::rules::TriageContext;
 use firebreak_core::{Classification, Priority, Route, Visibility};
 
-use super::data::{Row, everyday_rows, heldout_rows, independent_rows, lookalike_rows};
+use super::data::{
+    Row, everyday_rows, heldout_rows, independent_rows, key_question_dev_rows, lookalike_rows,
+};
 use super::third_party;
 use crate::TriageEngine;
 use crate::detectors::kind;
@@ -111,6 +113,20 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
         "\n== risk detectors, everyday development set (training/heldout/wave7_everyday.tsv: written blind, never trained on)\n",
     );
     out.push_str(&risk_lines(&everyday, &everyday_decisions));
+
+    let questions = key_question_dev_rows();
+    let question_decisions: Vec<Classification> = questions
+        .iter()
+        .map(|r| classify(engine, &r.text))
+        .collect();
+    out.push_str(
+        "\n== key questions, development set (training/heldout/key_questions_wave8.tsv: written blind, never trained on)\n",
+    );
+    out.push_str(&key_question_lines(&source_pairs(
+        &questions,
+        &question_decisions,
+        "key_questions_wave8",
+    )));
 
     let (personal, independent): (Vec<Row>, Vec<Row>) = independent_rows()
         .into_iter()
