@@ -26,6 +26,7 @@ pub mod redis_repo;
 pub mod repo;
 pub mod service;
 pub mod sla;
+pub mod spill_feed;
 pub mod stage;
 mod watch;
 pub mod wire;

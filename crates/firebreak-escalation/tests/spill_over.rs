@@ -1,7 +1,9 @@
 //! The spill-over lookup by author, on both adapters: an open private case is found
 //! for its author only within its channel's family (Messenger and Facebook are one
 //! Meta audience; the same id on X or Telegram is someone else), including a case
-//! opened before the family was part of the key.
+//! opened before the family was part of the key. And the pipeline's copy of the open
+//! private cases (`spill_feed` into `SpillIndex`), which classify trusts in place of the
+//! lookup only once it has caught up past a message.
 
 mod common;
 
@@ -14,7 +16,71 @@ use time::OffsetDateTime;
 conformance!(
     a_private_case_is_found_for_its_author_within_its_channel_family,
     a_case_keyed_by_author_alone_is_still_found_on_its_own_family,
+    the_spill_feed_mirrors_open_private_cases_for_classify,
 );
+
+/// Polls `check` for up to five seconds.
+async fn eventually(what: &str, check: impl Fn() -> bool) -> anyhow::Result<()> {
+    for _ in 0..100 {
+        if check() {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("timed out waiting until {what}")
+}
+
+async fn the_spill_feed_mirrors_open_private_cases_for_classify(f: &Fixture) -> anyhow::Result<()> {
+    use firebreak_pipeline::spill_index::{SpillIndex, TRUST_MARGIN};
+    let c = classification(Priority::P2, &["refund"]);
+    // A case open before the feed starts comes with its snapshot.
+    let before = f.cases.escalate(&private("dm-1", "1234", "m1"), &c).await?;
+    let index = std::sync::Arc::new(SpillIndex::new());
+    let feed = tokio::spawn(firebreak_escalation::spill_feed::run(
+        f.cases.clone(),
+        index.clone(),
+        f.shutdown.clone(),
+    ));
+    let public = |author: &str, external_id: &str| {
+        let mut m = message(
+            Channel::Facebook,
+            "post-1",
+            author,
+            external_id,
+            Visibility::Public,
+        );
+        // Accepted a while ago: the feed has caught up past it once it reads the log.
+        m.received_at = OffsetDateTime::now_utc() - TRUST_MARGIN * 3;
+        m
+    };
+    let (author, stranger) = (public("1234", "p1"), public("999", "p2"));
+    eventually("the stranger is ruled out", || {
+        index.rules_out_open_private_case(&stranger)
+    })
+    .await?;
+    assert!(index.spills(&author), "the snapshot's case is known");
+    assert!(!index.rules_out_open_private_case(&author));
+    // A message accepted just now is looked up whatever the index holds.
+    let mut fresh = public("999", "p3");
+    fresh.received_at = OffsetDateTime::now_utc() + TRUST_MARGIN;
+    assert!(!index.rules_out_open_private_case(&fresh));
+
+    // A case opened while the feed runs, and its resolution, come as events.
+    let other = public("555", "p4");
+    let opened = f.cases.escalate(&private("dm-2", "555", "m2"), &c).await?;
+    eventually("the new case is known", || index.spills(&other)).await?;
+    for id in [&before, &opened] {
+        f.cases.claim(id, "alice").await?;
+        f.cases.resolve(id, "alice", "done", None).await?;
+    }
+    eventually("the resolved cases are forgotten", || {
+        !index.spills(&author) && !index.spills(&other)
+    })
+    .await?;
+    f.shutdown.cancel();
+    feed.await?;
+    Ok(())
+}
 
 async fn a_private_case_is_found_for_its_author_within_its_channel_family(
     f: &Fixture,

@@ -42,6 +42,10 @@ pub struct ClassifyStage {
     pub memory: Arc<dyn ConversationMemory>,
     /// Open private cases, for spill-over into public.
     pub open_cases: Arc<dyn OpenCases>,
+    /// The case feed's copy of the open private cases: when it rules a case out, the
+    /// lookup in `open_cases` is skipped (see `spill_index`). `None` looks up every
+    /// public message.
+    pub spill_index: Option<Arc<crate::spill_index::SpillIndex>>,
     pub metrics: Metrics,
     /// Inbound and negative counts for the control role's surge alerts.
     pub rates: Arc<crate::rates::RateRecorder>,
@@ -73,7 +77,11 @@ impl ClassifyStage {
         };
         let recall = self.memory.recall(message, windows);
         let open_case = async {
-            if message.visibility != Visibility::Public {
+            let ruled_out = self
+                .spill_index
+                .as_ref()
+                .is_some_and(|index| index.rules_out_open_private_case(message));
+            if message.visibility != Visibility::Public || ruled_out {
                 return Ok(None);
             }
             // The author's private case first, then the thread's, in one lookup.

@@ -21,6 +21,7 @@ use firebreak_pipeline::ingest::Ingestor;
 use firebreak_pipeline::insights::InsightsRecorder;
 use firebreak_pipeline::rates::RateRecorder;
 use firebreak_pipeline::settings::LiveSettings;
+use firebreak_pipeline::spill_index::{SpillIndex, TRUST_MARGIN};
 use firebreak_pipeline::worker::Handler;
 use firebreak_reply::{RedisReplyState, ReplyConfig, ReplyEngine, ReplyStage};
 use firebreak_store::MessageLog;
@@ -84,15 +85,30 @@ impl Pipeline {
         let cases = Arc::new(RedisCases::connect(&server.url(), shutdown.clone()).await?);
         let metrics = Metrics::new();
         let settings = LiveSettings::new(TriageEngine::new(Playbook::builtin()));
-        let case_service = Arc::new(Cases::new(
-            cases.clone(),
-            Arc::new(FixedSla(SlaTarget {
-                claim: Duration::from_secs(600),
-                ack: Duration::from_secs(3600),
-                tiers: vec!["oncall".into()],
-            })),
-            Arc::new(MemoryAudit::default()),
-            metrics.clone(),
+        let service = |repo: Arc<RedisCases>| {
+            Arc::new(Cases::new(
+                repo,
+                Arc::new(FixedSla(SlaTarget {
+                    claim: Duration::from_secs(600),
+                    ack: Duration::from_secs(3600),
+                    tiers: vec!["oncall".into()],
+                })),
+                Arc::new(MemoryAudit::default()),
+                metrics.clone(),
+            ))
+        };
+        let case_service = service(cases.clone());
+        // Classify's copy of the open private cases, fed as in a running process; the
+        // feed reads through a connection of its own, outside the count (in a process
+        // it is one reader per process, not a cost per message).
+        let spill_index = Arc::new(SpillIndex::new());
+        let feed_cases = service(Arc::new(
+            RedisCases::connect(&server.url(), shutdown.clone()).await?,
+        ));
+        tokio::spawn(firebreak_escalation::spill_feed::run(
+            feed_cases,
+            spill_index.clone(),
+            shutdown.clone(),
         ));
         let log: Arc<dyn MessageLog> = Arc::new(store.clone());
         let ingest = Ingestor::new(bus.clone(), log.clone(), metrics.clone());
@@ -102,6 +118,7 @@ impl Pipeline {
             settings: settings.clone(),
             memory: Arc::new(store.clone()),
             open_cases: case_service.clone(),
+            spill_index: Some(spill_index),
             metrics: metrics.clone(),
             rates: RateRecorder::new(),
             insights: InsightsRecorder::new(),
@@ -154,11 +171,23 @@ impl Pipeline {
 
     /// Runs one submission through every stage and counts each stage's round trips.
     async fn run(&self, submission: Submission, then: &str) -> anyhow::Result<(MessageId, Count)> {
+        self.run_after(submission, then, Duration::ZERO).await
+    }
+
+    /// As [`Pipeline::run`], the message waiting `queued` between ingest and classify,
+    /// as it does behind a surge's backlog.
+    async fn run_after(
+        &self,
+        submission: Submission,
+        then: &str,
+        queued: Duration,
+    ) -> anyhow::Result<(MessageId, Count)> {
         let mut count = Count::default();
         let before = self.round_trips();
         let accepted = self.ingest.submit(submission, "test").await?;
         anyhow::ensure!(!accepted.duplicate);
         count.ingest = self.round_trips() - before;
+        tokio::time::sleep(queued).await;
 
         let delivery = self
             .next(subjects::STREAM_INBOUND, subjects::CONSUMER_CLASSIFY)
@@ -241,11 +270,27 @@ async fn a_message_costs_at_most_its_round_trip_budget() -> anyhow::Result<()> {
     let (public_id, public) = pipeline
         .run(submission(13, Visibility::Public, LEGAL), "escalation")
         .await?;
+    // Behind a backlog the case feed has caught up past the message: classify's copy of
+    // the open private cases rules a spill-over out without a lookup.
+    let backlog = TRUST_MARGIN + Duration::from_millis(700);
+    let (queued_id, queued) = pipeline
+        .run_after(
+            submission(14, Visibility::Public, LEGAL),
+            "escalation",
+            backlog,
+        )
+        .await?;
+    // The author of the private message (12) writing in public: the index knows the
+    // case, so classify looks it up and links it, backlog or not.
+    let mut spilling = submission(15, Visibility::Public, QUESTION);
+    spilling.author.id = "user-12".into();
+    let (spilling_id, _) = pipeline.run_after(spilling, "escalation", backlog).await?;
     println!("round trips per message (ingest + classify + last stage = total)");
     for (route, c) in [
         ("replied, public", replied),
         ("escalated, private", private),
         ("escalated, public", public),
+        ("escalated, public, queued", queued),
     ] {
         println!(
             "{route:>20}: {} + {} + {} = {}",
@@ -271,6 +316,17 @@ async fn a_message_costs_at_most_its_round_trip_budget() -> anyhow::Result<()> {
         outcome(public_id).await?,
         Some(Outcome::Escalated { .. })
     ));
+    assert!(matches!(
+        outcome(queued_id).await?,
+        Some(Outcome::Escalated { .. })
+    ));
+    let spilled = store.get(spilling_id).await?.and_then(|r| r.classification);
+    assert!(
+        spilled.as_ref().is_some_and(
+            |c| c.linked_case_id.is_some() && c.priority == firebreak_core::Priority::P1
+        ),
+        "the spill-over was not linked to its private case: {spilled:?}"
+    );
 
     assert!(
         replied.total() <= REPLIED_BUDGET,
@@ -283,6 +339,15 @@ async fn a_message_costs_at_most_its_round_trip_budget() -> anyhow::Result<()> {
     assert!(
         public.total() <= ESCALATED_PUBLIC_BUDGET,
         "an escalated public message took {public:?}"
+    );
+    assert_eq!(
+        queued.classify + 1,
+        public.classify,
+        "a queued public message skips the open-case lookup: {queued:?} against {public:?}"
+    );
+    assert!(
+        queued.total() <= ESCALATED_PRIVATE_BUDGET,
+        "a queued escalated public message took {queued:?}"
     );
     Ok(())
 }

@@ -257,10 +257,13 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
     let mut ingestor = Ingestor::new(bus.clone(), stores.log.clone(), metrics.clone());
     // Spill-overs (a public message of someone with an open private case) take the
     // urgent lane; ingest knows them from the case feed, not from a lookup per message.
-    let spill_index = config
-        .runs(RoleName::Ingest)
+    // Classify reads the same index to skip its lookup when the index rules a case out.
+    let spill_index = (config.runs(RoleName::Ingest) || config.runs(RoleName::Classify))
         .then(|| Arc::new(firebreak_pipeline::spill_index::SpillIndex::new()));
-    if let Some(index) = &spill_index {
+    if let Some(index) = spill_index
+        .as_ref()
+        .filter(|_| config.runs(RoleName::Ingest))
+    {
         ingestor = ingestor.with_spill_index(index.clone());
     }
     if let Some(archive) = &stores.archive {
@@ -290,7 +293,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
 
     let mut tasks = JoinSet::new();
     if let Some(index) = &spill_index {
-        crate::spill_feed::spawn(&mut tasks, &cases, index, &shutdown);
+        firebreak_escalation::spill_feed::spawn(&mut tasks, &cases, index, &shutdown);
     }
     if let Some(path) = &config.tokens_file {
         let reloader = firebreak_server::token_reload::TokenReloader {
@@ -348,6 +351,7 @@ pub async fn start(config: RunConfig, shutdown: CancellationToken) -> anyhow::Re
             settings: settings.clone(),
             memory: stores.memory.clone(),
             open_cases: cases.clone(),
+            spill_index: spill_index.clone(),
             metrics: metrics.clone(),
             rates: rates.clone(),
             insights: insights.clone(),

@@ -14,7 +14,6 @@ pub mod reply_role;
 pub mod sampler;
 pub mod server_args;
 mod shutdown;
-mod spill_feed;
 pub mod startup;
 mod token_file;
 pub mod tools;
