@@ -348,6 +348,36 @@ impl ReplyEngine {
         }
     }
 
+    /// Frees what a reservation made with the first read holds, for a message that
+    /// stops before using it.
+    async fn release_reserved(
+        &self,
+        message: &Message,
+        classification: &Classification,
+        reserved: Option<Reserved>,
+    ) -> Result<(), StateError> {
+        let Some(question) = classification.reply_set() else {
+            return Ok(());
+        };
+        let member = message.id.to_string();
+        match reserved {
+            Some(Reserved::Both) => {
+                self.budget
+                    .release_thread(&keys::thread(message), &member)
+                    .await?;
+                self.budget
+                    .release_author(&keys::author(message, question), &member)
+                    .await
+            }
+            Some(Reserved::AuthorCooling) => {
+                self.budget
+                    .release_thread(&keys::thread(message), &member)
+                    .await
+            }
+            Some(Reserved::ThreadFull) | None => Ok(()),
+        }
+    }
+
     /// [`ReplyEngine::decide`] with the variant view the caller already read (with
     /// [`crate::Ledger::lookup`]), saving that round trip, and the reservation it made
     /// in the same round trip if it did.
@@ -363,10 +393,17 @@ impl ReplyEngine {
         let crisis = settings.crisis_active();
         let playbook = settings.playbook();
         let mode = playbook.mode(crisis);
-        match self.config.guards.check(message, classification, mode, now) {
-            Verdict::Proceed => {}
-            Verdict::Ignore(why) => return Ok(Decision::Ignore(why)),
-            Verdict::Escalate(why) => return Ok(Decision::Escalate(why)),
+        let early = match self.config.guards.check(message, classification, mode, now) {
+            Verdict::Proceed => None,
+            Verdict::Ignore(why) => Some(Decision::Ignore(why)),
+            Verdict::Escalate(why) => Some(Decision::Escalate(why)),
+        };
+        if let Some(decision) = early {
+            // The reservation was asked under the settings of a moment ago; a playbook
+            // or crisis swapped in since can stop the message here, holding it.
+            self.release_reserved(message, classification, reserved)
+                .await?;
+            return Ok(decision);
         }
         // A key question's id, or a first-line reply set: both go through the same
         // thread cap, author cooldown, budgets and variation.

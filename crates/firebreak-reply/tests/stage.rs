@@ -373,3 +373,45 @@ async fn the_reply_consumer_never_dead_letters_a_deferred_message() {
     assert_eq!(worker.stream, subjects::STREAM_REPLY);
     let _ = ConsumerOptions::default();
 }
+
+/// The stage reserves with its first read, under the settings of that moment; if the
+/// message then stops before using the reservation (a playbook or crisis swapped in
+/// between turns it away), what it holds is freed, so the author's next message is not
+/// told "already answered".
+#[tokio::test]
+async fn a_reservation_the_message_does_not_use_is_freed() {
+    use firebreak_reply::{Budget, Decision, Reserved};
+    let f = fixture(&[]);
+    let now = OffsetDateTime::now_utc();
+    let first = message("held-1", Channel::Messenger, Visibility::Private);
+    let reservation = f
+        .stage
+        .engine
+        .reservation(&first, &refund(), now)
+        .expect("a refund question reserves");
+    let reserved = f.state.reserve_both(&reservation.reserve()).await.unwrap();
+    assert_eq!(reserved, Reserved::Both);
+    // What the decision sees: the message no longer goes to an automatic reply.
+    let mut stopped = refund();
+    stopped.route = Route::Escalate;
+    let decision = f
+        .stage
+        .engine
+        .decide_with(&first, &stopped, now, None, Some(reserved))
+        .await
+        .unwrap();
+    assert!(matches!(decision, Decision::Escalate(_)), "{decision:?}");
+    // The same author asks again on the same thread: nothing of the first is held.
+    let mut again = message("held-2", Channel::Messenger, Visibility::Private);
+    again.author.id = first.author.id.clone();
+    again.thread_id = first.thread_id.clone();
+    let next = f
+        .stage
+        .engine
+        .reservation(&again, &refund(), now)
+        .expect("a refund question reserves");
+    assert_eq!(
+        f.state.reserve_both(&next.reserve()).await.unwrap(),
+        Reserved::Both
+    );
+}
