@@ -91,13 +91,25 @@ impl Cluster {
         ];
         names.extend((1..=options.classify).map(|i| (format!("classify-{i}"), "classify")));
         names.extend((1..=options.reply).map(|i| (format!("reply-{i}"), "reply")));
-        for (name, role) in names {
-            let process = cluster.spawn_role(options, &tokens, &name, role)?;
+        for (name, role) in &names {
+            let process = cluster.spawn_role(options, &tokens, name, role)?;
             cluster.roles.push(process);
         }
         let client = reqwest::Client::new();
-        for role in &mut cluster.roles {
-            wait_ready(&client, role).await?;
+        for (i, (name, role)) in names.iter().enumerate() {
+            let mut attempts = 1;
+            loop {
+                match wait_ready(&client, &mut cluster.roles[i]).await {
+                    Ok(()) => break,
+                    // A port picked free a moment ago can be taken before the process
+                    // binds it: start that process again on new ports.
+                    Err(e) if attempts < PORT_ATTEMPTS && e.to_string().contains(PORT_TAKEN) => {
+                        attempts += 1;
+                        cluster.roles[i] = cluster.spawn_role(options, &tokens, name, role)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
         Ok(cluster)
     }
@@ -204,6 +216,11 @@ impl Cluster {
         Ok(exits)
     }
 }
+
+/// How many times a process is started when its port was taken under it.
+const PORT_ATTEMPTS: u32 = 3;
+/// What the operating system says when a port is taken.
+const PORT_TAKEN: &str = "Address already in use";
 
 async fn wait_ready(client: &reqwest::Client, role: &mut RoleProcess) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
