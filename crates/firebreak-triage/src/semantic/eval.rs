@@ -53,6 +53,11 @@ fn classify(engine: &TriageEngine, text: &str) -> Classification {
     engine.classify_with(&message, &TriageContext::default())
 }
 
+/// Each row's decision, as a private message.
+fn classify_all(engine: &TriageEngine, rows: &[Row]) -> Vec<Classification> {
+    rows.iter().map(|r| classify(engine, &r.text)).collect()
+}
+
 fn flagged(decision: &Classification, kind: &str) -> bool {
     decision.flags.iter().any(|f| f.kind == kind)
 }
@@ -77,7 +82,7 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
     let (heldout_personal, rows): (Vec<Row>, Vec<Row>) = heldout_rows()
         .into_iter()
         .partition(|r| r.source == "personal_data");
-    let decisions: Vec<Classification> = rows.iter().map(|r| classify(engine, &r.text)).collect();
+    let decisions = classify_all(engine, &rows);
     let mut out = String::from(
         "== risk detectors, held-out split (training/heldout: never trained on, looked at while tuning)\n",
     );
@@ -97,31 +102,22 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
     out.push_str(&personal_data_lines(engine, &heldout_personal, "held-out"));
 
     let lookalikes = lookalike_rows();
-    let lookalike_decisions: Vec<Classification> = lookalikes
-        .iter()
-        .map(|r| classify(engine, &r.text))
-        .collect();
     out.push_str(
-        "\n== risk detectors, look-alike development set (training/heldout/wave6_lookalikes.tsv: never trained on; figurative idioms extended on it)\n",
+        "\n== risk detectors, look-alike development set (training/heldout/wave6_lookalikes.tsv: never trained on; figurative idioms extended on it; tuned on since)\n",
     );
-    out.push_str(&risk_lines(&lookalikes, &lookalike_decisions));
+    out.push_str(&risk_lines(&lookalikes, &classify_all(engine, &lookalikes)));
 
     let everyday = everyday_rows();
-    let everyday_decisions: Vec<Classification> =
-        everyday.iter().map(|r| classify(engine, &r.text)).collect();
     out.push_str(
-        "\n== risk detectors, everyday development set (training/heldout/wave7_everyday.tsv: written blind, never trained on)\n",
+        "\n== risk detectors, everyday development set (training/heldout/wave7_everyday.tsv: written blind, never trained on; phrase families written on its misses)\n",
     );
-    out.push_str(&risk_lines(&everyday, &everyday_decisions));
+    out.push_str(&risk_lines(&everyday, &classify_all(engine, &everyday)));
 
     let questions = key_question_dev_rows();
-    let question_decisions: Vec<Classification> = questions
-        .iter()
-        .map(|r| classify(engine, &r.text))
-        .collect();
     out.push_str(
-        "\n== key questions, development set (training/heldout/key_questions_wave8.tsv: written blind, never trained on)\n",
+        "\n== key questions, development set (training/heldout/key_questions_wave8.tsv: written blind, never trained on; the not-a-key-question families tuned on it)\n",
     );
+    let question_decisions = classify_all(engine, &questions);
     out.push_str(&key_question_lines(&source_pairs(
         &questions,
         &question_decisions,
@@ -131,10 +127,7 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
     let (personal, independent): (Vec<Row>, Vec<Row>) = independent_rows()
         .into_iter()
         .partition(|r| r.source == "personal_data");
-    let independent_decisions: Vec<Classification> = independent
-        .iter()
-        .map(|r| classify(engine, &r.text))
-        .collect();
+    let independent_decisions = classify_all(engine, &independent);
     out.push_str(
         "\n== risk detectors, independent split (training/independent: written apart, never trained, tuned or looked at)\n",
     );
