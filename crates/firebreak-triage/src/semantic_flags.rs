@@ -1,6 +1,7 @@
 //! The trained heads' flags, beside the lexicons': the fast path's softmax over every
 //! message, and the second stage (`semantic::exact`) for the few it finds plausibly
-//! self-harm or a threat. Split from the engine, which calls
+//! self-harm or a threat, and for those a lone lexicon term flagged (which it can bring
+//! down to P2, never below). Split from the engine, which calls
 //! [`add_semantic_flags`] once per message.
 
 use firebreak_core::Flag;
