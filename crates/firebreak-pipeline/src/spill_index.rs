@@ -95,6 +95,23 @@ struct Inner {
     overflow: u64,
 }
 
+impl Inner {
+    /// Whether an open private case carries the author's or the thread's key.
+    fn spills(&self, message: &Message) -> bool {
+        !self.keys.is_empty()
+            && (self
+                .keys
+                .contains_key(&author_key(message.channel, &message.author.id))
+                || self
+                    .keys
+                    .contains_key(&thread_key(message.channel, &message.thread_id)))
+    }
+}
+
+fn unix_ms(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
 fn author_key(channel: Channel, author: &str) -> u64 {
     key(("author", channel.family(), author))
 }
@@ -205,8 +222,8 @@ impl SpillIndex {
 
     /// The feed read every case event there was, with a read that began at `as_of`.
     pub fn caught_up(&self, as_of: OffsetDateTime) {
-        let ms = i64::try_from(as_of.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX);
-        self.caught_up_ms.fetch_max(ms, Ordering::SeqCst);
+        self.caught_up_ms
+            .fetch_max(unix_ms(as_of), Ordering::SeqCst);
     }
 
     /// Whether the index alone can say that `message` joins no open private case, so
@@ -216,31 +233,19 @@ impl SpillIndex {
         if message.visibility != Visibility::Public {
             return true;
         }
-        let accepted_ms = i64::try_from(message.received_at.unix_timestamp_nanos() / 1_000_000)
-            .unwrap_or(i64::MAX);
-        let margin_ms = TRUST_MARGIN.as_millis() as i64;
+        let trusted_from = unix_ms(message.received_at + TRUST_MARGIN);
         let caught_up = self.caught_up_ms.load(Ordering::SeqCst);
-        self.whole.load(Ordering::SeqCst)
-            && caught_up != 0
-            && caught_up >= accepted_ms.saturating_add(margin_ms)
-            && self.inner.read().overflow == 0
-            && !self.spills(message)
+        if !self.whole.load(Ordering::SeqCst) || caught_up == 0 || caught_up < trusted_from {
+            return false;
+        }
+        let inner = self.inner.read();
+        inner.overflow == 0 && !inner.spills(message)
     }
 
     /// Whether `message` is public and its author (within the channel's family) or its
     /// thread has an open private case.
     pub fn spills(&self, message: &Message) -> bool {
-        if message.visibility != Visibility::Public {
-            return false;
-        }
-        let inner = self.inner.read();
-        !inner.keys.is_empty()
-            && (inner
-                .keys
-                .contains_key(&author_key(message.channel, &message.author.id))
-                || inner
-                    .keys
-                    .contains_key(&thread_key(message.channel, &message.thread_id)))
+        message.visibility == Visibility::Public && self.inner.read().spills(message)
     }
 
     /// Whether `message` should take the urgent lane as a spill-over: it spills, and
