@@ -43,6 +43,10 @@ pub struct Capacity {
     pub end_to_end_per_sec: f64,
     pub lost: usize,
     pub e2e_ms: measure::Quantiles,
+    /// CPU time each process spent on the run, in milliseconds per accepted message
+    /// (user + system, from `/proc/PID/stat`), the harness itself as `load-generator`:
+    /// where the end-to-end capacity goes.
+    pub cpu_ms_per_message: BTreeMap<String, f64>,
 }
 
 #[derive(Debug, Serialize)]
@@ -366,14 +370,44 @@ async fn capacity(bench: &Bench) -> anyhow::Result<Option<Capacity>> {
     }
     eprintln!("capacity: {n} messages as fast as ingest takes them");
     let planned = plan::burst(&bench.scenario, &bench.rows, 2, n);
+    let cpu_before = cpu_times(bench);
     let (f, started_ms, last_ack, _) = unpaced(bench, planned).await?;
+    let cpu_after = cpu_times(bench);
+    let cpu_ms_per_message = cpu_after
+        .into_iter()
+        .filter_map(|(name, after)| {
+            let before = cpu_before.get(&name)?;
+            Some((name, (after - before) * 1000.0 / f.accepted.max(1) as f64))
+        })
+        .collect();
     Ok(Some(Capacity {
         messages: f.accepted,
         ingest_per_sec: f.accepted as f64 / ((last_ack - started_ms) / 1000.0).max(0.001),
         end_to_end_per_sec: f.accepted as f64 / f.elapsed_secs.max(0.001),
         lost: f.lost,
         e2e_ms: f.e2e_ms,
+        cpu_ms_per_message,
     }))
+}
+
+/// CPU seconds (user + system) each process of the cluster, and the harness, has used.
+fn cpu_times(bench: &Bench) -> BTreeMap<String, f64> {
+    let mut pids = bench.cluster.pids();
+    pids.push(("load-generator".to_string(), std::process::id()));
+    pids.into_iter()
+        .filter_map(|(name, pid)| Some((name, cpu_seconds(pid)?)))
+        .collect()
+}
+
+/// Fields 14 and 15 of `/proc/PID/stat` (utime, stime), in clock ticks of 1/100 s on
+/// Linux; the command name (field 2) may hold spaces, so fields count from its `)`.
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let utime: f64 = fields.next()?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 async fn routes(bench: &Bench) -> anyhow::Result<Vec<RouteTrips>> {

@@ -101,6 +101,17 @@ pub fn render(r: &Report) -> String {
             "capacity: {} messages, ingest {:.0} msg/s, end to end {:.0} msg/s, lost {}, e2e p50 {:.0} ms p99 {:.0} ms",
             c.messages, c.ingest_per_sec, c.end_to_end_per_sec, c.lost, c.e2e_ms.p50, c.e2e_ms.p99
         );
+        let cpu: Vec<String> = c
+            .cpu_ms_per_message
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms:.3}"))
+            .collect();
+        let total: f64 = c.cpu_ms_per_message.values().sum();
+        let _ = writeln!(
+            o,
+            "capacity CPU per message (ms): {} (total {total:.3})",
+            cpu.join(", ")
+        );
     }
     if let Some(b) = &r.raw_bus {
         let _ = writeln!(

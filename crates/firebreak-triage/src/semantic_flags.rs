@@ -11,6 +11,7 @@ use crate::normalize::normalize;
 use crate::semantic::exact::{self, ExactHead, ExactVerdict};
 use crate::semantic::neighbours::{Neighbours, Vote};
 use crate::semantic::{Features, Risk, SemanticModel};
+use crate::urgent::UrgentScreen;
 
 /// Evidence prefix of a flag the model raised.
 pub(crate) const MODEL_EVIDENCE: &str = "model";
@@ -27,7 +28,8 @@ pub(crate) fn add_semantic_flags(
     normalized: &str,
 ) -> Option<Risk> {
     let risks = semantic.risks(features);
-    let (second_stage, exact_embedding) = second_stage(semantic, &risks, flags, text);
+    let gate = gate_share(&risks, text);
+    let (second_stage, exact_embedding) = second_stage(semantic, &risks, flags, text, gate);
     let mut near_miss: Option<Risk> = None;
     for risk in risks {
         // The second stage decides a kind only where the fast path found it
@@ -36,7 +38,7 @@ pub(crate) fn add_semantic_flags(
             .iter()
             .find(|(k, _)| *k == risk.kind)
             .map(|(_, v)| *v)
-            .filter(|_| risk.probability >= exact::GATE_SHARE * risk.threshold);
+            .filter(|_| risk.probability >= gate * risk.threshold);
         let already = flags.iter().position(|f| f.kind == risk.kind);
         // The exact head alone (the fast path below its threshold) asks P1 only if the
         // nearest known messages agree (see `semantic::neighbours`).
@@ -140,6 +142,24 @@ pub(crate) fn add_semantic_flags(
     near_miss
 }
 
+/// The share of a fast threshold from which the second stage reads a message: lower
+/// when the urgent pre-screen's model agrees it may be urgent (only computed for a
+/// message the fast path finds somewhat alarming, so most messages never pay for it).
+fn gate_share(risks: &[Risk], text: &str) -> f32 {
+    let assisted = exact::ASSISTED_GATE_SHARE;
+    let head = ExactHead::builtin();
+    let between = risks.iter().any(|r| {
+        head.decides(r.kind)
+            && r.probability >= assisted * r.threshold
+            && r.probability < exact::GATE_SHARE * r.threshold
+    });
+    if between && UrgentScreen::builtin().model_alarmed(text) {
+        assisted
+    } else {
+        exact::GATE_SHARE
+    }
+}
+
 /// The exact network's verdicts on the kinds it decides, when the fast path finds
 /// one of them plausible (and no term or pattern already flagged it): the second
 /// stage of `semantic::exact`. Empty for the great majority of messages.
@@ -148,6 +168,7 @@ fn second_stage(
     risks: &[Risk],
     flags: &[Flag],
     text: &str,
+    gate: f32,
 ) -> (
     Vec<(&'static str, ExactVerdict)>,
     Option<firebreak_encoder::Embedding>,
@@ -156,7 +177,7 @@ fn second_stage(
     let plausible = risks.iter().any(|r| {
         head.decides(r.kind)
             && !flags.iter().any(|f| f.kind == r.kind)
-            && r.probability >= exact::GATE_SHARE * r.threshold
+            && r.probability >= gate * r.threshold
     });
     let term_only = flags
         .iter()
@@ -231,3 +252,31 @@ fn neighbours_evidence(vote: Option<Vote>, kind: &str) -> String {
 /// Fewer words than this and the model alone (fast or exact) asks for P2, never P1:
 /// a term or a phrase family can still raise P1.
 const MODEL_P1_MIN_WORDS: usize = 5;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_harm_at(share: f32) -> Vec<Risk> {
+        vec![Risk {
+            kind: kind::SELF_HARM,
+            probability: share * 0.4,
+            threshold: 0.4,
+            urgent_threshold: None,
+        }]
+    }
+
+    #[test]
+    fn the_gate_opens_lower_only_when_the_urgent_model_agrees() {
+        let attempt = "packed the pills in my pocket, walking to the park to take them";
+        let chatter = "loving the new autumn range, the scarves are lovely";
+        assert!(UrgentScreen::builtin().model_alarmed(attempt));
+        assert!(!UrgentScreen::builtin().model_alarmed(chatter));
+        let between = self_harm_at(0.3);
+        assert_eq!(gate_share(&between, attempt), exact::ASSISTED_GATE_SHARE);
+        assert_eq!(gate_share(&between, chatter), exact::GATE_SHARE);
+        // Under the lower gate, or already past the usual one, nothing changes.
+        assert_eq!(gate_share(&self_harm_at(0.1), attempt), exact::GATE_SHARE);
+        assert_eq!(gate_share(&self_harm_at(0.6), attempt), exact::GATE_SHARE);
+    }
+}

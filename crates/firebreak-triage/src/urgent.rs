@@ -149,6 +149,15 @@ impl UrgentScreen {
     }
 }
 
+impl UrgentScreen {
+    /// Whether the pre-screen's hashed n-gram model alone finds `text` urgent: a second
+    /// opinion, trained apart from the sentence encoder, that the engine uses to let the
+    /// exact network read messages the fast path scored low (see `semantic_flags`).
+    pub fn model_alarmed(&self, text: &str) -> bool {
+        self.model.predict(&normalize_leet(text)) >= MODEL_THRESHOLD
+    }
+}
+
 /// `label<TAB>regex` lines of a pattern file, comments and blanks skipped.
 fn pattern_lines(source: &str) -> Result<Vec<(&str, &str)>, String> {
     source

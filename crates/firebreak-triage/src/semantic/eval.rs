@@ -13,8 +13,9 @@ use firebreak_core::{Classification, Priority, Route, Visibility};
 
 use super::data::{
     Row, everyday_rows, heldout_rows, independent_rows, key_question_dev_rows, lookalike_rows,
+    second_independent_rows,
 };
-use super::third_party;
+use super::{third_party, third_party_intents};
 use crate::TriageEngine;
 use crate::detectors::kind;
 
@@ -139,6 +140,28 @@ pub fn report(engine: &TriageEngine, datasets: Option<&Path>) -> Result<String, 
         "key_questions",
     )));
     out.push_str(&personal_data_lines(engine, &personal, "independent"));
+
+    let second = second_independent_rows();
+    let second_decisions = classify_all(engine, &second);
+    out.push_str(
+        "\n== risk detectors, second independent set (training/independent/wave9.tsv: written blind, never trained, tuned or looked at)\n",
+    );
+    out.push_str(&risk_lines(&second, &second_decisions));
+    out.push_str(
+        "\n== key questions, second independent set (its benign rows are the look-alikes)\n",
+    );
+    let second_pairs: Vec<(Row, Classification)> = second
+        .iter()
+        .zip(&second_decisions)
+        .map(|(r, d)| {
+            let mut r = r.clone();
+            if r.label == "none" {
+                r.label = "other".into();
+            }
+            (r, d.clone())
+        })
+        .collect();
+    out.push_str(&key_question_lines(&second_pairs));
 
     if let Some(dir) = datasets {
         for (name, labelled) in third_party_questions(dir)? {
@@ -334,10 +357,7 @@ fn third_party_questions(dir: &Path) -> Result<Vec<LabelledSet>, BoxError> {
         let mut reader = csv::Reader::from_path(&banking)?;
         for record in reader.records() {
             let record = record?;
-            let label = match &record[1] {
-                "request_refund" | "Refund_not_showing_up" => "refund",
-                _ => "other",
-            };
+            let label = third_party_intents::banking_label(&record[1]);
             rows.push(Row {
                 label: label.into(),
                 lang: "en".into(),
@@ -345,7 +365,7 @@ fn third_party_questions(dir: &Path) -> Result<Vec<LabelledSet>, BoxError> {
                 source: "banking77",
             });
         }
-        sets.push(("Banking77 test (request_refund, Refund_not_showing_up = refund; 75 other banking intents are look-alikes)", rows));
+        sets.push(("Banking77 test (the intent head trains on the train split; request_refund, Refund_not_showing_up = refund; 75 other banking intents are look-alikes)", rows));
     }
     Ok(sets)
 }

@@ -23,8 +23,13 @@ const EPOCHS: usize = 15;
 const L2: f32 = 1e-5;
 
 /// Sources whose rows are labelled with intents, and everyday rows that are `other`.
+/// A row of another file labelled with an intent (an emotional key question among
+/// risk rows) is that intent too.
 fn is_intent_source(source: &str) -> bool {
     source.starts_with("key_questions")
+}
+fn is_intent_row(row: &Row) -> bool {
+    is_intent_source(row.source) || INTENTS.contains(&row.label.as_str())
 }
 fn is_everyday_source(source: &str) -> bool {
     matches!(source, "neutral" | "neutral_more" | "neutral_recall")
@@ -34,14 +39,14 @@ fn is_everyday_source(source: &str) -> bool {
 pub fn train(encoder: &firebreak_encoder::Encoder, rows: &[Row]) -> (Vec<Head>, String) {
     let rows: Vec<&Row> = rows
         .iter()
-        .filter(|r| is_intent_source(r.source) || is_everyday_source(r.source))
+        .filter(|r| is_intent_row(r) || is_everyday_source(r.source))
         .collect();
     let labels: Vec<usize> = rows
         .iter()
         .map(|r| {
             INTENTS
                 .iter()
-                .position(|i| is_intent_source(r.source) && *i == r.label)
+                .position(|i| *i == r.label)
                 .map_or(0, |i| i + 1)
         })
         .collect();

@@ -19,6 +19,7 @@ pub mod intent;
 pub mod neighbours;
 mod tensor;
 pub mod third_party;
+pub mod third_party_intents;
 pub mod train;
 
 use std::path::Path;
@@ -208,15 +209,17 @@ fn static_kind(kind: &str) -> Option<&'static str> {
 
 /// Retrain the heads and write them to `out` as JSON; returns the training report.
 /// With `datasets`, the training half of the openly licensed third-party suites
-/// ([`third_party`]) trains the risk heads too, as the committed heads were.
+/// ([`third_party`]) trains the risk heads too, and third-party customer-service
+/// questions ([`third_party_intents`]) the intent head, as the committed heads were.
 pub fn train_to_file(out: &Path, datasets: Option<&Path>) -> Result<String, std::io::Error> {
-    let extra = match datasets {
-        Some(dir) => {
-            third_party::rows(dir, third_party::Half::Train).map_err(std::io::Error::other)?
-        }
-        None => Vec::new(),
+    let (extra, intent_extra) = match datasets {
+        Some(dir) => (
+            third_party::rows(dir, third_party::Half::Train).map_err(std::io::Error::other)?,
+            third_party_intents::rows(dir).map_err(std::io::Error::other)?,
+        ),
+        None => (Vec::new(), Vec::new()),
     };
-    let (model, report) = train::train(Encoder::shared(), &extra);
+    let (model, report) = train::train(Encoder::shared(), &extra, &intent_extra);
     let json = serde_json::to_string(&model).map_err(std::io::Error::other)?;
     std::fs::write(out, json + "\n")?;
     Ok(report)

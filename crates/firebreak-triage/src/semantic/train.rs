@@ -56,12 +56,16 @@ pub struct ModelFile {
     /// (0 in older files and when training had no datasets directory).
     #[serde(default)]
     pub third_party_rows: usize,
+    /// Third-party questions the intent head was trained on besides the project's own.
+    #[serde(default)]
+    pub third_party_intent_rows: usize,
 }
 
 /// Train every head on the training split; returns the model and a printable report.
 /// `extra` rows (third-party, see [`super::third_party`]) train the risk heads only:
-/// the sentiment, first-line and intent heads learn from the project's own rows.
-pub fn train(encoder: &Encoder, extra: &[Row]) -> (ModelFile, String) {
+/// the sentiment and first-line heads learn from the project's own rows, the intent
+/// head from those and `intent_extra` (see [`super::third_party_intents`]).
+pub fn train(encoder: &Encoder, extra: &[Row], intent_extra: &[Row]) -> (ModelFile, String) {
     let own = train_rows();
     let rows: Vec<Row> = own.iter().chain(extra).cloned().collect();
     let (embeddings, normalized) = embed_rows(encoder, &rows);
@@ -126,12 +130,14 @@ pub fn train(encoder: &Encoder, extra: &[Row]) -> (ModelFile, String) {
     let _ = writeln!(report, "sentiment        trained on {} rows", labels.len());
     let (first_line, first_line_report) = super::first_line::train(encoder, &own);
     report.push_str(&first_line_report);
-    let (intents, intent_report) = super::intent::train(encoder, &own);
+    let intent_rows: Vec<Row> = own.iter().chain(intent_extra).cloned().collect();
+    let (intents, intent_report) = super::intent::train(encoder, &intent_rows);
     report.push_str(&intent_report);
     let _ = writeln!(
         report,
-        "third-party rows (risk heads only): {}",
-        extra.len()
+        "third-party rows: risk heads {}, intent head {}",
+        extra.len(),
+        intent_extra.len()
     );
     let model = ModelFile {
         encoder_sha256: firebreak_encoder::sha256_hex(firebreak_encoder::MODEL_BYTES),
@@ -140,6 +146,7 @@ pub fn train(encoder: &Encoder, extra: &[Row]) -> (ModelFile, String) {
         first_line,
         intents,
         third_party_rows: extra.len(),
+        third_party_intent_rows: intent_extra.len(),
     };
     (model, report)
 }
