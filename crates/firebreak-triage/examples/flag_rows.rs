@@ -18,7 +18,7 @@ fn main() {
                 format!(
                     "{}[{}]",
                     f.kind,
-                    f.evidence.chars().take(40).collect::<String>()
+                    f.evidence.chars().take(400).collect::<String>()
                 )
             })
             .collect();

@@ -48,7 +48,9 @@ const TRAIN: &[(&str, &str)] = split!(
     "benign_wave9",
     "threat_wave9",
     "mixed_wave9",
-    "key_questions_wave9"
+    "key_questions_wave9",
+    "self_harm_wave10",
+    "threat_wave10"
 );
 const HELDOUT: &[(&str, &str)] = split!(
     "heldout",
