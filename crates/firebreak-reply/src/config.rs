@@ -22,6 +22,15 @@ pub struct ReplyConfig {
     /// Longest single deferral; a message further back in line is looked at again
     /// after this and re-queued by age.
     pub max_defer: Duration,
+    /// A budget wait up to this long is slept in the worker, holding the delivery,
+    /// and the budget asked again; a longer one is a deferral through the bus. A
+    /// deferral costs a nak, a redelivery and the whole lookup again: in a burst,
+    /// where the channel's line or a recipient's pace asks most messages to wait a few
+    /// milliseconds to a second, that was most of the reply stage's Redis traffic.
+    pub inline_wait: Duration,
+    /// The most one message sleeps in the worker over all its budget waits, before it
+    /// is deferred like any other.
+    pub inline_wait_total: Duration,
     /// Real failures (store or bus errors, crashes) before a message is dead-lettered.
     /// Deferrals for budget do not count.
     pub max_failures: u32,
@@ -49,6 +58,8 @@ impl ReplyConfig {
             headroom: 0.9,
             recent_window: 8,
             max_defer: Duration::from_secs(30),
+            inline_wait: Duration::from_millis(1_000),
+            inline_wait_total: Duration::from_millis(2_500),
             max_failures: 5,
             claim_lease: ack_wait,
             // A send must end well within the ack wait, or the message is redelivered

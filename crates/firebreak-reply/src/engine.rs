@@ -437,10 +437,26 @@ impl ReplyEngine {
             }
         }
         let ticket = ticket(message);
-        match self
-            .take_budget(budgets, message.channel, &Recipient::of(message), &ticket)
-            .await?
-        {
+        let recipient = Recipient::of(message);
+        let mut slept = Duration::ZERO;
+        let grant = loop {
+            let grant = self
+                .take_budget(budgets, message.channel, &recipient, &ticket)
+                .await?;
+            match grant {
+                // A short wait is slept here: the line and the pace keep the same
+                // ticket, so the message keeps its place by age.
+                Some(Grant::Wait(delay))
+                    if delay <= self.config.inline_wait
+                        && slept + delay <= self.config.inline_wait_total =>
+                {
+                    tokio::time::sleep(delay).await;
+                    slept += delay;
+                }
+                grant => break grant,
+            }
+        };
+        match grant {
             None if classification.first_line.is_some() => {
                 // A first-line reply is a courtesy; without budget the message is
                 // simply not answered, as it would be without a first line.

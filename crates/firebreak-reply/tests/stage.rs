@@ -300,6 +300,27 @@ async fn over_budget_is_deferred_with_a_delay_and_recorded() {
 }
 
 #[tokio::test]
+async fn a_short_budget_wait_is_slept_in_the_worker_not_deferred() {
+    let f = fixture(&[]);
+    // The built-in Facebook budget is 10 replies/s: back to back, the second reply
+    // waits about a tenth of a second for its turn, in the worker, and is sent.
+    let first = message("fb1", Channel::Facebook, Visibility::Public);
+    let second = message("fb2", Channel::Facebook, Visibility::Public);
+    f.handle(&first, 1).await.unwrap();
+    let started = std::time::Instant::now();
+    f.handle(&second, 1).await.unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_millis(50),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(f.sent.sent().len(), 2);
+    let record = f.log.get(second.id).await.unwrap().unwrap();
+    assert!(matches!(record.outcome, Some(Outcome::Replied { .. })));
+    assert!(record.history.iter().all(|h| h.stage != Stage::Deferred));
+}
+
+#[tokio::test]
 async fn a_claim_left_by_a_crash_is_escalated_not_sent_again() {
     let f = fixture(&[]);
     let m = message("c1", Channel::Telegram, Visibility::Private);
