@@ -31,6 +31,9 @@ pub struct ReplyConfig {
     /// The most one message sleeps in the worker over all its budget waits, before it
     /// is deferred like any other.
     pub inline_wait_total: Duration,
+    /// How many messages of one process may sleep out a budget wait at once: a quarter
+    /// of the reply worker's slots, so the other channels always have the rest.
+    pub inline_sleepers: usize,
     /// Real failures (store or bus errors, crashes) before a message is dead-lettered.
     /// Deferrals for budget do not count.
     pub max_failures: u32,
@@ -60,6 +63,9 @@ impl ReplyConfig {
             max_defer: Duration::from_secs(30),
             inline_wait: Duration::from_millis(1_000),
             inline_wait_total: Duration::from_millis(2_500),
+            inline_sleepers: WorkerConfig::new(subjects::STREAM_REPLY, subjects::CONSUMER_REPLY)
+                .concurrency
+                / 4,
             max_failures: 5,
             claim_lease: ack_wait,
             // A send must end well within the ack wait, or the message is redelivered

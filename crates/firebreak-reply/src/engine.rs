@@ -102,6 +102,10 @@ pub struct ReplyEngine {
     pub local: Arc<LocalLimits>,
     pub settings: LiveSettings,
     pub config: ReplyConfig,
+    /// Messages that may sleep out a short budget wait at once in this process; the
+    /// rest defer through the bus, so that one slow channel's line never fills every
+    /// worker slot and holds up the other channels.
+    sleepers: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for ReplyEngine {
@@ -147,6 +151,7 @@ impl ReplyEngine {
             local: Arc::new(LocalLimits::new(config.headroom)),
             budget: state.clone(),
             ledger: state.clone(),
+            sleepers: Arc::new(tokio::sync::Semaphore::new(config.inline_sleepers)),
             state,
             settings,
             config,
@@ -450,6 +455,9 @@ impl ReplyEngine {
                     if delay <= self.config.inline_wait
                         && slept + delay <= self.config.inline_wait_total =>
                 {
+                    let Ok(_sleeper) = self.sleepers.try_acquire() else {
+                        break grant;
+                    };
                     tokio::time::sleep(delay).await;
                     slept += delay;
                 }
