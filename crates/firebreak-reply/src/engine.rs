@@ -28,6 +28,9 @@ pub enum Decision {
         /// `question.language.index`, as recorded in the outcome.
         variant: String,
         text: String,
+        /// How long the message slept in the worker for its budget first (see
+        /// `ReplyConfig::inline_wait`): zero when it was granted at once.
+        slept: Duration,
     },
     /// Over budget: try again after `delay`.
     Defer {
@@ -503,6 +506,7 @@ impl ReplyEngine {
                 return Ok(Decision::Send {
                     variant: claim.variant,
                     text: claim.text,
+                    slept,
                 });
             }
             Chosen::Existing(claim) => return Ok(Decision::Claimed(claim)),

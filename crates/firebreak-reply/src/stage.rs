@@ -300,7 +300,15 @@ impl ReplyStage {
             .await
             .map_err(retry)?;
         match decision {
-            Decision::Send { variant, text } => {
+            Decision::Send {
+                variant,
+                text,
+                slept,
+            } => {
+                if !slept.is_zero() {
+                    // Told to wait, and waited in the worker: still a budget wait.
+                    self.metrics.budget_wait(message.channel.as_str());
+                }
                 self.metrics.budget_granted(message.channel.as_str());
                 // Claimed by the engine with the variant: whoever claims first sends,
                 // once.

@@ -318,6 +318,13 @@ async fn a_short_budget_wait_is_slept_in_the_worker_not_deferred() {
     let record = f.log.get(second.id).await.unwrap().unwrap();
     assert!(matches!(record.outcome, Some(Outcome::Replied { .. })));
     assert!(record.history.iter().all(|h| h.stage != Stage::Deferred));
+    // The wait still shows as budget pressure, without a deferral.
+    let metrics = f.stage.metrics.render_text();
+    assert!(
+        metrics.contains(r#"firebreak_reply_budget_waits_total{channel="facebook"} 1"#),
+        "{metrics}"
+    );
+    assert!(metrics.contains(r#"firebreak_reply_deferrals_total{channel="facebook"} 0"#));
 }
 
 #[tokio::test]
