@@ -153,7 +153,10 @@ fn gate_share(risks: &[Risk], text: &str) -> f32 {
             && r.probability >= assisted * r.threshold
             && r.probability < exact::GATE_SHARE * r.threshold
     });
-    if between && UrgentScreen::builtin().model_alarmed(text) {
+    // Short messages only: the attempts and methods the lower gate is for are a line
+    // or two, and a long message is read through one sentence anyway.
+    let short = text.chars().count() <= exact::FOCUS_CHARS;
+    if between && short && UrgentScreen::builtin().model_alarmed(text) {
         assisted
     } else {
         exact::GATE_SHARE
@@ -278,5 +281,9 @@ mod tests {
         // Under the lower gate, or already past the usual one, nothing changes.
         assert_eq!(gate_share(&self_harm_at(0.1), attempt), exact::GATE_SHARE);
         assert_eq!(gate_share(&self_harm_at(0.6), attempt), exact::GATE_SHARE);
+        // A long message keeps the usual gate: it is read through one sentence.
+        let long = format!("{attempt}. {attempt}. {attempt}");
+        assert!(long.chars().count() > exact::FOCUS_CHARS);
+        assert_eq!(gate_share(&between, &long), exact::GATE_SHARE);
     }
 }

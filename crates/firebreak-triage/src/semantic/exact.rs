@@ -33,7 +33,8 @@ pub const GATE_SHARE: f32 = 0.4;
 /// development sets at 0.4 (off), 0.3, 0.2 and 0.1: at 0.2, 5 more of the held-out
 /// split's 96 self-harm messages at P1 and 1 more threat, for 5 more benign messages
 /// at P1 over the three development sets (1,648 benign rows); 0.1 added nothing more.
-/// It costs about a fifth of the triage bench's throughput (README).
+/// Applied to messages of at most [`FOCUS_CHARS`]: on every message it cost a fifth of
+/// the triage bench's throughput for no development-set recall (README).
 pub const ASSISTED_GATE_SHARE: f32 = 0.2;
 
 /// Messages up to this many characters are read whole by the second stage; longer
