@@ -144,12 +144,10 @@ impl UrgentScreen {
         if let Some(kind) = term {
             return Some(UrgentHint { kind });
         }
-        (self.model.predict(&normalize_leet(text)) >= MODEL_THRESHOLD)
+        self.model_alarmed(text)
             .then_some(UrgentHint { kind: MODEL_KIND })
     }
-}
 
-impl UrgentScreen {
     /// Whether the pre-screen's hashed n-gram model alone finds `text` urgent: a second
     /// opinion, trained apart from the sentence encoder, that the engine uses to let the
     /// exact network read messages the fast path scored low (see `semantic_flags`).

@@ -52,22 +52,18 @@ pub fn rows(datasets: &Path) -> Result<Vec<Row>, csv::Error> {
         let record = record?;
         questions.push((record[text].trim().to_string(), record[intent].to_string()));
     }
-    Ok(bounded(questions, banking_label, "key_questions_banking77"))
+    Ok(bounded(questions))
 }
 
 /// At most the bound of rows per intent, spread evenly over that intent's rows.
-fn bounded(
-    questions: Vec<(String, String)>,
-    label: fn(&str) -> &'static str,
-    source: &'static str,
-) -> Vec<Row> {
+fn bounded(questions: Vec<(String, String)>) -> Vec<Row> {
     let mut by_intent: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (text, intent) in questions {
         by_intent.entry(intent).or_default().push(text);
     }
     let mut rows = Vec::new();
     for (intent, texts) in by_intent {
-        let label = label(&intent);
+        let label = banking_label(&intent);
         let bound = if label == super::intent::OTHER {
             PER_OTHER_INTENT
         } else {
@@ -78,7 +74,7 @@ fn bounded(
             label: label.to_string(),
             lang: "en".to_string(),
             text,
-            source,
+            source: "key_questions_banking77",
         }));
     }
     rows
@@ -95,7 +91,7 @@ mod tests {
             questions.push((format!("card {i}"), "card_arrival".to_string()));
             questions.push((format!("refund {i}"), "request_refund".to_string()));
         }
-        let rows = bounded(questions, banking_label, "key_questions_banking77");
+        let rows = bounded(questions);
         let others = rows.iter().filter(|r| r.label == "other").count();
         let refunds = rows.iter().filter(|r| r.label == "refund").count();
         assert_eq!(others, PER_OTHER_INTENT);
