@@ -2,6 +2,7 @@
 //! rule or lexicon term that fired, never the personal data itself.
 
 pub mod lexicon;
+mod literal_need;
 pub mod patterns;
 pub mod personal_data;
 pub mod phrase_set;

@@ -5,95 +5,81 @@
 //! word gaps such as `(?:[a-z0-9]+ ){0,3}`) has to track every pattern at once: its
 //! lazy DFA keeps adding states on a varied stream of texts, and a classify process
 //! grew past 400 MB on a surge. Here each pattern is compiled alone (a small
-//! automaton), and the literals that every match of it must start (or end) with are
-//! found once with an Aho-Corasick automaton over all of them. A pattern with no such
-//! literal runs on every text; there are few.
+//! automaton), compiled the first time it may match, and run only on a text that holds
+//! the literals its matches need ([`super::literal_need`]): a verb *and* its object,
+//! not merely the pronoun most of them start with. One Aho-Corasick pass finds every
+//! such literal of every pattern. A pattern with no literal to filter on runs on every
+//! text; there are few.
 //!
-//! Memory is what this is for, so each pattern is as lean as a match test allows: no
-//! lazy DFA (its cache is what grows; a text is a few hundred bytes, which the
-//! bounded backtracker handles), no one-pass DFA, no capture groups, and it is compiled
-//! the first time one of its literals turns up: a pattern whose words never appear in
-//! the stream costs only its source. Each compiled pattern is about 24 KB; all of
-//! them, with their caches, about 40 MB (against 60 MB with the default engines and
-//! over 250 MB for one set on a varied stream).
+//! On the four 280-character messages of the triage bench, about 200 of the 1,126
+//! patterns ran on each when only a pattern's first or last literals filtered, against
+//! 4 to 19 now; that halved the fast path's time (`examples/timing`).
+//!
+//! Memory stays bounded: each pattern's lazy DFA has a small cache that is cleared
+//! when full, no one-pass DFA, no capture groups, and a pattern whose words never
+//! appear in the stream costs only its source.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex_automata::meta::Regex;
 use regex_automata::nfa::thompson::WhichCaptures;
-use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
+use regex_automata::util::syntax;
+
+use super::literal_need::{Compiled, Need};
 
 /// A pattern's own compile limit: one pattern is a small automaton.
 const PATTERN_SIZE_LIMIT: usize = 4 << 20;
 
-/// Literals shorter than this filter too little to be worth it (a pattern whose
-/// literals are all shorter runs on every text).
-const MIN_LITERAL: usize = 2;
+/// Each pattern's lazy DFA cache (per thread that runs it). Small on purpose: one
+/// pattern over a few hundred bytes needs few states, and a full cache is cleared, not
+/// grown, so memory stays bounded however varied the stream.
+const LAZY_DFA_CACHE: usize = 16 << 10;
 
 #[derive(Debug)]
 pub struct PhraseSet {
     sources: Vec<String>,
     /// Each pattern, compiled on first use.
     patterns: Vec<OnceLock<Regex>>,
-    /// Over every distinct required literal.
+    /// Over every distinct literal of every pattern's need.
     literals: AhoCorasick,
-    /// For each literal of `literals`: the patterns that need it.
-    needed_by: Vec<Vec<u32>>,
-    /// Patterns with no required literal: tried on every text.
+    /// For each literal of `literals`: the need leaves it satisfies.
+    leaves_of: Vec<Vec<u32>>,
+    /// For each leaf: the pattern whose need it belongs to, if it is one of the
+    /// leaves that wake that pattern up (see [`Compiled::new`]).
+    owner: Vec<Option<u32>>,
+    /// Each pattern's need; `None` for the few with no literal to filter on, tried on
+    /// every text.
+    needs: Vec<Option<Compiled>>,
     unfiltered: Vec<u32>,
 }
 
 fn compile(source: &str) -> Result<Regex, String> {
     let config = Regex::config()
-        .hybrid(false)
+        .hybrid_cache_capacity(LAZY_DFA_CACHE)
         .dfa(false)
         .onepass(false)
         .which_captures(WhichCaptures::None)
         .nfa_size_limit(Some(PATTERN_SIZE_LIMIT));
+    // Texts are normalised to ASCII: ASCII classes and word boundaries make a smaller
+    // automaton, and one the lazy DFA runs without falling back.
+    let syntax = syntax::Config::new().unicode(false).utf8(false);
     Regex::builder()
         .configure(config)
+        .syntax(syntax)
         .build(source)
         .map_err(|e| e.to_string())
 }
 
-/// The literals every match of `source` starts with or ends with, whichever filters
-/// better, or `None` when it has none worth filtering on. Parsing it is also what
-/// tells a malformed pattern at construction.
-fn required_literals(source: &str) -> Result<Option<Vec<Vec<u8>>>, String> {
+/// What every match of `source` needs. Parsing it is also what tells a malformed
+/// pattern at construction.
+fn need(source: &str) -> Result<Need, String> {
     let hir = regex_syntax::ParserBuilder::new()
         .build()
         .parse(source)
         .map_err(|e| e.to_string())?;
-    let mut best: Option<Vec<Vec<u8>>> = None;
-    for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
-        let mut extractor = Extractor::new();
-        extractor.kind(kind.clone());
-        let mut seq: Seq = extractor.extract(&hir);
-        match kind {
-            ExtractKind::Prefix => seq.optimize_for_prefix_by_preference(),
-            _ => seq.optimize_for_suffix_by_preference(),
-        }
-        let Some(literals) = seq.literals() else {
-            continue;
-        };
-        let shortest = literals.iter().map(|l| l.len()).min().unwrap_or(0);
-        if literals.is_empty() || shortest < MIN_LITERAL {
-            continue;
-        }
-        let candidate: Vec<Vec<u8>> = literals.iter().map(|l| l.as_bytes().to_vec()).collect();
-        let better = match &best {
-            None => true,
-            Some(current) => {
-                let current_shortest = current.iter().map(Vec::len).min().unwrap_or(0);
-                shortest > current_shortest
-            }
-        };
-        if better {
-            best = Some(candidate);
-        }
-    }
-    Ok(best)
+    Ok(Need::of_pattern(&hir))
 }
 
 impl PhraseSet {
@@ -101,29 +87,36 @@ impl PhraseSet {
     /// compile, and why.
     pub fn new<S: AsRef<str>>(sources: &[S]) -> Result<Self, (usize, String)> {
         let mut owned = Vec::with_capacity(sources.len());
-        let mut literal_index: std::collections::HashMap<Vec<u8>, usize> = Default::default();
+        let mut literal_index: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut literal_list: Vec<Vec<u8>> = Vec::new();
-        let mut needed_by: Vec<Vec<u32>> = Vec::new();
+        let mut leaves_of: Vec<Vec<u32>> = Vec::new();
+        let mut owner = Vec::new();
+        let mut needs = Vec::with_capacity(sources.len());
         let mut unfiltered = Vec::new();
         for (i, source) in sources.iter().enumerate() {
             let source = source.as_ref();
             owned.push(source.to_string());
-            let id = i as u32;
-            match required_literals(source).map_err(|e| (i, e))? {
-                None => unfiltered.push(id),
-                Some(literals) => {
-                    for literal in literals {
-                        let slot = *literal_index.entry(literal.clone()).or_insert_with(|| {
-                            literal_list.push(literal);
-                            needed_by.push(Vec::new());
-                            literal_list.len() - 1
-                        });
-                        if needed_by[slot].last() != Some(&id) {
-                            needed_by[slot].push(id);
-                        }
+            let need = need(source).map_err(|e| (i, e))?;
+            let mut number = |literals: &[Vec<u8>], trigger: bool| {
+                let leaf = owner.len() as u32;
+                owner.push(trigger.then_some(i as u32));
+                for literal in literals {
+                    let slot = *literal_index.entry(literal.clone()).or_insert_with(|| {
+                        literal_list.push(literal.clone());
+                        leaves_of.push(Vec::new());
+                        literal_list.len() - 1
+                    });
+                    if leaves_of[slot].last() != Some(&leaf) {
+                        leaves_of[slot].push(leaf);
                     }
                 }
+                leaf
+            };
+            let compiled = Compiled::new(&need, &mut number);
+            if compiled.is_none() {
+                unfiltered.push(i as u32);
             }
+            needs.push(compiled);
         }
         let literals = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
@@ -134,24 +127,37 @@ impl PhraseSet {
             patterns: (0..owned.len()).map(|_| OnceLock::new()).collect(),
             sources: owned,
             literals,
-            needed_by,
+            leaves_of,
+            owner,
+            needs,
             unfiltered,
         })
     }
 
-    /// The patterns that may match `text`, as a bit set: those with no required
-    /// literal, and those one of whose literals occurs in it.
+    /// The patterns that may match `text`, as a bit set: those with no need, and
+    /// those whose need the literals found in it meet.
     fn candidates(&self, text: &str) -> Vec<u64> {
-        let mut candidate = vec![0u64; self.patterns.len().div_ceil(64)];
-        let mut mark = |id: u32| candidate[id as usize / 64] |= 1 << (id % 64);
-        for id in &self.unfiltered {
-            mark(*id);
-        }
+        let mut hit = vec![0u64; self.owner.len().div_ceil(64)];
+        let mut touched = vec![0u64; self.patterns.len().div_ceil(64)];
+        let set = |bits: &mut [u64], id: u32| bits[id as usize / 64] |= 1 << (id % 64);
         for found in self.literals.find_overlapping_iter(text) {
-            for id in &self.needed_by[found.pattern().as_usize()] {
-                mark(*id);
+            for leaf in &self.leaves_of[found.pattern().as_usize()] {
+                set(&mut hit, *leaf);
+                if let Some(owner) = self.owner[*leaf as usize] {
+                    set(&mut touched, owner);
+                }
             }
         }
+        let mut candidate = vec![0u64; touched.len()];
+        for id in &self.unfiltered {
+            set(&mut candidate, *id);
+        }
+        for_each_bit(&touched, |id| {
+            if self.needs[id].as_ref().is_some_and(|need| need.met(&hit)) {
+                set(&mut candidate, id as u32);
+            }
+            true
+        });
         candidate
     }
 
