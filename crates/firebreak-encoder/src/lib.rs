@@ -11,6 +11,7 @@ mod artifact;
 mod gemm;
 mod model;
 mod normalize;
+mod qgemm;
 mod tokenizer;
 
 use std::sync::OnceLock;
@@ -109,7 +110,8 @@ impl Encoder {
             .u8s("normalizer.charsmap")?;
         let normalizer = normalize::Normalizer::from_charsmap(&charsmap)?;
         let tokenizer = tokenizer::Tokenizer::new(normalizer, &pieces, scores)?;
-        let network = model::Network::load(&tensors, pieces.len(), table)?;
+        let network =
+            model::Network::load(&tensors, pieces.len(), table, model::Precision::best())?;
         Ok(Self { tokenizer, network })
     }
 
