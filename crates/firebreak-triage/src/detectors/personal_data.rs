@@ -95,6 +95,13 @@ static EMAIL_SPELLED: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)\b[a-z0-9][a-z0-9._%+\-]*(?:\s*[\[({]\s*(?:at|@|arobase)\s*[\])}]\s*|\s+arobase\s+)[a-z0-9\-]+(?:(?:\s*[\[({]\s*(?:dot|point)\s*[\])}]\s*|\s+(?:dot|point)\s+|\.)[a-z0-9\-]+)+|\b[a-z0-9][a-z0-9._%+\-]*\s+at\s+(?:gmail|googlemail|hotmail|outlook|live|msn|yahoo|icloud|me|aol|gmx|protonmail|proton|free|orange|wanadoo|sfr|laposte|bbox|neuf|numericable|skynet|bluewin|btinternet|sky|virginmedia)(?:\s+(?:dot|point)\s+|\.)[a-z]{2,4}\b")
         .unwrap()
 });
+/// What every [`EMAIL_SPELLED`] match holds, without its word boundaries: on text with
+/// accents the full pattern cannot run on the lazy DFA (Unicode `\b`) and took a tenth
+/// of a classification; this one can, and few texts match it.
+static EMAIL_SPELLED_HINT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)[\[({]\s*(?:at|@|arobase)\s*[\])}]|\sarobase\s|\sat\s+(?:gmail|googlemail|hotmail|outlook|live|msn|yahoo|icloud|me|aol|gmx|protonmail|proton|free|orange|wanadoo|sfr|laposte|bbox|neuf|numericable|skynet|bluewin|btinternet|sky|virginmedia)(?:\s+(?:dot|point)\s|\.)")
+        .unwrap()
+});
 /// Bank details named as such without an IBAN: a UK sort code and account number, a
 /// French RIB (banque, guichet, compte).
 static BANK_ACCOUNT: LazyLock<Regex> = LazyLock::new(|| {
@@ -179,8 +186,10 @@ pub fn find(text: &str) -> Found {
             add(&mut found, m.range(), PersonalDataKind::Email);
         }
     }
-    for m in EMAIL_SPELLED.find_iter(text) {
-        add(&mut found, m.range(), PersonalDataKind::Email);
+    if EMAIL_SPELLED_HINT.is_match(text) {
+        for m in EMAIL_SPELLED.find_iter(text) {
+            add(&mut found, m.range(), PersonalDataKind::Email);
+        }
     }
     for c in PASSWORD.captures_iter(text) {
         if let Some(token) = c.get(1).filter(|t| password_like(t.as_str())) {
