@@ -111,6 +111,10 @@ pub(crate) fn add_semantic_flags(
                     neighbours_evidence(vote, risk.kind)
                 ))
             ),
+            Some(verdict) if !terse && outvoted_doubt(&risk, text) => format!(
+                "{MODEL_EVIDENCE} {:.2} ≥ {:.2}, exact model {:.2} under {:.2}, but the urgent model agrees",
+                risk.probability, risk.threshold, verdict.probability, verdict.threshold
+            ),
             Some(verdict) => format!(
                 "{POSSIBLE}: {MODEL_EVIDENCE} {:.2} ≥ {:.2}, exact model {:.2} under {:.2} for P1",
                 risk.probability, risk.threshold, verdict.probability, verdict.threshold
@@ -140,6 +144,22 @@ pub(crate) fn add_semantic_flags(
         flag.evidence = format!("{URGENT}; {}", flag.evidence);
     }
     near_miss
+}
+
+/// How sure the fast path must be (its probability over its threshold) for the urgent
+/// model's agreement to outvote the exact network's doubt.
+const OUTVOTING_SHARE: f32 = 2.0;
+
+/// Whether the fast path, very sure of a kind, and the urgent pre-screen's n-gram model
+/// (trained apart from the encoder) together outvote the exact network reading it
+/// under its threshold: two opinions of three keep P1. The exact head misses
+/// some plain statements of intent ("you've bankrupted me and i'm finishing the job on
+/// myself tonight", exact 0.05, fast 0.97). Compared on the development sets at 2.0 /
+/// 1.6 / 1.3 times the threshold: 5 / 15 / 27 more self-harm and threats at P1, for
+/// 2 / 10 / 22 more benign P1 over 1,648 benign rows.
+fn outvoted_doubt(risk: &Risk, text: &str) -> bool {
+    risk.probability >= OUTVOTING_SHARE * risk.threshold
+        && UrgentScreen::builtin().model_alarmed(text)
 }
 
 /// The share of a fast threshold from which the second stage reads a message: lower
@@ -285,5 +305,39 @@ mod tests {
         let long = format!("{attempt}. {attempt}. {attempt}");
         assert!(long.chars().count() > exact::FOCUS_CHARS);
         assert_eq!(gate_share(&between, &long), exact::GATE_SHARE);
+    }
+
+    #[test]
+    fn a_sure_fast_path_and_the_urgent_model_outvote_the_exact_doubt() {
+        let intent = "you've bankrupted me and i'm finishing the job on myself tonight";
+        let chatter = "loving the new autumn range, the scarves are lovely";
+        assert!(UrgentScreen::builtin().model_alarmed(intent));
+        let sure = &self_harm_at(OUTVOTING_SHARE)[0];
+        let fired = &self_harm_at(1.5)[0];
+        assert!(outvoted_doubt(sure, intent));
+        // Fired but not sure enough, or sure without the urgent model: the doubt holds.
+        assert!(!outvoted_doubt(fired, intent));
+        assert!(!outvoted_doubt(sure, chatter));
+    }
+
+    #[test]
+    fn the_outvoted_doubt_keeps_p1_in_a_classification() {
+        use firebreak_core::rules::{Triage, TriageContext};
+        let engine = crate::TriageEngine::builtin();
+        let text = "you've bankrupted me and i'm finishing the job on myself tonight";
+        let message = crate::dry_run_message(text, firebreak_core::Visibility::Private);
+        let decision = engine.classify(&message, &TriageContext::default());
+        let flag = decision
+            .flags
+            .iter()
+            .find(|f| f.kind == kind::SELF_HARM)
+            .expect("a self_harm flag");
+        assert!(
+            decision.priority == firebreak_core::Priority::P1
+                && flag.evidence.contains("urgent model agrees"),
+            "{:?} {}",
+            decision.priority,
+            flag.evidence
+        );
     }
 }
