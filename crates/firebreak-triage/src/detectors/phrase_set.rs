@@ -17,7 +17,9 @@
 //!
 //! Memory stays bounded: each pattern's lazy DFA has a small cache that is cleared
 //! when full, no one-pass DFA, no capture groups, and a pattern whose words never
-//! appear in the stream costs only its source.
+//! appear in the stream costs only its source. The literal pass is a contiguous NFA:
+//! a DFA over the ~22,000 literals ran no faster in an interleaved comparison and took
+//! 40 MB more (start-up RSS 96 → 56 MB).
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -120,7 +122,7 @@ impl PhraseSet {
         }
         let literals = AhoCorasick::builder()
             .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
             .build(&literal_list)
             .map_err(|e| (0, format!("phrase literals: {e}")))?;
         Ok(PhraseSet {
