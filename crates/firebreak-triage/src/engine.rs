@@ -189,7 +189,8 @@ impl TriageEngine {
 
         let lexicon = self.detectors.scan(&normalized, &folded);
         let mut flags = lexicon.flags();
-        add_pattern_flags(&mut flags, &normalized);
+        let patterns = Patterns::builtin().read(&normalized);
+        add_pattern_flags(&mut flags, &patterns);
         if !flags.iter().any(|f| f.kind == kind::HUMAN_REQUEST)
             && let Some((probability, threshold)) = self.semantic().first_line(
                 semantic::first_line::HUMAN_REQUEST,
@@ -214,7 +215,7 @@ impl TriageEngine {
             &features,
             &normalized,
         )
-        .filter(|_| Patterns::builtin().figurative(&normalized).is_none());
+        .filter(|_| patterns.figurative.is_none());
         let plausible = |share: f32| {
             strongest_unflagged
                 .clone()
@@ -227,7 +228,7 @@ impl TriageEngine {
             .filter(|f| f.evidence.starts_with(MODEL_EVIDENCE) || f.evidence.starts_with(POSSIBLE))
             .map(|f| f.kind.clone())
             .collect();
-        if let Some(note) = drop_figurative_alarms(&mut flags, &normalized) {
+        if let Some(note) = drop_figurative_alarms(&mut flags, &patterns) {
             decision.reasons.push(note);
             // The figure of speech explains the words, not necessarily the model's
             // alarm: a key question in the same message still gets a human, not the
@@ -308,7 +309,7 @@ impl TriageEngine {
             });
         }
         if let Some(found) = &mut best
-            && let Some(family) = Patterns::builtin().not_a_key_question(&normalized)
+            && let Some(family) = patterns.not_a_key_question
         {
             found.confidence *= NOT_OURS_DISCOUNT;
             found.evidence.push_str(&format!(", {family}"));

@@ -5,7 +5,7 @@
 
 use firebreak_core::{Classification, Flag, Priority, Route};
 
-use crate::detectors::patterns::Patterns;
+use crate::detectors::patterns::PatternReading;
 use crate::detectors::{POSSIBLE, flag_priority, kind};
 
 /// Evidence prefix of a flag raised by a phrase-family pattern.
@@ -13,8 +13,8 @@ pub(crate) const PATTERN_EVIDENCE: &str = "pattern";
 
 /// Flags from the phrase-family patterns, beside the exact-term lexicons: a kind the
 /// lexicon already flagged gets the pattern's label added to its evidence.
-pub(crate) fn add_pattern_flags(flags: &mut Vec<Flag>, normalized: &str) {
-    for (kind, label) in Patterns::builtin().scan(normalized) {
+pub(crate) fn add_pattern_flags(flags: &mut Vec<Flag>, reading: &PatternReading<'_>) {
+    for &(kind, label) in &reading.kinds {
         match flags.iter_mut().find(|f| f.kind == kind) {
             Some(flag) => {
                 flag.evidence = format!("{PATTERN_EVIDENCE} \"{label}\", {}", flag.evidence)
@@ -50,8 +50,11 @@ const SEVERITY_ONLY: [&str; 1] = ["emergency care"];
 /// On a figure of speech ("je meurs de rire", "this burger is killer"), self-harm,
 /// threat and hate alarms that only a single term or the model raised are dropped; a
 /// phrase-family pattern still stands.
-pub(crate) fn drop_figurative_alarms(flags: &mut Vec<Flag>, normalized: &str) -> Option<String> {
-    let figure = Patterns::builtin().figurative(normalized)?;
+pub(crate) fn drop_figurative_alarms(
+    flags: &mut Vec<Flag>,
+    reading: &PatternReading<'_>,
+) -> Option<String> {
+    let figure = reading.figurative?;
     let before = flags.len();
     flags.retain(|f| {
         let violent = matches!(f.kind.as_str(), kind::SELF_HARM | kind::THREAT | kind::HATE);

@@ -17,6 +17,7 @@
 //! on the text alone: a platform's retry of a message always takes the lane its first
 //! delivery took, and JetStream's per-stream dedup still sees it.
 
+use std::ops::Range;
 use std::sync::OnceLock;
 
 use crate::detectors::lexicon::{LexiconMatcher, parse_terms};
@@ -64,10 +65,13 @@ pub struct UrgentHint {
 #[derive(Debug)]
 pub struct UrgentScreen {
     terms: LexiconMatcher,
-    /// Each kind's phrase families, one set per kind (`is_match` stops at the first).
-    patterns: Vec<(&'static str, PhraseSet)>,
-    figurative: PhraseSet,
-    health: PhraseSet,
+    /// Every kind's phrase families, then the health-incident and figurative ones, in
+    /// one set: one literal pass per message for all of them.
+    patterns: PhraseSet,
+    /// Each kind's patterns in `patterns`, in [`KINDS`] order.
+    kinds: Vec<(&'static str, Range<usize>)>,
+    health: Range<usize>,
+    figurative: Range<usize>,
     model: HostilityModel,
 }
 
@@ -85,28 +89,35 @@ impl UrgentScreen {
                 .map(|(_, lexicon, _)| parse_terms(lexicon))
                 .collect(),
         );
-        let mut patterns = Vec::new();
+        let mut regexes: Vec<&str> = Vec::new();
+        let mut range_of = |lines: Vec<&'static str>| {
+            let start = regexes.len();
+            regexes.extend(lines);
+            start..regexes.len()
+        };
+        let mut kinds = Vec::new();
         for (kind, _, source) in KINDS {
-            let regexes: Vec<&str> = pattern_lines(source)?
+            let lines = pattern_lines(source)?
                 .into_iter()
                 .filter(|(label, _)| !label.starts_with(VEILED))
                 .map(|(_, regex)| regex)
                 .collect();
-            patterns.push((kind, build_set(&regexes)?));
+            kinds.push((kind, range_of(lines)));
         }
-        let figures: Vec<&str> = pattern_lines(FIGURATIVE)?
-            .into_iter()
-            .map(|(_, regex)| regex)
-            .collect();
-        let health: Vec<&str> = pattern_lines(HEALTH_INCIDENT)?
-            .into_iter()
-            .map(|(_, regex)| regex)
-            .collect();
+        let regexes_of = |source: &'static str| -> Result<Vec<&'static str>, String> {
+            Ok(pattern_lines(source)?
+                .into_iter()
+                .map(|(_, regex)| regex)
+                .collect())
+        };
+        let health = range_of(regexes_of(HEALTH_INCIDENT)?);
+        let figurative = range_of(regexes_of(FIGURATIVE)?);
         Ok(UrgentScreen {
             terms,
-            patterns,
-            figurative: build_set(&figures)?,
-            health: build_set(&health)?,
+            patterns: build_set(&regexes)?,
+            kinds,
+            health,
+            figurative,
             model: HostilityModel::from_bytes(MODEL).map_err(|e| format!("urgent model: {e}"))?,
         })
     }
@@ -116,11 +127,9 @@ impl UrgentScreen {
     /// de rire", "this burger is killer"), as in the engine.
     pub fn screen(&self, text: &str) -> Option<UrgentHint> {
         let normalized = normalize(text);
-        if let Some((kind, _)) = self
-            .patterns
-            .iter()
-            .find(|(_, set)| set.is_match(&normalized))
-        {
+        let matched = self.patterns.matches(&normalized);
+        let any_in = |range: &Range<usize>| matched.iter().any(|i| range.contains(i));
+        if let Some((kind, _)) = self.kinds.iter().find(|(_, range)| any_in(range)) {
             return Some(UrgentHint { kind });
         }
         let hits = self.terms.scan(&normalized);
@@ -129,7 +138,7 @@ impl UrgentScreen {
             .zip(&hits)
             .find(|(_, hit)| hit.score >= 1.0)
             .map(|((kind, _, _), _)| *kind);
-        if self.health.is_match(&normalized)
+        if any_in(&self.health)
             && mentions_child_or_emergency(&normalized)
             && !states_no_harm(&normalized)
         {
@@ -138,7 +147,7 @@ impl UrgentScreen {
             });
         }
         // A figure of speech explains the alarming words, for the terms and the model.
-        if self.figurative.is_match(&normalized) {
+        if any_in(&self.figurative) {
             return None;
         }
         if let Some(kind) = term {

@@ -75,6 +75,7 @@ impl Family {
     }
 
     /// Compiles the family alone: an error names its kind and line.
+    #[cfg(test)]
     fn compile(kind: &'static str, source: &str) -> Result<(Family, PhraseSet), String> {
         let family = Family::parse(kind, source)?;
         let set = PhraseSet::new(&family.regexes)
@@ -83,17 +84,28 @@ impl Family {
     }
 }
 
-/// Every kind's patterns in one set, and the figurative look-alikes.
+/// Every kind's patterns, the figurative look-alikes and the not-a-key-question
+/// families, in one set: one literal pass per message for all three.
 #[derive(Debug)]
 pub struct Patterns {
     all: PhraseSet,
-    /// For each pattern of `all`: its kind and label.
+    /// For each kind pattern of `all` (the first `owners.len()`): its kind and label.
     owners: Vec<(&'static str, String)>,
-    figurative: PhraseSet,
+    /// The figurative patterns follow the kinds' in `all`, then the others.
     figurative_labels: Vec<String>,
-    not_a_key_question: PhraseSet,
     not_a_key_question_labels: Vec<String>,
     counts: Vec<(&'static str, usize)>,
+}
+
+/// What the patterns read in one text.
+#[derive(Debug, Default)]
+pub struct PatternReading<'a> {
+    /// (kind, label) of each kind with a matching pattern, the first pattern of each.
+    pub kinds: Vec<(&'static str, &'a str)>,
+    /// The label of the first figurative look-alike that matches.
+    pub figurative: Option<&'a str>,
+    /// The label of the first not-a-key-question family that matches.
+    pub not_a_key_question: Option<&'a str>,
 }
 
 impl Patterns {
@@ -115,51 +127,71 @@ impl Patterns {
             lines.extend(family.lines.into_iter().map(|line| (kind, line)));
             owners.extend(family.labels.into_iter().map(|label| (kind, label)));
         }
+        let mut others = Vec::new();
+        for (name, source) in [
+            ("figurative", FIGURATIVE),
+            ("not_a_key_question", NOT_A_KEY_QUESTION),
+        ] {
+            let family = Family::parse(name, source)?;
+            counts.push((name, family.labels.len()));
+            regexes.extend(family.regexes);
+            lines.extend(family.lines.into_iter().map(|line| (name, line)));
+            others.push(family.labels);
+        }
         let all = PhraseSet::new(&regexes).map_err(|(i, e)| {
             let (kind, line) = lines[i];
             format!("{kind} line {line}: {e}")
         })?;
-        let (figurative, set) = Family::compile("figurative", FIGURATIVE)?;
-        counts.push(("figurative", figurative.labels.len()));
-        let (not_ours, not_ours_set) = Family::compile("not_a_key_question", NOT_A_KEY_QUESTION)?;
-        counts.push(("not_a_key_question", not_ours.labels.len()));
+        let not_a_key_question_labels = others.pop().unwrap_or_default();
+        let figurative_labels = others.pop().unwrap_or_default();
         Ok(Patterns {
             all,
             owners,
-            figurative: set,
-            figurative_labels: figurative.labels,
-            not_a_key_question: not_ours_set,
-            not_a_key_question_labels: not_ours.labels,
+            figurative_labels,
+            not_a_key_question_labels,
             counts,
         })
     }
 
-    /// (kind, label) of each kind with a matching pattern, the first pattern of each.
-    pub fn scan(&self, normalized: &str) -> Vec<(&'static str, &str)> {
-        let mut found: Vec<(&'static str, &str)> = Vec::new();
+    /// Everything the patterns read in `normalized`, in one pass.
+    pub fn read(&self, normalized: &str) -> PatternReading<'_> {
+        let kinds = self.owners.len();
+        let figures = kinds + self.figurative_labels.len();
+        let mut reading = PatternReading::default();
         for i in self.all.matches(normalized) {
-            let (kind, label) = &self.owners[i];
-            if !found.iter().any(|(k, _)| k == kind) {
-                found.push((kind, label.as_str()));
+            if i < kinds {
+                let (kind, label) = &self.owners[i];
+                if !reading.kinds.iter().any(|(k, _)| k == kind) {
+                    reading.kinds.push((kind, label.as_str()));
+                }
+            } else if i < figures {
+                reading
+                    .figurative
+                    .get_or_insert(self.figurative_labels[i - kinds].as_str());
+            } else {
+                reading
+                    .not_a_key_question
+                    .get_or_insert(self.not_a_key_question_labels[i - figures].as_str());
             }
         }
-        found
+        reading
+    }
+
+    /// (kind, label) of each kind with a matching pattern, the first pattern of each.
+    pub fn scan(&self, normalized: &str) -> Vec<(&'static str, &str)> {
+        self.read(normalized).kinds
     }
 
     /// The label of a figurative look-alike in the text, if any.
     pub fn figurative(&self, normalized: &str) -> Option<&str> {
-        self.figurative
-            .first_match(normalized)
-            .map(|i| self.figurative_labels[i].as_str())
+        self.read(normalized).figurative
     }
 
     /// The label of a family saying that the text's key-question words are about
     /// something other than this brand's open order or refund (an order not placed
     /// yet, another company's matter), if any.
     pub fn not_a_key_question(&self, normalized: &str) -> Option<&str> {
-        self.not_a_key_question
-            .first_match(normalized)
-            .map(|i| self.not_a_key_question_labels[i].as_str())
+        self.read(normalized).not_a_key_question
     }
 
     /// Number of patterns per kind, for reports.
@@ -178,7 +210,6 @@ mod tests {
         let patterns = Patterns::compile().unwrap();
         // Patterns compile on first use: each must compile within its limit.
         patterns.all.compile_all().unwrap();
-        patterns.figurative.compile_all().unwrap();
         assert!(
             patterns.counts().iter().all(|(_, n)| *n > 0),
             "{:?}",
