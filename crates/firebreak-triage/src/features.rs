@@ -80,10 +80,6 @@ pub struct SparseVector {
 }
 
 impl SparseVector {
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
     pub fn from_text(normalized: &str) -> SparseVector {
         let mut keys = Vec::with_capacity(normalized.len() * 2);
         for_each_feature(normalized, 3, 3, |h| keys.push(h as u32));
@@ -165,7 +161,9 @@ impl QueryVector {
         slot
     }
 
-    /// Cosine similarity with a normalised example vector.
+    /// Cosine similarity with a normalised example vector (the reference for
+    /// [`SparseIndex::cosines`]).
+    #[cfg(test)]
     pub fn cosine(&self, example: &SparseVector) -> f64 {
         if self.norm == 0.0 {
             return 0.0;
@@ -191,6 +189,96 @@ fn key_of(key: u32) -> u32 {
     key.max(1)
 }
 
+/// Many example vectors, inverted: for each feature, the examples that hold it and
+/// their weights. A message's cosines with all of them then cost one lookup per
+/// feature of the message, not one per feature of every example (the default
+/// playbook's 351 examples: about 17,000 lookups a message before).
+#[derive(Debug, Default)]
+pub struct SparseIndex {
+    /// Feature key (as the query stores it) → its range in `postings`.
+    ranges: std::collections::HashMap<u32, (u32, u32), IdentityState>,
+    /// (example, weight), grouped by feature.
+    postings: Vec<(u32, f32)>,
+    examples: usize,
+}
+
+impl SparseIndex {
+    pub fn new<'a>(vectors: impl IntoIterator<Item = &'a SparseVector>) -> SparseIndex {
+        let mut by_key: std::collections::BTreeMap<u32, Vec<(u32, f32)>> = Default::default();
+        let mut examples = 0;
+        for (i, vector) in vectors.into_iter().enumerate() {
+            examples = i + 1;
+            for &(key, weight) in &vector.entries {
+                by_key
+                    .entry(key_of(key))
+                    .or_default()
+                    .push((i as u32, weight));
+            }
+        }
+        let mut index = SparseIndex {
+            examples,
+            ..SparseIndex::default()
+        };
+        for (key, list) in by_key {
+            let start = index.postings.len() as u32;
+            index.postings.extend(list);
+            index
+                .ranges
+                .insert(key, (start, index.postings.len() as u32));
+        }
+        index
+    }
+
+    /// `query`'s cosine with every indexed vector, in order (0 for an empty one).
+    pub fn cosines(&self, query: &QueryVector, out: &mut Vec<f32>) {
+        out.clear();
+        out.resize(self.examples, 0.0);
+        if query.norm == 0.0 {
+            return;
+        }
+        for (key, count) in query.keys.iter().zip(&query.counts) {
+            if *key == 0 {
+                continue;
+            }
+            if let Some(&(start, end)) = self.ranges.get(key) {
+                for &(example, weight) in &self.postings[start as usize..end as usize] {
+                    out[example as usize] += count * weight;
+                }
+            }
+        }
+        out.iter_mut().for_each(|c| *c /= query.norm);
+    }
+}
+
+/// Keys are hashes already: hashing them again only costs time.
+#[derive(Clone, Copy, Debug, Default)]
+struct IdentityState;
+
+impl std::hash::BuildHasher for IdentityState {
+    type Hasher = IdentityHasher;
+    fn build_hasher(&self) -> IdentityHasher {
+        IdentityHasher(0)
+    }
+}
+
+#[derive(Debug)]
+struct IdentityHasher(u64);
+
+impl std::hash::Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        // Spread the bits the table indexes by (its low ones).
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8) | u64::from(*b);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +301,32 @@ mod tests {
         // silently scrambles it, so pin one value (computed independently).
         assert_eq!(fnv1a(0, b"abc"), 0xd698_905d_db2b_4cf6);
         assert_ne!(fnv1a(0, b"abc"), fnv1a(1, b"abc"));
+    }
+
+    #[test]
+    fn the_index_gives_each_example_the_cosine_a_direct_lookup_gives() {
+        let examples: Vec<SparseVector> = [
+            "when will i get my refund",
+            "",
+            "ou est mon colis",
+            "the weather is lovely today",
+        ]
+        .iter()
+        .map(|t| SparseVector::from_text(t))
+        .collect();
+        let index = SparseIndex::new(&examples);
+        for text in ["when do i get refunded", "il est ou mon colis", "", "zzz"] {
+            let query = QueryVector::from_text(text);
+            let mut got = Vec::new();
+            index.cosines(&query, &mut got);
+            assert_eq!(got.len(), examples.len());
+            for (example, cosine) in examples.iter().zip(&got) {
+                let expected = query.cosine(example) as f32;
+                assert!(
+                    (expected - cosine).abs() < 1e-5,
+                    "{text}: {expected} vs {cosine}"
+                );
+            }
+        }
     }
 }

@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use firebreak_encoder::{Embedding, Int8Rows};
 use regex::RegexSet;
 
-use crate::features::{QueryVector, SparseVector};
+use crate::features::{QueryVector, SparseIndex, SparseVector};
 use crate::playbook::KeyQuestionSpec;
 use crate::semantic::intent::IntentScore;
 use crate::semantic::{Features, SemanticModel};
@@ -46,6 +46,8 @@ struct Meaning {
     examples: Vec<Example>,
     /// Every example's embedding, for one pass of dot products.
     example_rows: Int8Rows,
+    /// Every example's trigram vector, inverted (shipped phrasings have none).
+    example_trigrams: SparseIndex,
     /// Look-alikes that are not near any of this playbook's examples.
     lookalike_rows: Int8Rows,
     /// For each question, the shipped intent it adopted, if any.
@@ -209,6 +211,7 @@ impl Meaning {
             });
         Meaning {
             example_rows: Int8Rows::new(&example_rows, dim),
+            example_trigrams: SparseIndex::new(examples.iter().map(|e| &e.vector)),
             lookalike_rows: Int8Rows::new(&lookalike_rows, dim),
             examples,
             intents,
@@ -285,17 +288,17 @@ impl KeyQuestionMatcher {
             scores[*q].pattern.get_or_insert_with(|| label.clone());
         }
         let vector = QueryVector::from_text(normalized);
+        // Shipped phrasings carry no trigram vector: meaning only (their similarity is 0).
+        let mut similarities = Vec::with_capacity(meaning.examples.len());
+        meaning.example_trigrams.cosines(&vector, &mut similarities);
         let mut cosines = Vec::with_capacity(meaning.examples.len());
         meaning
             .example_rows
             .dots(embedding.as_slice(), &mut cosines);
-        for (example, &cosine) in meaning.examples.iter().zip(&cosines) {
-            // Shipped phrasings carry no trigram vector: meaning only.
-            let similarity = if example.vector.is_empty() {
-                0.0
-            } else {
-                vector.cosine(&example.vector)
-            };
+        for ((example, &cosine), &similarity) in
+            meaning.examples.iter().zip(&cosines).zip(&similarities)
+        {
+            let similarity = f64::from(similarity);
             let meaning = f64::from(cosine);
             let score = &mut scores[example.question];
             if similarity > score.similarity {
