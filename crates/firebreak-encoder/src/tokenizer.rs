@@ -7,11 +7,22 @@
 //! dynamic programme then keeps, for each end position, the best-scoring path. Ties go
 //! to the earliest start, as in the reference implementation, and a character that no
 //! single-character piece covers becomes `<unk>` with the model's unknown penalty.
+//!
+//! No piece holds a `▁` anywhere but at its start, so the best path always cuts before
+//! each `▁`: a text's segmentation is its words' segmentations end to end. Words repeat
+//! (a surge repeats them most), so each thread keeps the segmentations of the words it
+//! has seen ([`WORDS_CACHED`] at most, then starts over), and only new words pay for
+//! the automaton and the dynamic programme. A vocabulary with an inner `▁` (none in
+//! this model; checked at load) is segmented whole.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use crate::EncoderError;
-use crate::normalize::{Normalizer, utf8_len as char_len};
+use crate::normalize::{Normalizer, SPACE, utf8_len as char_len};
 
 pub const UNK: u32 = 0;
 pub const BOS: u32 = 1;
@@ -19,7 +30,25 @@ pub const EOS: u32 = 2;
 /// Pieces 0..3 are `<unk>`, `<s>` and `</s>`: control symbols, never matched in text.
 const FIRST_TEXT_PIECE: usize = 3;
 
+/// Words whose segmentation a thread keeps per tokeniser: about 130 bytes each, so
+/// at most ≈ 2.6 MB per thread that classifies (the runtime's workers, one per core).
+pub const WORDS_CACHED: usize = 20_000;
+
+/// Tells tokenisers apart in the threads' caches.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Word (with its leading `▁`) → its pieces.
+type WordCache = HashMap<String, Box<[u32]>>;
+
+thread_local! {
+    /// Each tokeniser's word cache, by tokeniser id.
+    static WORDS: RefCell<HashMap<u64, WordCache>> = RefCell::new(HashMap::new());
+}
+
 pub(crate) struct Tokenizer {
+    id: u64,
+    /// Whether segmentations may be taken word by word (no piece has an inner `▁`).
+    by_word: bool,
     normalizer: Normalizer,
     pieces: AhoCorasick,
     texts: Vec<String>,
@@ -45,7 +74,12 @@ impl Tokenizer {
             .map_err(|e| EncoderError::Format(format!("vocabulary: {e}")))?;
         let min = scores.iter().copied().fold(f32::INFINITY, f32::min);
         let texts = pieces.iter().map(|p| p.to_string()).collect();
+        let by_word = pieces
+            .iter()
+            .all(|p| !p.chars().skip(1).any(|c| c == SPACE));
         Ok(Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            by_word,
             normalizer,
             pieces: matcher,
             texts,
@@ -75,11 +109,33 @@ impl Tokenizer {
         ids.push(BOS);
         if normalized.is_empty() {
             ids.push(UNK);
+        } else if self.by_word {
+            self.by_words(&normalized, &mut ids);
         } else {
             self.viterbi(&normalized, &mut ids);
         }
         ids.push(EOS);
         ids
+    }
+
+    /// The segmentation of `text`, word by word, from this thread's cache where it can.
+    fn by_words(&self, text: &str, out: &mut Vec<u32>) {
+        WORDS.with(|words| {
+            let mut words = words.borrow_mut();
+            let cache = words.entry(self.id).or_default();
+            for word in words_of(text) {
+                if let Some(ids) = cache.get(word) {
+                    out.extend_from_slice(ids);
+                    continue;
+                }
+                let start = out.len();
+                self.viterbi(word, out);
+                if cache.len() >= WORDS_CACHED {
+                    cache.clear();
+                }
+                cache.insert(word.to_string(), out[start..].into());
+            }
+        });
     }
 
     fn viterbi(&self, text: &str, out: &mut Vec<u32>) {
@@ -149,5 +205,71 @@ impl Tokenizer {
             pos = start as usize;
         }
         out[first..].reverse();
+    }
+}
+
+/// `text` cut before each `▁` (the first word starts with one).
+fn words_of(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let skip = rest.chars().next().map_or(0, char::len_utf8);
+        let end = rest[skip..].find(SPACE).map_or(rest.len(), |i| i + skip);
+        let (word, tail) = rest.split_at(end);
+        rest = tail;
+        Some(word)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_cut_before_each_space_marker() {
+        let words: Vec<&str> = words_of("▁où▁est▁mon▁colis").collect();
+        assert_eq!(words, ["▁où", "▁est", "▁mon", "▁colis"]);
+        assert_eq!(words_of("ab").collect::<Vec<_>>(), ["ab"]);
+        assert_eq!(words_of("").count(), 0);
+    }
+
+    #[test]
+    fn word_by_word_segmentation_is_the_whole_text_segmentation() {
+        let tokenizer = &crate::Encoder::shared().tokenizer;
+        assert!(tokenizer.by_word, "the model has no piece with an inner ▁");
+        for text in [
+            "Bonjour, ça fait maintenant trois semaines que j'attends ma commande !!!",
+            "I took all my pills an hour ago 💊💊 #BoycottDupre @MaisonDupre",
+            "naïve café déjà-vu — «guillemets» … l'œuvre ﬁ ﬂ Ｆｕｌｌ",
+            "https://example.com/track?id=12345 order #A-99812 wtf 😡😡",
+            "¿Dónde está mi pedido? Wo ist mein Paket? 日本語のテキスト",
+            "a",
+            "   spaces   everywhere   ",
+        ] {
+            let normalized = tokenizer.normalizer.normalize(text);
+            let mut whole = Vec::new();
+            tokenizer.viterbi(&normalized, &mut whole);
+            for _ in 0..2 {
+                // Once from the automaton, once from the cache.
+                let mut by_words = Vec::new();
+                tokenizer.by_words(&normalized, &mut by_words);
+                assert_eq!(by_words, whole, "{text}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_segments_the_same_word_by_word(text in "([a-zàéèêçœ' ]|[A-Z]|[0-9]|[!?.,#@]|😡|日|ß| {2,3}){0,60}") {
+            let tokenizer = &crate::Encoder::shared().tokenizer;
+            let normalized = tokenizer.normalizer.normalize(&text);
+            let mut whole = Vec::new();
+            tokenizer.viterbi(&normalized, &mut whole);
+            let mut by_words = Vec::new();
+            tokenizer.by_words(&normalized, &mut by_words);
+            proptest::prop_assert_eq!(by_words, whole);
+        }
     }
 }
