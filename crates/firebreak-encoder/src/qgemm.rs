@@ -1,9 +1,11 @@
 //! The exact network's big products in 8-bit integers, on CPUs with AVX-512 VNNI.
 //!
 //! The projection and the six convolutions are 1.7 M multiply-adds per token, nearly
-//! all of the exact network's time (≈ 3.3 ms for 280 characters in `f32`). One VNNI
-//! instruction does 64 `u8 × i8` multiply-adds into 16 `i32` sums where an AVX-512
-//! fused multiply-add does 16, so the same products take about a quarter of the time.
+//! all of the exact network's time (≈ 3.3 ms for 280 characters in `f32`); the pooled
+//! projection and the dense head, one row each, are bound by reading their weights.
+//! All of them run here. One VNNI instruction does 64 `u8 × i8` multiply-adds into 16
+//! `i32` sums where an AVX-512 fused multiply-add does 16, and an `i8` weight is a
+//! quarter of the memory of an `f32` one.
 //!
 //! Weights are quantised once, at load, per output column (`i8`, symmetric). Inputs are
 //! quantised per call and per row (per token), as `u8` offset by 128; the offset's
